@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llm: the command line over bankr-llmd's D-Bus API. Each verb lives
+ * in a verb-*.c file; this one dispatches and prints the overview.
+ */
+#include <getopt.h>
+#include <locale.h>
+
+#include "cli.h"
+#include "log.h"
+
+static const Verb verbs[] = {
+        { "status", verb_status, "show the gateway, the key source and the service version" },
+        { "key", verb_key, "set, clear, import, validate or reveal the key" },
+        { "config", verb_config, "get or set llmKey, apiKey, llmUrl, apiUrl (as in bankr config)" },
+        { "login", verb_login, "store keys given as --llm-key/--api-key (bankr login compatible)" },
+        /* VERBS: more verbs are added here */
+        {}
+};
+
+static void help(void) {
+        printf("Usage: bankr-llm [OPTIONS] COMMAND [ARGS...]\n\n"
+               "Use the Bankr LLM Gateway through the bankr-llmd desktop service.\n\n"
+               "Commands:\n");
+        for (const Verb *v = verbs; v->name; v++)
+                printf("  %-10s %s\n", v->name, v->summary);
+        printf("\nOptions:\n"
+               "  -h --help       show this help (COMMAND --help for a command)\n"
+               "     --version    show the version\n\n"
+               "Exit codes:\n"
+               "    0  success\n"
+               "    1  failure not listed below\n"
+               "    2  bad command line or arguments\n"
+               "    3  the session bus or bankr-llmd cannot be reached\n"
+               "    4  no key is configured\n"
+               "    5  the gateway rejected the key (401/403)\n"
+               "    6  credits are exhausted (402)\n"
+               "    7  not authorized (polkit said no, or the dialog was dismissed)\n"
+               "    8  the gateway is unreachable, failing, rate limiting or timed out\n"
+               "    9  unknown model\n"
+               "   10  a config file was not safe to change\n"
+               "   11  the keyring is unavailable or locked\n"
+               "  130  interrupted (Ctrl-C)\n\n"
+               "See bankr-llm(1).\n");
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        int c;
+
+        setlocale(LC_ALL, "");
+        log_set_program("bankr-llm");
+        log_prefix_levels = false;
+
+        /* "+": stop at the verb, so its own options are left for it. */
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("bankr-llm %s\n", VERSION);
+                        return 0;
+                default:
+                        return EXIT_USAGE;
+                }
+
+        if (optind >= argc) {
+                help();
+                return EXIT_USAGE;
+        }
+        return dispatch_verb("bankr-llm", verbs, argc - optind, argv + optind);
+}

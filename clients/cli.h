@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared pieces of the bankr-llm verbs: connecting to the service with a
+ * sentence the user can act on, mapping bus errors to documented exit codes,
+ * reading secrets without echo, and small output helpers.
+ */
+#pragma once
+
+#include <systemd/sd-bus.h>
+
+#include "util.h"
+
+#define BUS_NAME "bot.bankr.LLM1"
+#define OBJECT_PATH "/bot/bankr/LLM1"
+#define IFACE(x) "bot.bankr.LLM1." x
+
+/* Exit codes; documented in bankr-llm --help and docs/cli.md. */
+enum {
+        EXIT_OK = 0,
+        EXIT_FAIL = 1,          /* anything not listed below */
+        EXIT_USAGE = 2,         /* bad command line */
+        EXIT_NO_SERVICE = 3,    /* no session bus, or bankr-llmd cannot be reached */
+        EXIT_NO_KEY = 4,        /* no key configured */
+        EXIT_UNAUTHORIZED = 5,  /* the gateway rejected the key (401/403) */
+        EXIT_NO_CREDITS = 6,    /* credits exhausted (402) */
+        EXIT_NOT_AUTHORIZED = 7,/* polkit said no */
+        EXIT_GATEWAY = 8,       /* gateway unreachable, failing, rate limited or timed out */
+        EXIT_NOT_FOUND = 9,     /* unknown model */
+        EXIT_CONFIG = 10,       /* a config file we will not touch */
+        EXIT_KEYRING = 11,      /* keyring unavailable or locked */
+        EXIT_INTERRUPTED = 130, /* Ctrl-C */
+};
+
+typedef int (*verb_func_t)(int argc, char *argv[]);
+
+typedef struct Verb {
+        const char *name;
+        verb_func_t func;
+        const char *summary; /* one line for the main --help */
+} Verb;
+
+/* Dispatch argv[0] among verbs; prints an error naming the valid ones. */
+int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]);
+
+/* Connects to the session bus. On failure prints what to do and returns
+ * -EXIT_NO_SERVICE style: callers return the exit code from cli_exit(). */
+int cli_bus(sd_bus **ret);
+
+/* Prints "Failed to <what>: <message>" for a bus error (or -errno) and
+ * returns the matching exit code. */
+int cli_fail_bus(const char *what, const sd_bus_error *error, int r);
+int cli_fail(int code, const char *fmt, ...) _printf_(2, 3);
+int cli_usage(const char *fmt, ...) _printf_(1, 2);
+
+/* Exit code for a bus error name (bot.bankr.LLM1.Error.*). */
+int cli_exit_for_error(const char *name);
+
+/* Property helpers; errors are printed. */
+int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret);
+int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
+
+/* Reads a secret: from stdin when it is not a terminal (one trailing newline
+ * dropped), else with a no-echo prompt on the terminal. */
+int cli_read_secret(const char *prompt, char **ret);
+
+/* Process-wide options of the top-level command. */
+extern bool arg_no_ask;
+
+/* Verbs. */
+int verb_status(int argc, char *argv[]);
+int verb_key(int argc, char *argv[]);
+int verb_config(int argc, char *argv[]);
+int verb_login(int argc, char *argv[]);
+

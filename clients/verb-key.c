@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llm status | key … | config … | login: the key and where it lives.
+ * Keys are handed to the service (and so to the keyring), never written to
+ * a file; URLs go to ~/.bankr/config.json like the bankr CLI keeps them.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <json-c/json.h>
+
+#include "bankr-config.h"
+#include "cli.h"
+#include "keyfmt.h"
+#include "url.h"
+
+static const char *source_text(const char *source) {
+        if (streq_ptr(source, "env"))
+                return "from the environment of bankr-llmd";
+        if (streq_ptr(source, "keyring"))
+                return "from the keyring";
+        if (streq_ptr(source, "config"))
+                return "from ~/.bankr/config.json (plaintext; run \"bankr-llm key import --remove-plaintext\")";
+        return "";
+}
+
+typedef struct KeyInfo {
+        bool present;
+        char *source, *kind, *masked, *gateway, *api_url, *version;
+        char *api_masked, *api_source;
+} KeyInfo;
+
+static void key_info_done(KeyInfo *i) {
+        free(i->source);
+        free(i->kind);
+        free(i->masked);
+        free(i->gateway);
+        free(i->api_url);
+        free(i->version);
+        free(i->api_masked);
+        free(i->api_source);
+}
+
+static int key_info_get(sd_bus *bus, KeyInfo *i) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
+                               "s", IFACE("Key"));
+        if (r < 0)
+                return -cli_fail_bus("read the key status", &error, r);
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                goto fail;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name, *contents;
+                char **target = NULL;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r < 0)
+                        goto fail;
+                r = sd_bus_message_peek_type(reply, NULL, &contents);
+                if (r < 0)
+                        goto fail;
+                if (streq(name, "Present") && streq(contents, "b")) {
+                        int b;
+                        r = sd_bus_message_read(reply, "v", "b", &b);
+                        i->present = b;
+                } else {
+                        if (streq(name, "Source"))
+                                target = &i->source;
+                        else if (streq(name, "Kind"))
+                                target = &i->kind;
+                        else if (streq(name, "Masked"))
+                                target = &i->masked;
+                        else if (streq(name, "GatewayUrl"))
+                                target = &i->gateway;
+                        else if (streq(name, "ApiUrl"))
+                                target = &i->api_url;
+                        else if (streq(name, "Version"))
+                                target = &i->version;
+                        else if (streq(name, "ApiKeyMasked"))
+                                target = &i->api_masked;
+                        else if (streq(name, "ApiKeySource"))
+                                target = &i->api_source;
+                        if (target && streq(contents, "s")) {
+                                const char *s;
+                                r = sd_bus_message_read(reply, "v", "s", &s);
+                                if (r >= 0 && free_and_strdup(target, s) < 0)
+                                        r = -ENOMEM;
+                        } else
+                                r = sd_bus_message_skip(reply, "v");
+                }
+                if (r < 0)
+                        goto fail;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        goto fail;
+        }
+        if (r < 0)
+                goto fail;
+        return 0;
+fail:
+        return -cli_fail(EXIT_FAIL, "Failed to parse the key status: %s", strerror(-r));
+}
+
+static void json_add_str(json_object *o, const char *k, const char *v) {
+        json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
+int verb_status(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, 'j' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(key_info_done) KeyInfo info = {};
+        bool json = false;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm status [--json]\n\n"
+                               "Show the gateway URL, where the key comes from (masked), and the\n"
+                               "version of the running service.\n");
+                        return 0;
+                case 'j':
+                        json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("status takes no arguments.");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        r = key_info_get(bus, &info);
+        if (r < 0)
+                return -r;
+
+        if (json) {
+                json_object *o = json_object_new_object(), *k = json_object_new_object(), *a = json_object_new_object();
+                json_add_str(o, "gateway_url", info.gateway);
+                json_add_str(o, "api_url", info.api_url);
+                json_object_object_add(k, "present", json_object_new_boolean(info.present));
+                json_add_str(k, "source", info.source);
+                json_add_str(k, "kind", info.kind);
+                json_add_str(k, "masked", info.masked);
+                json_object_object_add(o, "key", k);
+                json_add_str(a, "source", info.api_source);
+                json_add_str(a, "masked", info.api_masked);
+                json_object_object_add(o, "api_key", a);
+                json_add_str(o, "service_version", info.version);
+                json_add_str(o, "cli_version", VERSION);
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                return 0;
+        }
+
+        printf("    Gateway: %s\n", strna(info.gateway));
+        if (info.present)
+                printf("        Key: %s (%s key, %s)\n", info.masked, streq_ptr(info.kind, "api") ? "API" : "LLM",
+                       source_text(info.source));
+        else
+                printf("        Key: none (set one with \"bankr-llm key set\")\n");
+        if (!isempty(info.api_masked))
+                printf("    API key: %s (%s)\n", info.api_masked, source_text(info.api_source));
+        printf("  Agent API: %s\n", strna(info.api_url));
+        printf("    Service: bankr-llmd %s\n", strna(info.version));
+        printf("        CLI: bankr-llm %s\n", VERSION);
+        return 0;
+}
+
+/* --- key ---------------------------------------------------------------- */
+
+static int call_simple(sd_bus *bus, const char *what, const char *method, sd_bus_message **ret_reply, const char *types, ...) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        va_list ap;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), method);
+        if (r < 0)
+                return cli_fail_bus(what, NULL, r);
+        va_start(ap, types);
+        r = sd_bus_message_appendv(m, types, ap);
+        va_end(ap);
+        if (r < 0)
+                return cli_fail_bus(what, NULL, r);
+        /* Storing in the keyring may wait for an unlock prompt. */
+        r = sd_bus_call(bus, m, 120 * USEC_PER_SEC, &error, ret_reply);
+        if (r < 0)
+                return cli_fail_bus(what, &error, r);
+        return 0;
+}
+
+static int store_key(sd_bus *bus, const char *key, const char *kind) {
+        _cleanup_free_ char *what = NULL, *masked = key_mask(key);
+        int r;
+
+        if (asprintf(&what, "store the %s key", streq(kind, "api") ? "API" : "LLM") < 0)
+                return EXIT_FAIL;
+        r = call_simple(bus, what, "Set", NULL, "ss", key, kind);
+        if (r != 0)
+                return r;
+        printf("Stored the %s key %s in the keyring.\n", streq(kind, "api") ? "API" : "LLM", strempty(masked));
+        return 0;
+}
+
+static int key_set(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "api", no_argument, NULL, 'a' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_erase_ char *key = NULL;
+        const char *kind = "llm";
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "ha", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm key set [--api]\n\n"
+                               "Store a key in the desktop keyring. The key is read from standard input,\n"
+                               "or asked for without echo on a terminal; it is never taken from the\n"
+                               "command line, where other users could see it.\n\n"
+                               "  --api   store the Bankr API key (agent API, top-ups) instead of the LLM key\n");
+                        return 0;
+                case 'a':
+                        kind = "api";
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("key set takes no arguments: the key is read from standard input, never from the command line.");
+
+        r = cli_read_secret(streq(kind, "api") ? "Bankr API key: " : "Bankr LLM key: ", &key);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_USAGE, "Failed to read the key: standard input was empty.");
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to read the key: %s", strerror(-r));
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        return store_key(bus, key, kind);
+}
+
+static int key_clear(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "api", no_argument, NULL, 'a' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *kind = "llm";
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "ha", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm key clear [--api]\n\n"
+                               "Remove the LLM key (or with --api the API key) from the keyring.\n"
+                               "Keys from the environment or ~/.bankr/config.json are not touched.\n");
+                        return 0;
+                case 'a':
+                        kind = "api";
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("key clear takes no arguments.");
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        r = call_simple(bus, "remove the key from the keyring", "Clear", NULL, "s", kind);
+        if (r != 0)
+                return r;
+        printf("Removed the %s key from the keyring.\n", streq(kind, "api") ? "API" : "LLM");
+        return 0;
+}
+
+static int key_import(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "remove-plaintext", no_argument, NULL, 'r' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *path = NULL;
+        bool remove = false;
+        const char *source;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hr", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm key import [--remove-plaintext]\n\n"
+                               "Copy llmKey and apiKey from ~/.bankr/config.json (or $BANKR_CONFIG) into\n"
+                               "the keyring. With --remove-plaintext, also remove them from the file\n"
+                               "(every other setting in it is kept).\n");
+                        return 0;
+                case 'r':
+                        remove = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("key import takes no arguments.");
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        r = call_simple(bus, "import the key", "Import", &reply, "b", remove);
+        if (r != 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &source);
+        if (r < 0)
+                return cli_fail_bus("import the key", NULL, r);
+        (void) bankr_config_path(&path);
+        printf("Imported the key%s from %s into the keyring.\n", remove ? " and removed it" : "", strna(path));
+        if (!remove)
+                printf("The plaintext copy is still in the file; run \"bankr-llm key import --remove-plaintext\" to remove it.\n");
+        if (streq(source, "env"))
+                printf("Note: BANKR_LLM_KEY/BANKR_API_KEY in the service's environment still take precedence.\n");
+        return 0;
+}
+
+static int key_status(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(key_info_done) KeyInfo info = {};
+        int r;
+
+        if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+                printf("bankr-llm key status\n\nShow whether a key is set, where it comes from, and its masked form.\n"
+                       "Exit code 4 when there is no key.\n");
+                return 0;
+        }
+        if (argc > 1)
+                return cli_usage("key status takes no arguments.");
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        r = key_info_get(bus, &info);
+        if (r < 0)
+                return -r;
+        if (!info.present) {
+                printf("No key. Set one with \"bankr-llm key set\" or import one with \"bankr-llm key import\".\n");
+                return EXIT_NO_KEY;
+        }
+        printf("%s key %s, %s.\n", streq_ptr(info.kind, "api") ? "API" : "LLM", info.masked, source_text(info.source));
+        return 0;
+}
+
+int verb_key(int argc, char *argv[]) {
+        static const Verb verbs[] = {
+                { "set", key_set, NULL },
+                { "clear", key_clear, NULL },
+                { "import", key_import, NULL },
+                { "status", key_status, NULL },
+#ifdef HAVE_KEY_VALIDATE
+                { "validate", verb_key_validate, NULL },
+#endif
+#ifdef HAVE_KEY_REVEAL
+                { "reveal", verb_key_reveal, NULL },
+#endif
+                {}
+        };
+
+        if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
+                printf("bankr-llm key COMMAND\n\n"
+                       "  set [--api]                   store a key in the keyring (read from stdin or a prompt)\n"
+                       "  clear [--api]                 remove a key from the keyring\n"
+                       "  import [--remove-plaintext]   copy keys from ~/.bankr/config.json into the keyring\n"
+                       "  status                        show the key in use (masked) and its source\n"
+                       "  validate                      ask the gateway whether the key works\n"
+                       "  reveal                        print the key (asks polkit)\n");
+                return 0;
+        }
+        return dispatch_verb("key", verbs, argc - 1, argv + 1);
+}
+
+/* --- config ------------------------------------------------------------- */
+
+static int config_get(sd_bus *bus, const char *name, KeyInfo *info) {
+        if (streq(name, "llmUrl"))
+                printf("%s\n", strna(info->gateway));
+        else if (streq(name, "apiUrl"))
+                printf("%s\n", strna(info->api_url));
+        else if (streq(name, "llmKey")) {
+                if (info->present && streq_ptr(info->kind, "llm"))
+                        printf("%s (%s)\n", info->masked, source_text(info->source));
+                else
+                        printf("(not set)\n");
+        } else if (streq(name, "apiKey")) {
+                if (!isempty(info->api_masked))
+                        printf("%s (%s)\n", info->api_masked, source_text(info->api_source));
+                else
+                        printf("(not set)\n");
+        }
+        return 0;
+}
+
+static int invalid_config_key(const char *name) {
+        return cli_usage("Unknown config key \"%s\". Valid keys: llmKey, apiKey, llmUrl, apiUrl.", name);
+}
+
+int verb_config(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(key_info_done) KeyInfo info = {};
+        int r;
+
+        if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
+                printf("bankr-llm config get [KEY]\n"
+                       "bankr-llm config set KEY VALUE\n\n"
+                       "Keys, as in the bankr CLI: llmKey, apiKey, llmUrl, apiUrl.\n"
+                       "llmKey and apiKey are stored in the keyring, not in the file, and are shown\n"
+                       "masked (use \"bankr-llm key reveal\" to see one). For them VALUE may be \"-\"\n"
+                       "to read the key from standard input. llmUrl and apiUrl are written to\n"
+                       "~/.bankr/config.json (or $BANKR_CONFIG); an empty VALUE removes the setting.\n");
+                return argc < 2 ? EXIT_USAGE : 0;
+        }
+
+        if (streq(argv[1], "get")) {
+                if (argc > 3)
+                        return cli_usage("config get takes at most one key.");
+                if (argc == 3 && !bankr_config_key_valid(argv[2]))
+                        return invalid_config_key(argv[2]);
+                r = cli_bus(&bus);
+                if (r > 0)
+                        return r;
+                r = key_info_get(bus, &info);
+                if (r < 0)
+                        return -r;
+                if (argc == 3)
+                        return config_get(bus, argv[2], &info);
+                for (const char *const *k = bankr_config_keys; *k; k++) {
+                        printf("%s: ", *k);
+                        config_get(bus, *k, &info);
+                }
+                return 0;
+        }
+
+        if (streq(argv[1], "set")) {
+                if (argc != 4)
+                        return cli_usage("Usage: bankr-llm config set KEY VALUE");
+                const char *name = argv[2], *value = argv[3];
+                if (!bankr_config_key_valid(name))
+                        return invalid_config_key(name);
+
+                if (bankr_config_key_is_secret(name)) {
+                        _cleanup_erase_ char *key = NULL;
+                        if (streq(value, "-")) {
+                                r = cli_read_secret("Key: ", &key);
+                                if (r < 0)
+                                        return cli_fail(EXIT_USAGE, "Failed to read the key from standard input.");
+                        } else {
+                                key = strdup(value);
+                                if (!key)
+                                        return EXIT_FAIL;
+                        }
+                        r = cli_bus(&bus);
+                        if (r > 0)
+                                return r;
+                        return store_key(bus, key, streq(name, "llmKey") ? "llm" : "api");
+                }
+
+                _cleanup_free_ char *normalized = NULL, *err = NULL, *path = NULL;
+                if (!isempty(value)) {
+                        r = url_normalize(value, &normalized, &err);
+                        if (r < 0)
+                                return cli_fail(EXIT_USAGE, "Failed to set %s: %s", name, strna(err));
+                }
+                r = bankr_config_path(&path);
+                if (r < 0)
+                        return cli_fail(EXIT_FAIL, "Failed to set %s: HOME is not set.", name);
+                const char *keys[] = { name };
+                const char *values[] = { normalized };
+                r = bankr_config_update_file(path, keys, values, 1, &err);
+                if (r < 0)
+                        return cli_fail(r == -EBADMSG ? EXIT_CONFIG : EXIT_FAIL, "Failed to set %s: %s.", name, strna(err));
+                if (normalized)
+                        printf("Set %s to %s in %s.\n", name, normalized, path);
+                else
+                        printf("Removed %s from %s.\n", name, path);
+                return 0;
+        }
+
+        return cli_usage("Unknown config command \"%s\": use get or set.", argv[1]);
+}
+
+/* --- login (compatibility with "bankr login --llm-key") ----------------- */
+
+int verb_login(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "llm-key", required_argument, NULL, 'l' },
+                { "api-key", required_argument, NULL, 'a' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_erase_ char *llm = NULL, *api = NULL;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm login --llm-key KEY [--api-key KEY]\n\n"
+                               "Compatibility with \"bankr login\": store the keys in the keyring.\n"
+                               "Prefer \"bankr-llm key set\", which keeps the key off the command line.\n");
+                        return 0;
+                case 'l':
+                        llm = strdup(optarg);
+                        explicit_bzero(optarg, strlen(optarg)); /* out of ps output */
+                        break;
+                case 'a':
+                        api = strdup(optarg);
+                        explicit_bzero(optarg, strlen(optarg));
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("login takes no positional arguments.");
+        if (!llm && !api)
+                return cli_usage("login needs --llm-key KEY (and optionally --api-key KEY).");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        if (llm) {
+                r = store_key(bus, llm, "llm");
+                if (r != 0)
+                        return r;
+        }
+        if (api) {
+                r = store_key(bus, api, "api");
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}

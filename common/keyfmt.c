@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+#include "keyfmt.h"
+
+int key_check(const char *key, size_t len, const char **ret_reason) {
+        const char *reason = NULL;
+
+        if (!key || len == 0)
+                reason = "The key is empty.";
+        else if (len > KEY_MAX_BYTES)
+                reason = "The key is longer than 4 KiB; that cannot be a gateway key.";
+        else if (memchr(key, 0, len))
+                reason = "The key contains a NUL byte.";
+        else if (!utf8_is_valid_n(key, len))
+                reason = "The key is not valid UTF-8.";
+        else
+                for (size_t i = 0; i < len; i++) {
+                        unsigned char c = (unsigned char) key[i];
+                        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+                                reason = "The key contains whitespace; check for a stray space or line break from copy and paste.";
+                                break;
+                        }
+                        if (c < 0x20 || c == 0x7f) {
+                                reason = "The key contains control characters.";
+                                break;
+                        }
+                        /* U+0085, U+00A0 (C2 85 / C2 A0), U+2000–U+200B, U+2028/9, U+3000, U+FEFF */
+                        if (c == 0xC2 && i + 1 < len && ((unsigned char) key[i + 1] == 0x85 || (unsigned char) key[i + 1] == 0xA0)) {
+                                reason = "The key contains whitespace; check for a stray space or line break from copy and paste.";
+                                break;
+                        }
+                        if (c == 0xE2 && i + 2 < len && (unsigned char) key[i + 1] == 0x80 &&
+                            ((unsigned char) key[i + 2] <= 0x8B || (unsigned char) key[i + 2] == 0xA8 ||
+                             (unsigned char) key[i + 2] == 0xA9 || (unsigned char) key[i + 2] == 0xAF)) {
+                                reason = "The key contains whitespace; check for a stray space or line break from copy and paste.";
+                                break;
+                        }
+                        if ((c == 0xE3 && i + 2 < len && (unsigned char) key[i + 1] == 0x80 && (unsigned char) key[i + 2] == 0x80) ||
+                            (c == 0xEF && i + 2 < len && (unsigned char) key[i + 1] == 0xBB && (unsigned char) key[i + 2] == 0xBF)) {
+                                reason = "The key contains whitespace; check for a stray space or line break from copy and paste.";
+                                break;
+                        }
+                }
+
+        if (reason) {
+                if (ret_reason)
+                        *ret_reason = reason;
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static size_t utf8_advance(const char *s, size_t n) {
+        /* Byte offset of the n-th character. */
+        size_t i = 0;
+        while (n > 0 && s[i]) {
+                i++;
+                while (((unsigned char) s[i] & 0xC0) == 0x80)
+                        i++;
+                n--;
+        }
+        return i;
+}
+
+static size_t utf8_chars(const char *s) {
+        size_t n = 0;
+        for (; *s; s++)
+                if (((unsigned char) *s & 0xC0) != 0x80)
+                        n++;
+        return n;
+}
+
+char *key_mask(const char *key) {
+        char *m;
+
+        if (isempty(key))
+                return strdup("");
+        size_t n = utf8_chars(key);
+        if (n <= 8)
+                return strdup("****");
+
+        size_t head = utf8_advance(key, 6);
+        size_t tail = utf8_advance(key, n - 4);
+        if (asprintf(&m, "%.*s...%s", (int) head, key, key + tail) < 0)
+                return NULL;
+        return m;
+}
+
+bool key_kind_valid(const char *kind) {
+        return kind && (streq(kind, "llm") || streq(kind, "api"));
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a key may look like, and how it is shown to people. A key is opaque
+ * to us (the gateway's keys start with bk_, but we do not insist), so the
+ * checks are about what cannot possibly be a key: empty, whitespace, control
+ * characters, invalid UTF-8, absurd length.
+ */
+#pragma once
+
+#include "util.h"
+
+#define KEY_MAX_BYTES 4096
+
+/* 0 if acceptable, else -EINVAL and a static sentence in *ret_reason. */
+int key_check(const char *key, size_t len, const char **ret_reason);
+
+/* "bk_abc...wxyz" (first 6, "...", last 4 characters), "****" for 8 or fewer
+ * characters, "" for NULL/empty. Counts characters, not bytes. */
+char *key_mask(const char *key);
+
+/* "llm" or "api" → true. */
+bool key_kind_valid(const char *kind);

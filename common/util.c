@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/* Implementation of the helpers declared in util.h. */
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+int free_and_strdup(char **dst, const char *src) {
+        char *t = NULL;
+
+        if (src) {
+                t = strdup(src);
+                if (!t)
+                        return -ENOMEM;
+        }
+        free(*dst);
+        *dst = t;
+        return 0;
+}
+
+int erase_and_strdup(char **dst, const char *src) {
+        char *t = NULL;
+
+        if (src) {
+                t = strdup(src);
+                if (!t)
+                        return -ENOMEM;
+        }
+        erase_and_free(*dst);
+        *dst = t;
+        return 0;
+}
+
+char **strv_free(char **l) {
+        if (!l)
+                return NULL;
+        for (char **i = l; *i; i++)
+                free(*i);
+        free(l);
+        return NULL;
+}
+
+size_t strv_length(char *const *l) {
+        size_t n = 0;
+        if (l)
+                while (l[n])
+                        n++;
+        return n;
+}
+
+char **strv_copy(char *const *l) {
+        size_t n = strv_length(l);
+        char **c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                c[i] = strdup(l[i]);
+                if (!c[i])
+                        return strv_free(c);
+        }
+        return c;
+}
+
+bool strv_contains(char *const *l, const char *s) {
+        if (l)
+                for (; *l; l++)
+                        if (streq(*l, s))
+                                return true;
+        return false;
+}
+
+int strv_extend(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char *c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        char **t = realloc(*l, sizeof(char *) * (n + 2));
+        if (!t) {
+                free(c);
+                return -ENOMEM;
+        }
+        t[n] = c;
+        t[n + 1] = NULL;
+        *l = t;
+        return 0;
+}
+
+uint64_t now_usec(int clock_id) {
+        struct timespec ts;
+        (void) clock_gettime(clock_id, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+bool utf8_is_valid_n(const char *str, size_t n) {
+        const unsigned char *s = (const unsigned char *) str;
+        size_t i = 0;
+
+        while (i < n) {
+                unsigned char c = s[i];
+                size_t len;
+                uint32_t cp;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                } else if ((c & 0xE0) == 0xC0) {
+                        len = 2;
+                        cp = c & 0x1F;
+                } else if ((c & 0xF0) == 0xE0) {
+                        len = 3;
+                        cp = c & 0x0F;
+                } else if ((c & 0xF8) == 0xF0) {
+                        len = 4;
+                        cp = c & 0x07;
+                } else
+                        return false;
+
+                if (i + len > n)
+                        return false;
+                for (size_t k = 1; k < len; k++) {
+                        if ((s[i + k] & 0xC0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (s[i + k] & 0x3F);
+                }
+                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                        return false;
+                i += len;
+        }
+        return true;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+
+        for (;;) {
+                if (size + 4096 + 1 > alloc) {
+                        size_t na = MAX(alloc * 2, (size_t) 8192);
+                        char *t = realloc(buf, na);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        alloc = na;
+                }
+                ssize_t k = read(fd, buf + size, alloc - size - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+                if (size > max)
+                        return -EFBIG;
+        }
+        if (!buf) {
+                buf = strdup("");
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[size] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        _cleanup_free_ char *tmp = NULL, *dcopy = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const char *p = data;
+        int r;
+
+        if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+                return -ENOMEM;
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail;
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        if (fsync(fd) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                r = -errno;
+                goto fail;
+        }
+        /* Make the rename itself durable. */
+        dcopy = strdup(path);
+        if (dcopy) {
+                _cleanup_close_ int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        (void) fsync(dfd);
+        }
+        return 0;
+fail:
+        (void) unlink(tmp);
+        return r;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int mkdir_parents(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+                return 0;
+        *slash = 0;
+        return mkdir_p(p, mode);
+}

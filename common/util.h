@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Small helpers shared by everything: cleanup attributes, ownership
+ * transfer, string predicates and secret wiping. Modelled on the habits of
+ * systemd and dbus-broker; written for this project.
+ */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define _likely_(x) (__builtin_expect(!!(x), 1))
+#define _unlikely_(x) (__builtin_expect(!!(x), 0))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+/* GLib defines the same three; keep its definitions where it came first. */
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+#ifndef CLAMP
+#define CLAMP(x, lo, hi) MIN(MAX((x), (lo)), (hi))
+#endif
+
+/* Hand ownership of a pointer over: returns it and leaves NULL behind. */
+#define TAKE_PTR(p)                          \
+        ({                                   \
+                __typeof__(p) _p_ = (p);     \
+                (p) = NULL;                  \
+                _p_;                         \
+        })
+#define TAKE_FD(fd)                          \
+        ({                                   \
+                int _fd_ = (fd);             \
+                (fd) = -EBADF;               \
+                _fd_;                        \
+        })
+
+/* Defines fooP(type **p) calling foo(*p) when set, for use with _cleanup_. */
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)         \
+        static inline void func##p(type *p) {          \
+                if (*p)                                 \
+                        (void) func(*p);                \
+        }
+
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+#define _cleanup_free_ _cleanup_(freep)
+
+static inline void closep(int *fd) {
+        if (*fd >= 0)
+                (void) close(*fd);
+}
+#define _cleanup_close_ _cleanup_(closep)
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                (void) fclose(*f);
+}
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+/* Secrets: overwrite before the memory goes back to the allocator. */
+static inline void *erase_and_free(void *p) {
+        if (p) {
+                explicit_bzero(p, strlen(p));
+                free(p);
+        }
+        return NULL;
+}
+static inline void erase_and_freep(void *p) {
+        erase_and_free(*(void **) p);
+}
+#define _cleanup_erase_ _cleanup_(erase_and_freep)
+
+/* Replace *dst with a copy of src (NULL allowed). Returns -ENOMEM or 0. */
+int free_and_strdup(char **dst, const char *src);
+/* Same for secrets: the old value is wiped. */
+int erase_and_strdup(char **dst, const char *src);
+
+static inline bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define isempty(s) (!(s) || !(s)[0])
+static inline const char *strempty(const char *s) {
+        return s ?: "";
+}
+static inline const char *strna(const char *s) {
+        return s ?: "n/a";
+}
+static inline const char *startswith(const char *s, const char *prefix) {
+        size_t l = strlen(prefix);
+        return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+char **strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char *const *l);
+char **strv_copy(char *const *l);
+bool strv_contains(char *const *l, const char *s);
+/* Appends a copy of s; returns -ENOMEM or 0. */
+int strv_extend(char ***l, const char *s);
+
+/* Monotonic and realtime clocks in microseconds. */
+uint64_t now_usec(int clock_id);
+#define USEC_PER_SEC UINT64_C(1000000)
+#define USEC_PER_MSEC UINT64_C(1000)
+
+/* Checks that s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
+bool utf8_is_valid_n(const char *s, size_t n);
+
+/* Reads a whole file (at most max bytes; -EFBIG beyond). NUL-terminated. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Writes data to path atomically: temp file in the same directory, fsync,
+ * rename. mode is applied to the new file. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* mkdir -p with the given mode for directories it creates. */
+int mkdir_parents(const char *path, mode_t mode);
+int mkdir_p(const char *path, mode_t mode);

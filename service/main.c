@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llmd: owns bot.bankr.LLM1 on the session bus and serves
+ * /bot/bankr/LLM1. This file holds the Context's lifetime, option parsing,
+ * signals and the name; every interface lives in its own module.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <systemd/sd-daemon.h>
+
+#include "bankr-config.h"
+#include "keyring.h"
+#include "log.h"
+#include "modules.h"
+
+static bool arg_verbose = false;
+static bool arg_replace = false;
+
+static void help(void) {
+        printf("Usage: bankr-llmd [OPTIONS]\n\n"
+               "The Bankr LLM Gateway service for the desktop session: keeps the gateway key\n"
+               "in the keyring, caches the model list and the credit balance, and streams\n"
+               "chat answers to D-Bus clients. Normally started by D-Bus activation.\n\n"
+               "  -h --help       Show this help\n"
+               "     --version    Show the version\n"
+               "  -v --verbose    Log debug messages\n"
+               "     --replace    Take over bot.bankr.LLM1 from a running instance\n\n"
+               "Environment: BANKR_LLM_KEY, BANKR_API_KEY, BANKR_LLM_URL, BANKR_API_URL,\n"
+               "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME.\n"
+               "See bankr-llmd(8) and docs/dbus-api.md.\n");
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_REPLACE };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "verbose", no_argument, NULL, 'v' },
+                { "replace", no_argument, NULL, ARG_REPLACE },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("bankr-llmd %s\n", VERSION);
+                        return 0;
+                case 'v':
+                        arg_verbose = true;
+                        break;
+                case ARG_REPLACE:
+                        arg_replace = true;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("This program takes no positional arguments.");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int xdg_dir(const char *env, const char *fallback, const char *leaf, char **ret) {
+        const char *base = getenv(env), *home = getenv("HOME");
+        char *p;
+
+        if (!isempty(base) && base[0] == '/')
+                p = NULL, (void) asprintf(&p, "%s/%s", base, leaf);
+        else if (!isempty(home) && home[0] == '/')
+                p = NULL, (void) asprintf(&p, "%s/%s/%s", home, fallback, leaf);
+        else
+                return -ENXIO;
+        if (!p)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+static Context *context_free(Context *c) {
+        if (!c)
+                return NULL;
+        /* Modules first (they hold bus slots and event sources), keyring last
+         * but before the keys it may still call back into. */
+        c->chat = chat_free(c->chat);
+        c->setup = setup_free(c->setup);
+        c->credits = credits_free(c->credits);
+        c->models = models_free(c->models);
+        c->keyring = keyring_free(c->keyring);
+        c->keys = keys_free(c->keys);
+        sd_bus_flush_close_unref(c->bus);
+        sd_event_unref(c->event);
+        free(c->config_path);
+        free(c->cache_dir);
+        free(c->state_dir);
+        free(c->catalog_path);
+        free(c);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Context *, context_free);
+
+void context_key_changed(Context *c) {
+        if (c->models)
+                models_key_changed(c->models);
+        if (c->credits)
+                credits_key_changed(c->credits);
+}
+
+static int context_new(Context **ret) {
+        _cleanup_(context_freep) Context *c = NULL;
+        const char *e;
+        int r;
+
+        c = calloc(1, sizeof(Context));
+        if (!c)
+                return log_oom();
+
+        r = bankr_config_path(&c->config_path);
+        if (r < 0)
+                return log_error_errno(r, "Cannot locate the config file: HOME is not set and BANKR_CONFIG is not given.");
+        r = xdg_dir("XDG_CACHE_HOME", ".cache", "bankr-llm", &c->cache_dir);
+        if (r >= 0)
+                r = xdg_dir("XDG_CONFIG_HOME", ".config", "bankr-llm", &c->state_dir);
+        if (r < 0)
+                return log_error_errno(r, "Cannot locate the cache and settings directories: HOME is not set.");
+        e = getenv("BANKR_LLMD_CATALOG");
+        c->catalog_path = strdup(!isempty(e) ? e : PKGDATADIR "/models.json");
+        if (!c->catalog_path)
+                return log_oom();
+
+        r = sd_event_default(&c->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static int on_name_lost(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        log_info("Lost the name %s to another instance; exiting.", BUS_NAME);
+        return sd_event_exit(c->event, 0);
+}
+
+static int connect_bus(Context *c) {
+        int r;
+
+        r = sd_bus_open_user(&c->bus);
+        if (r == -ENOMEDIUM)
+                return log_error_errno(r, "No session bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set.");
+        if (r < 0)
+                return log_error_errno(r, "Cannot connect to the session bus: %m");
+        (void) sd_bus_set_description(c->bus, "session-bus");
+
+        r = sd_bus_attach_event(c->bus, c->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        return 0;
+}
+
+static int export(Context *c) {
+        static const struct {
+                const char *interface;
+                const sd_bus_vtable *vtable;
+                size_t offset;
+        } table[] = {
+                { IFACE_KEY, keys_vtable, offsetof(Context, keys) },
+                { IFACE_MODELS, models_vtable, offsetof(Context, models) },
+                { IFACE_CREDITS, credits_vtable, offsetof(Context, credits) },
+                { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
+                { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                void *object = *(void **) ((char *) c + table[i].offset);
+                r = sd_bus_add_object_vtable(c->bus, NULL, OBJECT_PATH, table[i].interface, table[i].vtable, object);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to export %s: %m", table[i].interface);
+        }
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(context_freep) Context *c = NULL;
+        sigset_t mask;
+        int r;
+
+        log_set_program("bankr-llmd");
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        if (arg_verbose)
+                log_max_level = LOG_DEBUG;
+
+        /* The key lives in this process: keep it out of core dumps and away
+         * from ptrace by other processes of the same user. */
+        (void) prctl(PR_SET_DUMPABLE, 0);
+        (void) setrlimit(RLIMIT_CORE, &(struct rlimit) { 0, 0 });
+
+        r = context_new(&c);
+        if (r < 0)
+                return r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+        r = sd_event_add_signal(c->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(c->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+
+        r = connect_bus(c);
+        if (r < 0)
+                return r;
+
+        r = keyring_new(c->event, &c->keyring);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the keyring worker: %m");
+        r = keys_new(c, &c->keys);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up key handling: %m");
+        r = models_new(c, &c->models);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the model list: %m");
+        r = credits_new(c, &c->credits);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up credits: %m");
+        r = chat_new(c, &c->chat);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up chat: %m");
+        r = setup_new(c, &c->setup);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up tool integration: %m");
+
+        r = export(c);
+        if (r < 0)
+                return r;
+
+        /* Everything is exported before we take the name, so the first
+         * caller never sees a half-built object. */
+        r = sd_bus_request_name(c->bus, BUS_NAME, arg_replace ? SD_BUS_NAME_REPLACE_EXISTING | SD_BUS_NAME_ALLOW_REPLACEMENT
+                                                              : SD_BUS_NAME_ALLOW_REPLACEMENT);
+        if (r == -EEXIST)
+                return log_error_errno(r, "The name %s is already owned by another process (is bankr-llmd already running? use --replace to take over).", BUS_NAME);
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire the name %s: %m", BUS_NAME);
+        r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                "NameLost", on_name_lost, c);
+        if (r < 0)
+                log_warning_errno(r, "Failed to watch for the loss of our name: %m");
+
+        keys_start(c->keys);
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
+        log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));
+
+        r = sd_event_loop(c->event);
+        (void) sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        log_info("Exiting.");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
