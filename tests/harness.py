@@ -84,6 +84,7 @@ class Env:
         self.want_system_bus = system_bus
         self.daemon_args = list(daemon_args)
         self.procs = []
+        self._files = []
         self.gateway = None
         self.keyring_proc = None
         self.bus_pid = None
@@ -171,6 +172,9 @@ class Env:
                     pass
         if self.gateway:
             self.gateway.stop()
+        for f in self._files:
+            f.close()
+        self._files = []
         reports = self.sanitizer_reports()
         if reports:
             problems.append("sanitizer reports:\n" + reports)
@@ -220,7 +224,7 @@ class Env:
     def _start_keyring(self):
         p = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
                              env=self.environ, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                             stderr=open(os.path.join(self.dir, "keyring.log"), "w"))
+                             stderr=self._logfile("keyring.log"))
         p.stdin.write(KEYRING_PASSWORD)
         p.stdin.close()
         self.procs.append(p)
@@ -229,6 +233,11 @@ class Env:
                        env=self.environ, check=True, timeout=15)
         if self.keyring_mode == "locked":
             self.lock_keyring()
+
+    def _logfile(self, name):
+        f = open(os.path.join(self.dir, name), "w")
+        self._files.append(f)
+        return f
 
     def lock_keyring(self):
         self.busctl("call", "org.freedesktop.secrets", "/org/freedesktop/secrets",

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the pure helpers: URL normalisation, the bankr config file,
+ * key checks and masking. */
+#include <assert.h>
+#include <sys/stat.h>
+
+#include "bankr-config.h"
+#include "keyfmt.h"
+#include "url.h"
+
+static int failures = 0;
+#define CHECK(x)                                                                       \
+        do {                                                                           \
+                if (!(x)) {                                                            \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x); \
+                        failures++;                                                    \
+                }                                                                      \
+        } while (0)
+
+static void url_ok(const char *in, const char *want) {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        int r = url_normalize(in, &out, &err);
+        if (r < 0 || !streq_ptr(out, want))
+                fprintf(stderr, "url_normalize(\"%s\") = %d \"%s\" (%s), wanted \"%s\"\n", in, r, strna(out), strna(err), want);
+        CHECK(r == 0 && streq_ptr(out, want));
+}
+
+static void url_bad(const char *in, const char *needle) {
+        _cleanup_free_ char *out = NULL, *err = NULL;
+        int r = url_normalize(in, &out, &err);
+        if (r != -EINVAL || !err || !strstr(err, needle))
+                fprintf(stderr, "url_normalize(\"%s\") = %d \"%s\" (%s), wanted an error with \"%s\"\n", in, r, strna(out), strna(err), needle);
+        CHECK(r == -EINVAL && err && strstr(err, needle));
+        CHECK(!out);
+}
+
+static void test_url(void) {
+        url_ok("https://llm.bankr.bot", "https://llm.bankr.bot");
+        url_ok("https://llm.bankr.bot/", "https://llm.bankr.bot");
+        url_ok("https://llm.bankr.bot/v1", "https://llm.bankr.bot");
+        url_ok("https://llm.bankr.bot/v1/", "https://llm.bankr.bot");
+        url_ok("https://llm.bankr.bot//v1//", "https://llm.bankr.bot");
+        url_ok("  https://LLM.Bankr.Bot/V1  ", "https://llm.bankr.bot");
+        url_ok("HTTPS://llm.bankr.bot:8443/gw/v1", "https://llm.bankr.bot:8443/gw");
+        url_ok("http://127.0.0.1:8080/v1", "http://127.0.0.1:8080");
+        url_ok("http://localhost:1234", "http://localhost:1234");
+        url_ok("http://[::1]:99/", "http://[::1]:99");
+        url_ok("http://127.5.6.7", "http://127.5.6.7");
+        url_ok("https://[2001:db8::1]:443/v1", "https://[2001:db8::1]:443");
+        url_ok("https://llm.bankr.bot/v1beta", "https://llm.bankr.bot/v1beta");
+
+        url_bad("", "empty");
+        url_bad("   ", "empty");
+        url_bad("llm.bankr.bot", "https://");
+        url_bad("ftp://llm.bankr.bot", "https://");
+        url_bad("https://", "host");
+        url_bad("https:///v1", "host");
+        url_bad("http://llm.bankr.bot", "unencrypted");
+        url_bad("http://10.0.0.1:8080", "unencrypted");
+        url_bad("http://128.0.0.1", "unencrypted");
+        url_bad("https://user:pw@llm.bankr.bot", "password");
+        url_bad("https://llm.bankr.bot:0", "port");
+        url_bad("https://llm.bankr.bot:99999", "port");
+        url_bad("https://llm.bankr.bot:abc", "port");
+        url_bad("https://llm.bankr.bot/v1?x=1", "query");
+        url_bad("https://llm.bankr.bot/#frag", "fragment");
+        url_bad("https://llm bankr.bot", "spaces");
+        url_bad("https://[::1", "IPv6");
+        url_bad("https://ex ample.com", "spaces");
+        url_bad("https://exa$mple.com", "host name");
+
+        CHECK(url_host_is_loopback("localhost"));
+        CHECK(url_host_is_loopback("127.0.0.1"));
+        CHECK(!url_host_is_loopback("127.0.0.1.evil.com"));
+        CHECK(!url_host_is_loopback("localhost.evil.com"));
+}
+
+static void test_keys(void) {
+        const char *reason = NULL;
+        char big[KEY_MAX_BYTES + 2];
+
+        CHECK(key_check("bk_abcdefghijkl", 15, &reason) == 0);
+        CHECK(key_check("", 0, &reason) == -EINVAL && strstr(reason, "empty"));
+        CHECK(key_check("bk_ab cd", 8, &reason) == -EINVAL && strstr(reason, "whitespace"));
+        CHECK(key_check(" bk_abcd", 8, &reason) == -EINVAL && strstr(reason, "whitespace"));
+        CHECK(key_check("bk_abcd\n", 8, &reason) == -EINVAL && strstr(reason, "whitespace"));
+        CHECK(key_check("bk_ab\tcd", 8, &reason) == -EINVAL && strstr(reason, "whitespace"));
+        CHECK(key_check("bk_ab\x01" "cd", 8, &reason) == -EINVAL && strstr(reason, "control"));
+        CHECK(key_check("bk_ab\x7f" "cd", 8, &reason) == -EINVAL && strstr(reason, "control"));
+        CHECK(key_check("bk_ab\xff" "cd", 8, &reason) == -EINVAL && strstr(reason, "UTF-8"));
+        CHECK(key_check("bk_ab\xc3" "cd", 8, &reason) == -EINVAL && strstr(reason, "UTF-8"));
+        CHECK(key_check("bk_\xc2\xa0x", 6, &reason) == -EINVAL && strstr(reason, "whitespace"));   /* NBSP */
+        CHECK(key_check("bk_\xe2\x80\x8bx", 7, &reason) == -EINVAL && strstr(reason, "whitespace")); /* ZWSP */
+        CHECK(key_check("bk_\xc3\xa9t\xc3\xa9", 8, &reason) == 0); /* é is fine */
+        memset(big, 'a', sizeof big);
+        CHECK(key_check(big, KEY_MAX_BYTES, &reason) == 0);
+        CHECK(key_check(big, KEY_MAX_BYTES + 1, &reason) == -EINVAL && strstr(reason, "4 KiB"));
+
+        struct {
+                const char *in, *out;
+        } masks[] = {
+                { NULL, "" },
+                { "", "" },
+                { "a", "****" },
+                { "bk_12345", "****" },
+                { "bk_123456", "bk_123...3456" },
+                { "bk_abcdefghijklmnopqrstuvwxyz", "bk_abc...wxyz" },
+                { "ééééééééé", "éééééé...éééé" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(masks); i++) {
+                _cleanup_free_ char *m = key_mask(masks[i].in);
+                if (!streq_ptr(m, masks[i].out))
+                        fprintf(stderr, "key_mask(%s) = %s, wanted %s\n", strna(masks[i].in), strna(m), masks[i].out);
+                CHECK(streq_ptr(m, masks[i].out));
+        }
+        CHECK(key_kind_valid("llm") && key_kind_valid("api") && !key_kind_valid("LLM") && !key_kind_valid(""));
+}
+
+static void test_config(void) {
+        BankrConfig *c = NULL;
+        char *err = NULL, *out = NULL;
+
+        const char *t = "{\"apiKey\": \"bk_api\", \"llmUrl\": \"http://127.0.0.1:1\", \"other\": {\"x\": [1, 2.50, 1e3]}, \"llmKey\": 5}";
+        CHECK(bankr_config_parse(t, strlen(t), &c, &err) == 0);
+        CHECK(c && streq_ptr(c->api_key, "bk_api") && !c->llm_key && streq_ptr(c->llm_url, "http://127.0.0.1:1"));
+        c = bankr_config_free(c);
+
+        CHECK(bankr_config_parse("", 0, &c, &err) == 0 && c && !c->llm_key);
+        c = bankr_config_free(c);
+        CHECK(bankr_config_parse("  \n", 3, &c, &err) == 0);
+        c = bankr_config_free(c);
+
+        const char *bad[] = { "{", "[1,2]", "\"str\"", "{\"a\": 1,}", "{\"a\": 1} x", "{/* c */ \"a\": 1}", "{'a': 1}", "nul" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                err = mfree(err);
+                int r = bankr_config_parse(bad[i], strlen(bad[i]), &c, &err);
+                if (r != -EBADMSG)
+                        fprintf(stderr, "bankr_config_parse(%s) = %d\n", bad[i], r);
+                CHECK(r == -EBADMSG && err);
+                CHECK(!c);
+        }
+        err = mfree(err);
+
+        /* Editing keeps every other member, its order and number spelling. */
+        const char *keys[] = { "llmKey", "apiKey" };
+        const char *unset[] = { NULL, NULL };
+        CHECK(bankr_config_edit(t, keys, unset, 2, &out) == 0);
+        CHECK(streq_ptr(out, "{\n  \"llmUrl\": \"http://127.0.0.1:1\",\n  \"other\": {\n    \"x\": [\n      1,\n      2.50,\n      1e3\n    ]\n  }\n}\n"));
+        if (out && !strstr(out, "2.50"))
+                fprintf(stderr, "edit output: %s", out);
+        out = mfree(out);
+
+        const char *k1[] = { "llmUrl" };
+        const char *v1[] = { "https://x.example/a/b" };
+        CHECK(bankr_config_edit("{\"a\": 1, \"llmUrl\": \"old\", \"z\": true}", k1, v1, 1, &out) == 0);
+        CHECK(streq_ptr(out, "{\n  \"a\": 1,\n  \"llmUrl\": \"https://x.example/a/b\",\n  \"z\": true\n}\n"));
+        out = mfree(out);
+        CHECK(bankr_config_edit(NULL, k1, v1, 1, &out) == 0);
+        CHECK(streq_ptr(out, "{\n  \"llmUrl\": \"https://x.example/a/b\"\n}\n"));
+        out = mfree(out);
+        CHECK(bankr_config_edit("[1]", k1, v1, 1, &out) == -EBADMSG);
+
+        /* The file: mode kept, unparsable file untouched. */
+        char dir[] = "/tmp/test-common-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        _cleanup_free_ char *path = NULL;
+        CHECK(asprintf(&path, "%s/sub/config.json", dir) > 0);
+        CHECK(bankr_config_update_file(path, k1, v1, 1, &err) == 0);
+        struct stat st;
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+        _cleanup_free_ char *sub = strndup(path, strlen(path) - strlen("/config.json"));
+        CHECK(stat(sub, &st) == 0 && (st.st_mode & 07777) == 0700);
+        CHECK(chmod(path, 0640) == 0);
+        const char *v2[] = { "https://y.example" };
+        CHECK(bankr_config_update_file(path, k1, v2, 1, &err) == 0);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0640);
+
+        FILE *f = fopen(path, "w");
+        fputs("{ \"llmUrl\": \"x\", // comment\n}", f);
+        fclose(f);
+        CHECK(bankr_config_update_file(path, k1, v1, 1, &err) == -EBADMSG && err && strstr(err, "untouched"));
+        err = mfree(err);
+        char *after = NULL;
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 && streq_ptr(after, "{ \"llmUrl\": \"x\", // comment\n}"));
+        free(after);
+        _cleanup_free_ char *cmd = NULL;
+        CHECK(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
+        (void) !system(cmd);
+}
+
+int main(void) {
+        test_url();
+        test_keys();
+        test_config();
+        if (failures) {
+                fprintf(stderr, "%d check(s) failed\n", failures);
+                return 1;
+        }
+        printf("all common checks passed\n");
+        return 0;
+}
