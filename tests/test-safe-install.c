@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for safe_install(): a fresh home, modes, backups, symlinks,
+ * a read-only directory (a read-only bind mount in a private mount namespace,
+ * since root ignores permission bits; else the immutable flag; else skipped
+ * with a message) and unchanged content. Everything happens in a temporary
+ * directory.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "safe-install.h"
+
+static unsigned failures;
+static char root[] = "/tmp/test-safe-install-XXXXXX";
+
+#define check(expr)                                                                       \
+        do {                                                                              \
+                if (!(expr)) {                                                            \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
+                        failures++;                                                       \
+                }                                                                         \
+        } while (0)
+
+#define check_r(expr, want)                                                               \
+        do {                                                                              \
+                int _r = (expr);                                                          \
+                if (_r != (want)) {                                                       \
+                        fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__, \
+                                #expr, _r, strerror(-_r), (want));                        \
+                        failures++;                                                       \
+                }                                                                         \
+        } while (0)
+
+static char *mfree_(char *p) {
+        free(p);
+        return NULL;
+}
+
+static char *P(const char *rel) {
+        char *p;
+        if (asprintf(&p, "%s/%s", root, rel) < 0)
+                abort();
+        return p;
+}
+
+static void put(const char *path, const char *text, mode_t mode) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t) strlen(text) || fchmod(fd, mode) < 0) {
+                fprintf(stderr, "Failed to write %s: %m\n", path);
+                abort();
+        }
+}
+
+static char *get(const char *path) {
+        char *t = NULL;
+        return read_full_file(path, 1 << 20, &t, NULL) < 0 ? NULL : t;
+}
+
+static mode_t mode_of(const char *path) {
+        struct stat st;
+        return lstat(path, &st) < 0 ? (mode_t) -1 : st.st_mode & 07777;
+}
+
+static bool is_link(const char *path) {
+        struct stat st;
+        return lstat(path, &st) >= 0 && S_ISLNK(st.st_mode);
+}
+
+/* Entries in dir, "." and ".." left out. */
+static unsigned count_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        unsigned n = 0;
+        struct dirent *de;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_fresh_home(void) {
+        _cleanup_free_ char *path = P("home/.openclaw/openclaw.json"), *oc = P("home/.config/opencode/opencode.json"),
+                           *backup = NULL, *err = NULL, *text = NULL, *d1 = P("home/.openclaw"),
+                           *d2 = P("home/.config"), *d3 = P("home/.config/opencode"), *h = P("home");
+
+        check(mkdir(h, 0755) >= 0);
+        check_r(safe_install(path, "{\"a\": 1}\n", 0644, false, &backup, &err), 0);
+        check(!backup);
+        check(streq_ptr(text = get(path), "{\"a\": 1}\n"));
+        check(mode_of(path) == 0644);
+        check(mode_of(d1) == 0700);
+        check(count_entries(d1) == 1); /* no temporary file left behind */
+
+        check_r(safe_install(oc, "{}\n", 0644, true, &backup, &err), 0);
+        check(mode_of(oc) == 0600); /* inline key: 0600 whatever mode_if_new says */
+        check(mode_of(d2) == 0700);
+        check(mode_of(d3) == 0700);
+        check(mode_of(h) == 0755); /* existing directories are left alone */
+        check(!err);
+}
+
+static void test_modes_and_backups(void) {
+        _cleanup_free_ char *path = P("modes.json"), *b1 = NULL, *b2 = NULL, *b3 = NULL, *err = NULL, *t = NULL,
+                           *t1 = NULL, *t2 = NULL;
+
+        put(path, "original\n", 0640);
+        check_r(safe_install(path, "second\n", 0600, false, &b1, &err), 0);
+        check(mode_of(path) == 0640); /* the file's mode is kept */
+        check(streq_ptr(t = get(path), "second\n"));
+        check(b1 && strstr(b1, "/modes.json.bankr-backup-"));
+        check(streq_ptr(t1 = get(strempty(b1)), "original\n"));
+
+        /* A second install keeps the first backup (the user's original). */
+        check_r(safe_install(path, "third\n", 0600, false, &b2, &err), 0);
+        check(b2 && !streq_ptr(b1, b2));
+        check(streq_ptr(t2 = get(strempty(b2)), "second\n"));
+        free(t1);
+        check(streq_ptr(t1 = get(strempty(b1)), "original\n"));
+
+        /* Inline key: chmod'ed down to 0600, even with the same content. */
+        check_r(safe_install(path, "third\n", 0644, true, &b3, &err), 0);
+        check(!b3);
+        check(mode_of(path) == 0600);
+        check(!err);
+}
+
+static void test_unchanged(void) {
+        _cleanup_free_ char *dir = P("same"), *path = P("same/config.json"), *b = NULL, *err = NULL, *t = NULL;
+        struct stat st1, st2;
+
+        check(mkdir(dir, 0700) >= 0);
+        put(path, "{\"x\": true}\n", 0644);
+        check(stat(path, &st1) >= 0);
+        check_r(safe_install(path, "{\"x\": true}\n", 0600, false, &b, &err), 0);
+        check(!b);
+        check(count_entries(dir) == 1);
+        check(stat(path, &st2) >= 0);
+        check(st1.st_ino == st2.st_ino); /* not even rewritten */
+        check(mode_of(path) == 0644);
+
+        /* An empty previous file holds nothing to back up. */
+        put(path, "", 0644);
+        check_r(safe_install(path, "new\n", 0600, false, &b, &err), 0);
+        check(!b);
+        check(count_entries(dir) == 1);
+        check(streq_ptr(t = get(path), "new\n"));
+}
+
+static void test_symlinks(void) {
+        _cleanup_free_ char *real_dir = P("dotfiles"), *real = P("dotfiles/openclaw.json"), *link_dir = P("linkhome"),
+                           *link_path = P("linkhome/openclaw.json"), *chain = P("linkhome/chain.json"),
+                           *b = NULL, *b2 = NULL, *err = NULL, *t = NULL, *t2 = NULL, *dangling = P("linkhome/dangling.json"),
+                           *loop = P("linkhome/loop.json");
+
+        check(mkdir(real_dir, 0700) >= 0);
+        check(mkdir(link_dir, 0700) >= 0);
+        put(real, "old\n", 0604);
+        check(symlink("../dotfiles/openclaw.json", link_path) >= 0); /* relative */
+        check(symlink(link_path, chain) >= 0);                       /* a chain */
+
+        check_r(safe_install(link_path, "new\n", 0644, false, &b, &err), 0);
+        check(is_link(link_path));
+        check(streq_ptr(t = get(real), "new\n"));
+        check(mode_of(real) == 0604);
+        /* The backup sits next to the real file. */
+        check(b && startswith(b, real_dir) && strstr(b, "/openclaw.json.bankr-backup-"));
+        check(count_entries(link_dir) == 2);
+
+        check_r(safe_install(chain, "newer\n", 0644, false, &b2, &err), 0);
+        check(is_link(chain) && is_link(link_path));
+        check(streq_ptr(t2 = get(real), "newer\n"));
+
+        /* Dangling: a clear error, and the link stays as it was. */
+        check(symlink("nowhere/x.json", dangling) >= 0);
+        check_r(safe_install(dangling, "x\n", 0644, false, &b, &err), -ENOLINK);
+        check(err && strstr(err, "is a symbolic link to nowhere/x.json, which does not exist"));
+        check(is_link(dangling));
+        err = mfree_(err);
+        char *text = NULL;
+        check_r(safe_install_read(dangling, &text, &err), -ENOLINK);
+        check(err && strstr(err, "does not exist"));
+        err = mfree_(err);
+
+        check(symlink("loop.json", loop) >= 0);
+        check_r(safe_install(loop, "x\n", 0644, false, &b, &err), -ELOOP);
+        check(err && strstr(err, "loops"));
+}
+
+static void test_read(void) {
+        _cleanup_free_ char *path = P("read.json"), *nul = P("nul.json"), *missing = P("missing.json"), *text = NULL,
+                           *err = NULL, *err2 = NULL, *err3 = NULL;
+        char *t = NULL;
+
+        put(path, "{\"k\": 1}\n", 0600);
+        check_r(safe_install_read(path, &text, &err), 0);
+        check(streq_ptr(text, "{\"k\": 1}\n"));
+        check_r(safe_install_read(missing, &t, &err), -ENOENT);
+        check(!err);
+
+        {
+                _cleanup_close_ int fd = open(nul, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                check(fd >= 0 && write(fd, "{}\0x", 4) == 4);
+        }
+        check_r(safe_install_read(nul, &t, &err), -EBADMSG);
+        check(err && strstr(err, "NUL bytes") && strstr(err, "--force"));
+
+        check_r(safe_install_read(root, &t, &err2), -EISDIR);
+        check(err2 && strstr(err2, "not a regular file"));
+        check_r(safe_install(root, "x", 0600, false, NULL, &err3), -EISDIR);
+        check_r(safe_install("relative/path.json", "x", 0600, false, NULL, NULL), -EINVAL);
+}
+
+/* Runs in a child: the checks are made there and reported by exit code. */
+static int readonly_checks(const char *dir, const char *path, const char *fresh, const char *expect) {
+        _cleanup_free_ char *b = NULL, *err = NULL, *err2 = NULL, *t = NULL;
+        unsigned before = count_entries(dir);
+        int bad = 0, r;
+
+        r = safe_install(path, "changed\n", 0600, false, &b, &err);
+        if (r >= 0 || !err || !strstr(err, expect) || !strstr(err, path)) {
+                fprintf(stderr, "read-only dir: r=%d err=%s\n", r, strna(err));
+                bad++;
+        } else
+                printf("read-only directory refused: %s\n", err);
+        if (!streq_ptr(t = get(path), "precious\n") || count_entries(dir) != before) {
+                fprintf(stderr, "read-only dir: something changed\n");
+                bad++;
+        }
+        /* A new file under a new directory: refused, and nothing is left. */
+        r = safe_install(fresh, "x\n", 0600, false, &b, &err2);
+        if (r >= 0 || !err2 || count_entries(dir) != before) {
+                fprintf(stderr, "read-only dir (new file): r=%d err=%s\n", r, strna(err2));
+                bad++;
+        }
+        return bad;
+}
+
+static void test_readonly_dir(void) {
+        _cleanup_free_ char *dir = P("ro"), *path = P("ro/config.json"), *fresh = P("ro/sub/new.json");
+        pid_t pid;
+        int status, r;
+
+        check(mkdir(dir, 0700) >= 0);
+        put(path, "precious\n", 0644);
+
+        if (geteuid() != 0) {
+                check(chmod(dir, 0500) >= 0);
+                check(readonly_checks(dir, path, fresh, "permission denied") == 0);
+                (void) chmod(dir, 0700);
+                return;
+        }
+
+        /* Root: a read-only bind mount of dir in a mount namespace of a child. */
+        pid = fork();
+        if (pid < 0)
+                abort();
+        if (pid == 0) {
+                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                    mount(dir, dir, NULL, MS_BIND, NULL) < 0 ||
+                    mount(NULL, dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                        _exit(77);
+                r = readonly_checks(dir, path, fresh, "is on a read-only file system");
+                fflush(stdout);
+                _exit(r == 0 ? 0 : 1);
+        }
+        if (waitpid(pid, &status, 0) < 0)
+                abort();
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 77) {
+                failures++;
+                return;
+        }
+
+        /* No mount namespace here: try the immutable flag. */
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int flags = 0;
+        if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
+                int nf = flags | FS_IMMUTABLE_FL;
+                if (ioctl(fd, FS_IOC_SETFLAGS, &nf) >= 0) {
+                        check(readonly_checks(dir, path, fresh, "not permitted") == 0);
+                        (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
+                        return;
+                }
+        }
+        printf("SKIP read-only directory case: running as root without a mount namespace or the immutable flag\n");
+}
+
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw) {
+        (void) st;
+        (void) ftw;
+        (void) (type == FTW_DP ? rmdir(p) : unlink(p));
+        return 0;
+}
+
+int main(void) {
+        umask(022);
+        if (!mkdtemp(root)) {
+                fprintf(stderr, "Failed to create a temporary directory: %m\n");
+                return EXIT_FAILURE;
+        }
+
+        test_fresh_home();
+        test_modes_and_backups();
+        test_unchanged();
+        test_symlinks();
+        test_read();
+        test_readonly_dir();
+
+        (void) nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+
+        if (failures > 0) {
+                fprintf(stderr, "%u check(s) failed\n", failures);
+                return EXIT_FAILURE;
+        }
+        printf("safe-install: all checks passed\n");
+        return EXIT_SUCCESS;
+}
