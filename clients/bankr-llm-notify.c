@@ -1,0 +1,933 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llm-notify: a session agent that tells the user, once, when Bankr
+ * LLM credits run low or out, or when the gateway rejects the key. It
+ * follows bot.bankr.LLM1 on the session bus without ever starting it, and
+ * talks to org.freedesktop.Notifications directly over sd-bus. Nothing
+ * but bus signals wakes it up.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "notify-spawn.h"
+#include "notify-state.h"
+#include "util.h"
+
+#define SERVICE_NAME "bot.bankr.LLM1"
+#define SERVICE_PATH "/bot/bankr/LLM1"
+#define CREDITS_INTERFACE "bot.bankr.LLM1.Credits"
+#define KEY_INTERFACE "bot.bankr.LLM1.Key"
+/* Our own name: one agent per session, and tests can wait for it. */
+#define AGENT_NAME "bot.bankr.LLM1.Notifier"
+
+#define NOTIFY_NAME "org.freedesktop.Notifications"
+#define NOTIFY_PATH "/org/freedesktop/Notifications"
+#define NOTIFY_INTERFACE "org.freedesktop.Notifications"
+
+#define APP_NAME "Bankr LLM"
+#define TOP_UP_URL "https://bankr.bot/api"
+#define TOLD_FILE "bankr-llm-notify.state"
+
+typedef struct Context Context;
+
+typedef struct TopicState {
+        Context *context;
+        Topic topic;
+        Level now;          /* what the service says now */
+        Level sending;      /* the level of the Notify in flight */
+        sd_bus_slot *call;  /* Notify in flight: at most one per topic */
+} TopicState;
+
+struct Context {
+        sd_event *event;
+        sd_bus *bus;
+
+        char *told_path; /* NULL without XDG_RUNTIME_DIR: nothing persists */
+        Told told;       /* what the user was shown (persisted) */
+        TopicState topic[_TOPIC_MAX];
+        Facts facts;
+
+        sd_bus_slot *credits_call, *key_call; /* GetAll in flight */
+        bool credits_missing_logged;
+
+        /* The notification server whose capabilities we know; NULL when
+         * they must be asked for first. */
+        char *server;
+        bool server_actions;
+        /* No server could be reached: wait for NameOwnerChanged. */
+        bool server_absent;
+        sd_bus_slot *caps_call;
+};
+
+static bool arg_verbose = false;
+
+static void context_done(Context *c) {
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                sd_bus_slot_unref(c->topic[t].call);
+        sd_bus_slot_unref(c->credits_call);
+        sd_bus_slot_unref(c->key_call);
+        sd_bus_slot_unref(c->caps_call);
+        sd_bus_flush_close_unref(c->bus);
+        sd_event_unref(c->event);
+        told_done(&c->told);
+        facts_done(&c->facts);
+        free(c->told_path);
+        free(c->server);
+}
+
+static bool error_is_absent(const sd_bus_error *e) {
+        return sd_bus_error_has_names(e,
+                                      SD_BUS_ERROR_SERVICE_UNKNOWN,
+                                      SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                                      SD_BUS_ERROR_NO_REPLY,
+                                      SD_BUS_ERROR_DISCONNECTED,
+                                      "org.freedesktop.DBus.Error.Spawn.ChildExited",
+                                      "org.freedesktop.DBus.Error.Spawn.ExecFailed",
+                                      "org.freedesktop.DBus.Error.Spawn.ServiceNotFound");
+}
+
+/* ---- the told file ---------------------------------------------------- */
+
+static void told_load(Context *c) {
+        _cleanup_free_ char *text = NULL;
+        const char *dir = getenv("XDG_RUNTIME_DIR");
+        int r;
+
+        if (isempty(dir) || dir[0] != '/') {
+                log_notice("XDG_RUNTIME_DIR is not set: a restart of this agent may repeat a notification.");
+                return;
+        }
+        if (asprintf(&c->told_path, "%s/%s", dir, TOLD_FILE) < 0) {
+                c->told_path = NULL;
+                (void) log_oom();
+                return;
+        }
+
+        r = read_full_file(c->told_path, 4096, &text, NULL);
+        if (r == -ENOENT)
+                return;
+        if (r < 0) {
+                (void) log_warning_errno(r, "Failed to read %s, starting afresh: %m", c->told_path);
+                return;
+        }
+        r = told_parse(text, &c->told);
+        if (r < 0) {
+                (void) log_warning_errno(r, "Failed to parse %s, starting afresh: %m", c->told_path);
+                return;
+        }
+        log_debug("Already told in this session: credits %s, key %s.",
+                  level_to_string(c->told.level[TOPIC_CREDITS]),
+                  level_to_string(c->told.level[TOPIC_KEY]));
+}
+
+static void told_save(Context *c) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (!c->told_path)
+                return;
+        r = told_format(&c->told, &text);
+        if (r < 0) {
+                (void) log_oom();
+                return;
+        }
+        r = write_file_atomic(c->told_path, text, strlen(text), 0600);
+        if (r < 0)
+                (void) log_warning_errno(r, "Failed to write %s: %m", c->told_path);
+}
+
+/* Our notifications live on one server: a new one knows none of them. */
+static void server_forget_ids(Context *c) {
+        bool changed = c->told.server;
+
+        for (Topic t = 0; t < _TOPIC_MAX; t++) {
+                changed = changed || c->told.id[t] != 0;
+                c->told.id[t] = 0;
+        }
+        free(c->told.server);
+        c->told.server = NULL;
+        if (changed)
+                told_save(c);
+}
+
+static int server_adopt(Context *c, const char *unique) {
+        if (isempty(unique) || streq_ptr(c->told.server, unique))
+                return 0;
+        server_forget_ids(c);
+        c->told.server = strdup(unique);
+        return c->told.server ? 0 : -ENOMEM;
+}
+
+/* ---- talking to the notification server ---------------------------- */
+
+static int topic_sync(Context *c, Topic t);
+
+static void sync_all(Context *c) {
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                (void) topic_sync(c, t);
+}
+
+static int on_caps_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        _cleanup_strv_free_ char **caps = NULL;
+        const sd_bus_error *e;
+        int r;
+
+        c->caps_call = sd_bus_slot_unref(c->caps_call);
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                /* Whatever went wrong, only a new owner of the name can
+                 * change it: wait for one instead of retrying. */
+                c->server_absent = true;
+                if (error_is_absent(e))
+                        log_info("No notification server is running; waiting for one to appear.");
+                else
+                        log_warning("Failed to ask the notification server for its capabilities, waiting for another one: %s",
+                                    e->message ?: e->name);
+                return 0;
+        }
+
+        r = sd_bus_message_read_strv(reply, &caps);
+        if (r < 0) {
+                c->server_absent = true;
+                return log_warning_errno(r, "Failed to parse the notification server's capabilities: %m");
+        }
+
+        r = free_and_strdup(&c->server, sd_bus_message_get_sender(reply));
+        if (r < 0)
+                return log_oom();
+        r = server_adopt(c, c->server);
+        if (r < 0)
+                return log_oom();
+        c->server_actions = strv_contains(caps, "actions");
+        log_debug("Notification server %s is there%s.", strna(c->server),
+                  c->server_actions ? ", with actions" : ", without actions");
+
+        sync_all(c);
+        return 0;
+}
+
+static int server_ask_caps(Context *c) {
+        int r;
+
+        if (c->caps_call)
+                return 0;
+
+        /* Auto-start allowed: a desktop's server may be bus-activatable. */
+        r = sd_bus_call_method_async(c->bus, &c->caps_call, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE,
+                                     "GetCapabilities", on_caps_reply, c, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask the notification server for its capabilities: %m");
+        return 0;
+}
+
+static int on_notify_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        TopicState *ts = userdata;
+        Context *c = ts->context;
+        Topic t = ts->topic;
+        const sd_bus_error *e;
+        uint32_t id;
+        int r;
+
+        ts->call = sd_bus_slot_unref(ts->call);
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                if (error_is_absent(e)) {
+                        log_info("The notification server went away; waiting for one to appear.");
+                        c->server = mfree(c->server);
+                        c->server_absent = true;
+                } else
+                        log_warning("Failed to show the %s notification: %s", topic_to_string(t), e->message ?: e->name);
+                return 0;
+        }
+
+        r = sd_bus_message_read(reply, "u", &id);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse the notification server's reply: %m");
+
+        r = server_adopt(c, sd_bus_message_get_sender(reply));
+        if (r < 0)
+                return log_oom();
+        c->told.id[t] = id;
+        c->told.level[t] = ts->sending;
+        told_save(c);
+
+        /* The state may have moved on while we were waiting. */
+        return topic_sync(c, t);
+}
+
+static int notification_close(Context *c, uint32_t id) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        if (id == 0)
+                return 0;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE, "CloseNotification");
+        if (r < 0)
+                return log_error_errno(r, "Failed to create CloseNotification call: %m");
+        /* Never start a server just to close something it cannot show. */
+        (void) sd_bus_message_set_auto_start(m, false);
+        r = sd_bus_message_append(m, "u", id);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build CloseNotification call: %m");
+        /* Fire and forget: NotificationClosed tells us when it is gone. */
+        r = sd_bus_call_async(c->bus, NULL, m, NULL, NULL, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to close notification %" PRIu32 ": %m", id);
+        return 0;
+}
+
+static int append_actions(Context *c, sd_bus_message *m, MessageActions actions) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *p = NULL;
+        char *probe[] = { (char *) "true", NULL };
+        int r;
+
+        if (c->server_actions) {
+                switch (actions) {
+                case ACTIONS_TOP_UP:
+                        /* A terminal for the CLI, else the browser. */
+                        if (terminal_command(probe, &argv) >= 0 || find_executable("xdg-open", &p) >= 0)
+                                if (strv_extend(&l, "top-up") < 0 || strv_extend(&l, "Top up") < 0)
+                                        return -ENOMEM;
+                        break;
+                case ACTIONS_SET_KEY:
+                        /* Typing a key needs a terminal; no web fallback. */
+                        if (terminal_command(probe, &argv) >= 0)
+                                if (strv_extend(&l, "set-key") < 0 || strv_extend(&l, "Set key") < 0)
+                                        return -ENOMEM;
+                        break;
+                default:
+                        break;
+                }
+                if (actions != ACTIONS_NONE)
+                        if (strv_extend(&l, "dismiss") < 0 || strv_extend(&l, "Dismiss") < 0)
+                                return -ENOMEM;
+        }
+
+        r = sd_bus_message_append_strv(m, l);
+        return r;
+}
+
+static int topic_notify(Context *c, Topic t, const Message *msg) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        TopicState *ts = &c->topic[t];
+        int r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE, "Notify");
+        if (r < 0)
+                return log_error_errno(r, "Failed to create Notify call: %m");
+
+        r = sd_bus_message_append(m, "susss", APP_NAME, c->told.id[t], msg->icon, msg->summary, msg->body);
+        if (r >= 0)
+                r = append_actions(c, m, msg->actions);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}i", 1, "urgency", "y", msg->urgency, (int32_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build Notify call: %m");
+
+        r = sd_bus_call_async(c->bus, &ts->call, m, on_notify_reply, ts, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to send notification: %m");
+
+        ts->sending = ts->now;
+        log_info("%s: %s%s", msg->summary, msg->body, c->told.id[t] ? " (replacing the earlier one)" : "");
+        return 0;
+}
+
+/* Brings what the user was told about a topic in line with what is true,
+ * when a server is there to tell it. */
+static int topic_sync(Context *c, Topic t) {
+        TopicState *ts = &c->topic[t];
+        Message msg = {};
+        int r;
+
+        if (ts->call || ts->now == c->told.level[t])
+                return 0;
+
+        r = message_for_transition(t, c->told.level[t], ts->now, &c->facts, &msg);
+        if (r == -ENODATA) {
+                c->told.level[t] = ts->now;
+                told_save(c);
+                return 0;
+        }
+        if (r < 0)
+                return log_oom();
+
+        if (msg.close_only) {
+                log_info("The %s warning no longer applies; withdrawing it.", topic_to_string(t));
+                (void) notification_close(c, c->told.id[t]);
+                c->told.id[t] = 0;
+                c->told.level[t] = ts->now;
+                told_save(c);
+                r = 0;
+        } else if (c->server)
+                r = topic_notify(c, t, &msg);
+        else if (!c->server_absent)
+                r = server_ask_caps(c);
+        else
+                r = 0; /* delivered when a server appears */
+
+        message_done(&msg);
+        return r;
+}
+
+/* ---- actions ----------------------------------------------------------- */
+
+static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        if (si->si_code == CLD_EXITED && si->si_status == 0)
+                log_debug("Child %i finished.", (int) si->si_pid);
+        else if (si->si_code == CLD_EXITED)
+                log_warning("Child %i exited with status %i.", (int) si->si_pid, si->si_status);
+        else
+                log_warning("Child %i was killed by signal %s.", (int) si->si_pid, strsignal(si->si_status));
+
+        /* The source held itself until now (see run_command()). */
+        sd_event_source_unref(s);
+        return 0;
+}
+
+static int run_command(Context *c, char *const *argv) {
+        sd_event_source *s;
+        pid_t pid;
+        int r;
+
+        r = spawn_detached(argv, &pid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start %s: %m", argv[0]);
+
+        log_info("Started %s (%i).", argv[0], (int) pid);
+        /* The source's reference is dropped by on_child_exit() once the
+         * child is reaped; a child still running at exit is not waited for. */
+        r = sd_event_add_child(c->event, &s, pid, WEXITED, on_child_exit, c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch child %i: %m", (int) pid);
+        return 0;
+}
+
+static int run_in_terminal_or_open(Context *c, char *const *command, const char *url) {
+        _cleanup_strv_free_ char **argv = NULL;
+        int r;
+
+        r = terminal_command(command, &argv);
+        if (r >= 0)
+                return run_command(c, argv);
+        if (r != -ENOENT)
+                return log_oom();
+
+        if (!url)
+                return log_error_errno(r, "Failed to find a terminal emulator to run %s in.", command[0]);
+
+        log_debug("No terminal emulator found, opening %s instead.", url);
+        char *open_argv[] = { (char *) "xdg-open", (char *) url, NULL };
+        return run_command(c, open_argv);
+}
+
+static Topic topic_by_id(Context *c, sd_bus_message *m, uint32_t id) {
+        /* Ids are per server: check the sender, so another server's (or
+         * another app's) notification is never mistaken for ours. */
+        if (id == 0 || !streq_ptr(sd_bus_message_get_sender(m), c->told.server))
+                return _TOPIC_INVALID;
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                if (c->told.id[t] == id)
+                        return t;
+        return _TOPIC_INVALID;
+}
+
+static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *key;
+        uint32_t id;
+        Topic t;
+        int r;
+
+        r = sd_bus_message_read(m, "us", &id, &key);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed ActionInvoked: %m");
+        t = topic_by_id(c, m, id);
+        if (t < 0)
+                return 0;
+
+        log_debug("Action \"%s\" on the %s notification.", key, topic_to_string(t));
+
+        if (streq(key, "top-up")) {
+                char *cmd[] = { (char *) "bankr-llm", (char *) "credits", (char *) "add", NULL };
+                return run_in_terminal_or_open(c, cmd, TOP_UP_URL);
+        }
+        if (streq(key, "set-key")) {
+                char *cmd[] = { (char *) "bankr-llm", (char *) "key", (char *) "set", NULL };
+                return run_in_terminal_or_open(c, cmd, NULL);
+        }
+        if (streq(key, "dismiss"))
+                return notification_close(c, id);
+
+        return 0; /* "default" (a click on the body) and others: nothing */
+}
+
+static int on_notification_closed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        uint32_t id, reason;
+        Topic t;
+        int r;
+
+        r = sd_bus_message_read(m, "uu", &id, &reason);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed NotificationClosed: %m");
+        t = topic_by_id(c, m, id);
+        if (t < 0)
+                return 0;
+
+        /* Gone from the screen; the user was still told, so the level stays. */
+        log_debug("The %s notification was closed (reason %" PRIu32 ").", topic_to_string(t), reason);
+        c->told.id[t] = 0;
+        told_save(c);
+        return 0;
+}
+
+/* ---- following the service --------------------------------------------- */
+
+static void levels_set(Context *c, const Level levels[_TOPIC_MAX]) {
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                c->topic[t].now = levels[t];
+}
+
+static void levels_get(Context *c, Level levels[_TOPIC_MAX]) {
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                levels[t] = c->topic[t].now;
+}
+
+/* Reads an a{sv} of Credits properties into the context. */
+static int credits_apply(Context *c, sd_bus_message *m) {
+        Level levels[_TOPIC_MAX];
+        int r;
+
+        levels_get(c, levels);
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *state;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+
+                if (streq(name, "Balance")) {
+                        r = sd_bus_message_read(m, "v", "d", &c->facts.balance);
+                        c->facts.have_balance = c->facts.have_balance || r >= 0;
+                } else if (streq(name, "LowThreshold")) {
+                        r = sd_bus_message_read(m, "v", "d", &c->facts.threshold);
+                        c->facts.have_threshold = c->facts.have_threshold || r >= 0;
+                } else if (streq(name, "State")) {
+                        r = sd_bus_message_read(m, "v", "s", &state);
+                        if (r >= 0 && credits_state_apply(state, levels) < 0)
+                                log_debug("Ignoring unknown credits state \"%s\".", state);
+                        else if (r >= 0)
+                                log_debug("Credits state: %s.", state);
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+
+        levels_set(c, levels);
+        return 0;
+}
+
+static int key_apply(Context *c, sd_bus_message *m) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *v;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+
+                if (streq(name, "Source") || streq(name, "Kind")) {
+                        r = sd_bus_message_read(m, "v", "s", &v);
+                        if (r >= 0)
+                                r = free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
+                } else
+                        r = sd_bus_message_skip(m, "v");
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int on_credits_getall(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const sd_bus_error *e;
+        int r;
+
+        c->credits_call = sd_bus_slot_unref(c->credits_call);
+
+        e = sd_bus_message_get_error(reply);
+        if (e) {
+                if (error_is_absent(e))
+                        log_debug("bankr-llmd is not running; waiting for it.");
+                else if (!c->credits_missing_logged) {
+                        /* E.g. an older service without Credits. Once is enough. */
+                        log_warning("Failed to read the credits state from bankr-llmd: %s", e->message ?: e->name);
+                        c->credits_missing_logged = true;
+                }
+                return 0;
+        }
+
+        r = credits_apply(c, reply);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse the credits state from bankr-llmd: %m");
+
+        sync_all(c);
+        return 0;
+}
+
+static int on_key_getall(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        int r;
+
+        c->key_call = sd_bus_slot_unref(c->key_call);
+
+        if (sd_bus_message_is_method_error(reply, NULL))
+                return 0; /* only used for wording */
+
+        r = key_apply(c, reply);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse the key properties from bankr-llmd: %m");
+        return 0;
+}
+
+static int service_get_all(Context *c, const char *interface) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        bool credits = streq(interface, CREDITS_INTERFACE);
+        sd_bus_slot **slot = credits ? &c->credits_call : &c->key_call;
+        int r;
+
+        r = sd_bus_message_new_method_call(c->bus, &m, SERVICE_NAME, SERVICE_PATH,
+                                           "org.freedesktop.DBus.Properties", "GetAll");
+        if (r < 0)
+                return log_error_errno(r, "Failed to create GetAll call: %m");
+        /* Never start the service ourselves: it exits on idle, and a
+         * watcher must not keep it (or its gateway polling) alive. */
+        r = sd_bus_message_set_auto_start(m, false);
+        if (r < 0)
+                return log_error_errno(r, "Failed to disable auto-start: %m");
+        r = sd_bus_message_append(m, "s", interface);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build GetAll call: %m");
+
+        *slot = sd_bus_slot_unref(*slot);
+        /* Key (wording only) first, so it is in place when Credits speaks. */
+        r = sd_bus_call_async(c->bus, slot, m, credits ? on_credits_getall : on_key_getall, c, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s properties: %m", interface);
+        return 0;
+}
+
+static int service_read_all(Context *c) {
+        int r;
+
+        r = service_get_all(c, KEY_INTERFACE);
+        if (r < 0)
+                return r;
+        return service_get_all(c, CREDITS_INTERFACE);
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        _cleanup_strv_free_ char **invalidated = NULL;
+        Context *c = userdata;
+        const char *interface;
+        bool credits;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &interface);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed PropertiesChanged: %m");
+
+        credits = streq(interface, CREDITS_INTERFACE);
+        if (!credits && !streq(interface, KEY_INTERFACE))
+                return 0;
+
+        r = credits ? credits_apply(c, m) : key_apply(c, m);
+        if (r >= 0)
+                r = sd_bus_message_read_strv(m, &invalidated);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to parse PropertiesChanged from bankr-llmd: %m");
+
+        /* Names without values: fetch them. */
+        if (strv_length(invalidated) > 0)
+                return service_get_all(c, interface);
+
+        if (credits)
+                sync_all(c);
+        return 0;
+}
+
+static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        double balance, threshold;
+        int r;
+
+        r = sd_bus_message_read(m, "dd", &balance, &threshold);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed Credits.Low: %m");
+
+        log_debug("Credits.Low: %.2f below %.2f.", balance, threshold);
+        c->facts.balance = balance;
+        c->facts.threshold = threshold;
+        c->facts.have_balance = c->facts.have_threshold = true;
+        c->topic[TOPIC_CREDITS].now = LEVEL_LOW;
+        c->topic[TOPIC_KEY].now = LEVEL_NONE;
+        sync_all(c);
+        return 0;
+}
+
+static int on_exhausted(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+
+        log_debug("Credits.Exhausted.");
+        c->topic[TOPIC_CREDITS].now = LEVEL_EXHAUSTED;
+        c->topic[TOPIC_KEY].now = LEVEL_NONE;
+        sync_all(c);
+        return 0;
+}
+
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *name, *old_owner, *new_owner;
+        int r;
+
+        r = sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed NameOwnerChanged: %m");
+
+        if (streq(name, SERVICE_NAME)) {
+                if (isempty(new_owner)) {
+                        log_debug("bankr-llmd left the bus; waiting for it to come back.");
+                        c->credits_call = sd_bus_slot_unref(c->credits_call);
+                        c->key_call = sd_bus_slot_unref(c->key_call);
+                        return 0;
+                }
+                log_debug("bankr-llmd is on the bus as %s.", new_owner);
+                return service_read_all(c);
+        }
+
+        if (streq(name, NOTIFY_NAME)) {
+                /* Any change of owner: ids and capabilities are void. */
+                c->server = mfree(c->server);
+                c->caps_call = sd_bus_slot_unref(c->caps_call);
+                server_forget_ids(c);
+
+                if (isempty(new_owner)) {
+                        log_debug("The notification server left the bus.");
+                        /* It may be bus-activatable: try again when needed. */
+                        c->server_absent = false;
+                        return 0;
+                }
+                log_debug("A notification server appeared as %s.", new_owner);
+                c->server_absent = false;
+                sync_all(c);
+        }
+        return 0;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int add_matches(Context *c) {
+        static const char *const rules[] = {
+                "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" SERVICE_NAME "'",
+                "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" NOTIFY_NAME "'",
+                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
+                "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
+                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
+                "interface='" CREDITS_INTERFACE "',member='Low'",
+                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
+                "interface='" CREDITS_INTERFACE "',member='Exhausted'",
+                "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
+                "interface='" NOTIFY_INTERFACE "',member='ActionInvoked'",
+                "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
+                "interface='" NOTIFY_INTERFACE "',member='NotificationClosed'",
+        };
+        static const sd_bus_message_handler_t handlers[ELEMENTSOF(rules)] = {
+                on_name_owner_changed,
+                on_name_owner_changed,
+                on_properties_changed,
+                on_low,
+                on_exhausted,
+                on_action_invoked,
+                on_notification_closed,
+        };
+        int r;
+
+        /* Synchronous on purpose: no signal may slip by before we read the
+         * initial state. Floating slots: they live as long as the bus. */
+        for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
+                r = sd_bus_add_match(c->bus, NULL, rules[i], handlers[i], c);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to add match \"%s\": %m", rules[i]);
+        }
+        return 0;
+}
+
+static int setup(Context *c) {
+        sigset_t mask;
+        int r;
+
+        /* SIGCHLD for sd_event_add_child(); TERM/INT for a clean exit. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Failed to block signals: %m");
+
+        r = sd_event_default(&c->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate event loop: %m");
+        r = sd_event_add_signal(c->event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(c->event, NULL, SIGINT, NULL, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+
+        r = sd_bus_open_user(&c->bus);
+        if (r == -ENOMEDIUM)
+                return log_error_errno(r, "Failed to connect to the session bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set.");
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the session bus: %m");
+        (void) sd_bus_set_description(c->bus, "session-bus");
+        r = sd_bus_set_exit_on_disconnect(c->bus, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set exit on disconnect: %m");
+        r = sd_bus_attach_event(c->bus, c->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        told_load(c);
+        /* Nothing to say until the service tells us otherwise. */
+        for (Topic t = 0; t < _TOPIC_MAX; t++)
+                c->topic[t] = (TopicState) {
+                        .context = c,
+                        .topic = t,
+                        .now = c->told.level[t],
+                };
+
+        r = add_matches(c);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_request_name(c->bus, AGENT_NAME, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Another bankr-llm-notify is already running in this session.");
+        if (r < 0)
+                return log_error_errno(r, "Failed to acquire bus name %s: %m", AGENT_NAME);
+
+        return service_read_all(c);
+}
+
+static void help(void) {
+        printf("%s [OPTIONS...]\n\n"
+               "Shows desktop notifications when Bankr LLM credits run low or out, or\n"
+               "when the gateway rejects the key. Follows bankr-llmd (bot.bankr.LLM1)\n"
+               "on the session bus without starting it, and waits for a notification\n"
+               "server when none is running. Started by the bankr-llm-notify.service\n"
+               "user unit or by XDG autostart.\n\n"
+               "  -h --help       Show this help\n"
+               "     --version    Show the package version\n"
+               "  -v --verbose    Log debug messages\n\n"
+               "What the user was told is kept in $XDG_RUNTIME_DIR/%s,\n"
+               "so a restart of this agent does not repeat a notification.\n",
+               program_invocation_short_name, TOLD_FILE);
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "help",    no_argument, NULL, 'h'         },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "verbose", no_argument, NULL, 'v'         },
+                {}
+        };
+        int ch;
+
+        while ((ch = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
+                switch (ch) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("bankr-llm-notify %s\n", VERSION);
+                        return 0;
+                case 'v':
+                        arg_verbose = true;
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        abort();
+                }
+
+        if (optind < argc) {
+                log_error("This program takes no arguments.");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(context_done) Context c = {};
+        int r;
+
+        log_set_program("bankr-llm-notify");
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r;
+        if (arg_verbose)
+                log_max_level = LOG_DEBUG;
+
+        r = setup(&c);
+        if (r < 0)
+                return r;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Watching bankr-llmd.");
+        r = sd_event_loop(c.event);
+        (void) sd_notify(false, "STOPPING=1");
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llm-notify's decisions, free of I/O: how the service's Credits state
+ * maps onto the two topics the user hears about (credits, key), what to say
+ * when a topic moves from what the user was told to what is true now, and
+ * the format of the per-session "told" file.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum Topic {
+        TOPIC_CREDITS,
+        TOPIC_KEY,
+        _TOPIC_MAX,
+        _TOPIC_INVALID = -22, /* -EINVAL */
+} Topic;
+
+/* One scale for both topics; credits use NONE/LOW/EXHAUSTED, the key
+ * NONE/UNAUTHORIZED. NONE means "nothing the user needs to hear". */
+typedef enum Level {
+        LEVEL_NONE,
+        LEVEL_LOW,
+        LEVEL_EXHAUSTED,
+        LEVEL_UNAUTHORIZED,
+        _LEVEL_MAX,
+        _LEVEL_INVALID = -22, /* -EINVAL */
+} Level;
+
+const char *topic_to_string(Topic t);
+Topic topic_from_string(const char *s);
+const char *level_to_string(Level l);
+Level level_from_string(const char *s);
+
+/* Applies Credits.State to the topics it says something about: "ok", "low"
+ * and "exhausted" settle both, "unauthorized" only the key (the balance is
+ * unknown then), "unknown" neither. Returns -EINVAL for any other string. */
+int credits_state_apply(const char *state, Level levels[_TOPIC_MAX]);
+
+/* What we know about the service, for the wording. */
+typedef struct Facts {
+        double balance;
+        double threshold;
+        bool have_balance;
+        bool have_threshold;
+        char *key_source; /* Key.Source: "env", "keyring", "config", "none" */
+        char *key_kind;   /* Key.Kind: "llm" or "api" */
+} Facts;
+
+void facts_done(Facts *f);
+
+typedef enum MessageActions {
+        ACTIONS_NONE,
+        ACTIONS_TOP_UP,  /* "Top up" + "Dismiss" */
+        ACTIONS_SET_KEY, /* "Set key" (when a terminal exists) + "Dismiss" */
+} MessageActions;
+
+typedef struct Message {
+        bool close_only; /* nothing to say: just withdraw the old notification */
+        const char *icon;
+        uint8_t urgency; /* 0 low, 1 normal, 2 critical */
+        MessageActions actions;
+        char *summary;
+        char *body;
+} Message;
+
+void message_done(Message *m);
+
+/* What to show when topic goes from told to now (told != now). Returns
+ * -ENODATA when the transition needs no notification at all (e.g. a level
+ * that does not belong to the topic), -ENOMEM on allocation failure. */
+int message_for_transition(Topic topic, Level told, Level now, const Facts *facts, Message *ret);
+
+/* The told file: which level the user was last shown per topic, the id of
+ * our notification and the notification server (its unique bus name) the
+ * ids belong to. */
+typedef struct Told {
+        Level level[_TOPIC_MAX];
+        uint32_t id[_TOPIC_MAX];
+        char *server;
+} Told;
+
+void told_done(Told *t);
+/* Parses the file's text; unknown lines are ignored (forward compatible),
+ * malformed known lines are -EBADMSG. */
+int told_parse(const char *text, Told *ret);
+int told_format(const Told *t, char **ret);
