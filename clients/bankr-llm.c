@@ -14,6 +14,7 @@ static const Verb verbs[] = {
         { "key", verb_key, "set, clear, import, validate or reveal the key" },
         { "config", verb_config, "get or set llmKey, apiKey, llmUrl, apiUrl (as in bankr config)" },
         { "login", verb_login, "store keys given as --llm-key/--api-key (bankr login compatible)" },
+        { "credits", verb_credits, "show the credit balance; add credits; auto top-up" },
         /* VERBS: more verbs are added here */
         {}
 };

@@ -71,4 +71,14 @@ int verb_status(int argc, char *argv[]);
 int verb_key(int argc, char *argv[]);
 int verb_config(int argc, char *argv[]);
 int verb_login(int argc, char *argv[]);
+int verb_models(int argc, char *argv[]);         /* verb-models.c */
+int verb_credits(int argc, char *argv[]);        /* verb-credits.c; dispatches add/auto below */
+int verb_key_validate(int argc, char *argv[]);   /* verb-credits.c */
+int verb_credits_add(int argc, char *argv[]);    /* verb-topup.c */
+int verb_credits_auto(int argc, char *argv[]);   /* verb-topup.c */
+int verb_key_reveal(int argc, char *argv[]);     /* verb-topup.c */
+int verb_chat(int argc, char *argv[]);           /* verb-chat.c */
+int verb_setup(int argc, char *argv[]);          /* verb-setup.c */
+int verb_claude(int argc, char *argv[]);         /* verb-setup.c */
+int verb_opencode(int argc, char *argv[]);       /* verb-setup.c */
 

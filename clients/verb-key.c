@@ -372,12 +372,8 @@ int verb_key(int argc, char *argv[]) {
                 { "clear", key_clear, NULL },
                 { "import", key_import, NULL },
                 { "status", key_status, NULL },
-#ifdef HAVE_KEY_VALIDATE
                 { "validate", verb_key_validate, NULL },
-#endif
-#ifdef HAVE_KEY_REVEAL
                 { "reveal", verb_key_reveal, NULL },
-#endif
                 {}
         };
 

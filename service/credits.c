@@ -29,6 +29,10 @@ void credits_payment_required(Credits *cr) {
 void credits_request_finished(Credits *cr) {
 }
 
+int credits_validate(Credits *cr, sd_bus_message *m, sd_bus_error *error) {
+        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED, "Validation is not available yet.");
+}
+
 const sd_bus_vtable credits_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_VTABLE_END,

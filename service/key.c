@@ -15,6 +15,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "modules.h"
+#include "polkit.h"
 #include "url.h"
 
 enum { KIND_LLM, KIND_API, _KIND_MAX };
@@ -506,6 +507,39 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return 1;
 }
 
+static int method_validate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Keys *k = userdata;
+        return credits_validate(k->context->credits, m, error);
+}
+
+static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Keys *k = userdata;
+        int r;
+
+        if (!k->key)
+                return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
+                                        "There is no key to reveal. Set one with \"bankr-llm key set\".");
+
+        r = polkit_check_async(k->context->polkit, m, "bot.bankr.LLM1.reveal-key", error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* denied, or asked: we run again when polkit answers */
+
+        /* The key may have changed while polkit was asked; send what is in use now. */
+        if (!k->key)
+                return sd_bus_error_set(error, BUS_ERROR_NO_KEY, "The key was removed while authorization was pending.");
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r < 0)
+                return r;
+        /* Keep the key out of sd-bus's message dumps and the journal. */
+        (void) sd_bus_message_sensitive(reply);
+        r = sd_bus_message_append(reply, "s", k->key);
+        if (r < 0)
+                return r;
+        log_info("Revealed the %s key to a caller authorized by polkit.", k->kind);
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 /* --- properties --------------------------------------------------------- */
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
@@ -550,6 +584,10 @@ const sd_bus_vtable keys_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Import", SD_BUS_ARGS("b", remove_plaintext), SD_BUS_RESULT("s", source),
                                 method_import, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Validate", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", ok, "s", message), method_validate,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reveal", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", key), method_reveal,
+                                SD_BUS_VTABLE_UNPRIVILEGED | SD_BUS_VTABLE_SENSITIVE),
         SD_BUS_VTABLE_END,
 };
 

@@ -11,9 +11,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "bankr-config.h"
+#include "http.h"
 #include "keyring.h"
 #include "log.h"
 #include "modules.h"
+#include "polkit.h"
 
 static bool arg_verbose = false;
 static bool arg_replace = false;
@@ -94,6 +96,8 @@ static Context *context_free(Context *c) {
         c->setup = setup_free(c->setup);
         c->credits = credits_free(c->credits);
         c->models = models_free(c->models);
+        c->http = http_free(c->http);
+        c->polkit = polkit_free(c->polkit);
         c->keyring = keyring_free(c->keyring);
         c->keys = keys_free(c->keys);
         sd_bus_flush_close_unref(c->bus);
@@ -225,6 +229,12 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        r = http_new(c->event, &c->http);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up HTTP: %m");
+        r = polkit_new(c->event, &c->polkit);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up polkit checks: %m");
         r = keyring_new(c->event, &c->keyring);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the keyring worker: %m");

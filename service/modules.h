@@ -35,6 +35,22 @@ void credits_key_changed(Credits *cr);
 void credits_payment_required(Credits *cr);
 /* A chat request finished: schedule one coalesced refresh. */
 void credits_request_finished(Credits *cr);
+/* Key.Validate: asks the gateway (credits endpoint) and replies to m with
+ * (b ok, s message) later. Returns 1, or <0 with error set. */
+int credits_validate(Credits *cr, sd_bus_message *m, sd_bus_error *error);
+
+/* Hooks credits.c offers to topup.c. */
+Context *credits_context(Credits *cr);
+/* A top-up answered with the new balance: Balance/State/UpdatedAt change at
+ * once (PropertiesChanged, Low/Exhausted as for any refresh). */
+void credits_set_balance(Credits *cr, double balance_usd);
+
+/* topup.c — the Credits methods that spend money or change auto top-up
+ * (agent API, polkit-guarded). Registered in credits_vtable; userdata is
+ * the Credits object. */
+int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int method_credits_get_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int method_credits_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error);
 
 /* chat.c — bot.bankr.LLM1.Chat (+ request objects) */
 int chat_new(Context *c, Chat **ret);
