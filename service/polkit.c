@@ -48,6 +48,7 @@ struct PolkitQuery {
         /* The check in flight; action is NULL when none is. */
         char *action;
         bool interactive;
+        uint64_t sent_usec; /* when CheckAuthorization went out */
         sd_bus_slot *vanish_slot;
         sd_bus_slot *creds_slot;
         sd_bus_slot *check_slot;
@@ -322,10 +323,19 @@ static int check_reply_handler(sd_bus_message *reply, void *userdata, sd_bus_err
                 } else if (sd_bus_error_has_name(e, "org.freedesktop.PolicyKit1.Error.Cancelled"))
                         denial = strdup("The authentication dialog was dismissed.");
                 else if (sd_bus_error_has_names(e, SD_BUS_ERROR_TIMEOUT, SD_BUS_ERROR_NO_REPLY)) {
-                        format_timeout(polkit_timeout(q->polkit, q->interactive), t, sizeof(t));
-                        log_warning("polkit did not answer within %s.", t);
-                        if (asprintf(&denial, "Cannot check authorization: polkit did not answer within %s.", t) < 0)
-                                denial = NULL;
+                        uint64_t timeout = polkit_timeout(q->polkit, q->interactive);
+
+                        /* NoReply is both sd-bus's own timeout and the bus telling
+                         * us polkitd went away mid-call: tell them apart by the clock. */
+                        if (now_usec(CLOCK_MONOTONIC) - q->sent_usec + 50 * USEC_PER_MSEC < timeout) {
+                                log_warning("polkit quit without answering: %s", strna(e->message));
+                                denial = strdup("Cannot check authorization: polkit stopped without answering.");
+                        } else {
+                                format_timeout(timeout, t, sizeof(t));
+                                log_warning("polkit did not answer within %s.", t);
+                                if (asprintf(&denial, "Cannot check authorization: polkit did not answer within %s.", t) < 0)
+                                        denial = NULL;
+                        }
                 } else {
                         log_warning("polkit failed to check \"%s\": %s: %s", q->action, e->name, strna(e->message));
                         if (asprintf(&denial, "Cannot check authorization: polkit failed (%s: %s).",
@@ -439,6 +449,7 @@ static void polkit_query_send_check(PolkitQuery *q, uint32_t pid, uint32_t uid) 
                 r = sd_bus_message_append(c, "a{ss}us", 0,
                                           q->interactive ? POLKIT_CHECK_ALLOW_USER_INTERACTION : 0,
                                           "");
+        q->sent_usec = now_usec(CLOCK_MONOTONIC);
         if (r >= 0)
                 r = sd_bus_call_async(bus, &q->check_slot, c, check_reply_handler, q,
                                       polkit_timeout(q->polkit, q->interactive));
