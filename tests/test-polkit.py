@@ -219,6 +219,36 @@ class PolkitTest(unittest.TestCase):
         self.assertEqual(self.guarded(TOP_UP), 'ok')
         self.assertEqual(self.runs(), 2)
 
+    def test_system_bus_lost_during_check(self):
+        polkit = self.env.start_polkitd()
+        polkit.set_allowed([TOP_UP])
+        polkit.simulate_hang()
+        self.start_helper()
+        p = self.busctl_guarded(TOP_UP)
+        wait_for(lambda: polkit.have_hanging_calls(), what='the check at polkit')
+        t = time.monotonic()
+        self.env.system_bus.stop()  # the bus daemon only; the mock follows it
+        rc, _out, err = self.finish(p)
+        self.assertNotEqual(rc, 0)
+        self.assertIn('the system bus is not available', err)
+        self.assertLess(time.monotonic() - t, 5, 'waited for the timeout instead of noticing the bus went')
+        self.assertEqual(self.runs(), 0)
+
+    def test_polkit_quits_during_check(self):
+        polkit = self.env.start_polkitd()
+        polkit.set_allowed([TOP_UP])
+        polkit.simulate_hang()
+        self.start_helper()
+        p = self.busctl_guarded(TOP_UP)
+        wait_for(lambda: polkit.have_hanging_calls(), what='the check at polkit')
+        t = time.monotonic()
+        self.env.stop_polkitd()
+        rc, _out, err = self.finish(p)
+        self.assertNotEqual(rc, 0)
+        self.assertIn('Cannot check authorization: polkit stopped without answering.', err)
+        self.assertLess(time.monotonic() - t, 5)
+        self.assertEqual(self.runs(), 0)
+
     def test_slow_polkit_does_not_block(self):
         polkit = self.env.start_polkitd()
         polkit.set_allowed([TOP_UP])
