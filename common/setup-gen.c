@@ -981,8 +981,16 @@ static const char *model_name(const Model *m) {
         return isempty(m->name) ? m->id : m->name;
 }
 
-static bool model_usable(const Model *m) {
-        return !isempty(m->id);
+/* Model i of the list, unless it has no id or repeats an earlier one. */
+static bool model_usable(const ModelList *l, size_t i) {
+        const Model *m = &l->models[i];
+
+        if (isempty(m->id))
+                return false;
+        for (size_t j = 0; j < i; j++)
+                if (streq_ptr(l->models[j].id, m->id))
+                        return false;
+        return true;
 }
 
 static int json_add(struct json_object *obj, const char *key, struct json_object *val) {
@@ -1058,7 +1066,7 @@ static int openclaw_provider(const ModelList *models, const char *url, SetupKeyM
         for (size_t i = 0; models && i < models->n; i++) {
                 struct json_object *m;
 
-                if (!model_usable(&models->models[i]))
+                if (!model_usable(models, i))
                         continue;
                 r = openclaw_model(&models->models[i], &m);
                 if (r < 0)
@@ -1097,7 +1105,7 @@ static int opencode_provider(const ModelList *models, const char *url, SetupKeyM
                 const Model *m = &models->models[i];
                 struct json_object *entry;
 
-                if (!model_usable(m))
+                if (!model_usable(models, i))
                         continue;
                 entry = json_object_new_object();
                 if (!entry)
@@ -1233,7 +1241,7 @@ static size_t usable_count(const ModelList *models) {
         size_t k = 0;
 
         for (size_t i = 0; models && i < models->n; i++)
-                if (model_usable(&models->models[i]))
+                if (model_usable(models, i))
                         k++;
         return k;
 }
@@ -1274,7 +1282,7 @@ static int cursor_text(const ModelList *models, const char *url, SetupKeyMode mo
                         }
                 /* None of the usual ones offered: show the first few instead. */
                 for (size_t i = 0; shown == 0 && i < models->n; i++)
-                        if (model_usable(&models->models[i])) {
+                        if (model_usable(models, i)) {
                                 buf_puts(&b, "     ");
                                 put_plain(&b, models->models[i].id);
                                 buf_putc(&b, '\n');
@@ -1327,14 +1335,14 @@ static const char *default_model(SetupTool t, const ModelList *models) {
                 if (has_model(models, recommended_models[0]))
                         return recommended_models[0];
                 for (size_t i = 0; models && i < models->n; i++)
-                        if (model_usable(&models->models[i]) && model_is_anthropic(&models->models[i]))
+                        if (model_usable(models, i) && model_is_anthropic(&models->models[i]))
                                 return models->models[i].id;
         } else
                 for (size_t k = 0; k < ELEMENTSOF(recommended_models); k++)
                         if (has_model(models, recommended_models[k]))
                                 return recommended_models[k];
         for (size_t i = 0; models && i < models->n; i++)
-                if (model_usable(&models->models[i]))
+                if (model_usable(models, i))
                         return models->models[i].id;
         return NULL;
 }

@@ -119,6 +119,8 @@ static void build_live(ModelList *l) {
         add_model(l, "brand-new-model", NULL, "newcorp", 128000, 32768, "", 0, 0, 0, 0);
         add_model(l, "qu\"oted/model", "Qu\"oted \\ Modèl\t1", "odd", 8192, 4096, "text", 0.0000001, 1234567.5, 1e-7, 0.30000000000000004);
         add_model(l, "claude-haiku-4.5", "Claude Haiku 4.5", "anthropic", 200000, 64000, "text,image", 1, 5, 0.1, 1.25);
+        /* Repeated ids count once (the first wins). */
+        add_model(l, "gpt-5.2", "GPT 5.2 again", "openai", 1, 1, "text", 0, 0, 0, 0);
 }
 
 /* ---- Golden files ---- */
