@@ -19,6 +19,10 @@
 #include "url.h"
 
 enum { KIND_LLM, KIND_API, _KIND_MAX };
+
+/* How long start-up waits for the keyring before taking the bus name, so the
+ * first caller sees the key that is really there. */
+#define KEYRING_STARTUP_TIMEOUT_USEC (3 * USEC_PER_SEC)
 static const char *const kind_name[_KIND_MAX] = { "llm", "api" };
 
 struct Keys {
@@ -43,6 +47,11 @@ struct Keys {
         sd_event_source *reload_timer; /* debounces bursts of inotify events */
         sd_event_source *ring_timer;   /* debounces keyring change signals */
         sd_bus_slot *ring_match, *ring_owner_match;
+
+        /* Start-up: the first keyring lookups, bounded by a timer. */
+        unsigned initial_pending;
+        sd_event_source *initial_timer;
+        void (*ready)(Context *c);
 };
 
 typedef struct KeyCall {
@@ -295,6 +304,24 @@ static int keys_watch_config(Keys *k) {
 
 /* --- the keyring -------------------------------------------------------- */
 
+static void keys_initial_done(Keys *k) {
+        void (*ready)(Context *c) = k->ready;
+
+        k->initial_pending = 0;
+        k->initial_timer = sd_event_source_disable_unref(k->initial_timer);
+        k->ready = NULL;
+        if (ready)
+                ready(k->context);
+}
+
+static int on_initial_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Keys *k = userdata;
+        log_warning("The keyring did not answer within %u s; starting without it for now.",
+                    (unsigned) (KEYRING_STARTUP_TIMEOUT_USEC / USEC_PER_SEC));
+        keys_initial_done(k);
+        return 0;
+}
+
 static void on_lookup_done(KeyringOp op, const char *kind, KeyringStatus status, const char *secret,
                            const char *message, void *userdata) {
         Keys *k = userdata;
@@ -305,11 +332,11 @@ static void on_lookup_done(KeyringOp op, const char *kind, KeyringStatus status,
         if (status != KEYRING_OK)
                 log_debug("Keyring lookup of the %s key failed: %s", kind, strna(message));
         /* A lookup that failed (no keyring, locked) means "no key there". */
-        if (erase_and_strdup(&k->ring_key[i], status == KEYRING_OK ? secret : NULL) < 0) {
+        if (erase_and_strdup(&k->ring_key[i], status == KEYRING_OK ? secret : NULL) < 0)
                 log_oom();
-                return;
-        }
         keys_recompute(k, false);
+        if (k->initial_pending > 0 && --k->initial_pending == 0)
+                keys_initial_done(k);
 }
 
 static void keys_lookup_keyring(Keys *k) {
@@ -642,7 +669,17 @@ int keys_new(Context *c, Keys **ret) {
         return 0;
 }
 
-void keys_start(Keys *k) {
+void keys_start(Keys *k, void (*ready)(Context *c)) {
+        int r;
+
+        k->ready = ready;
+        k->initial_pending = _KIND_MAX;
+        r = sd_event_add_time_relative(k->context->event, &k->initial_timer, CLOCK_MONOTONIC,
+                                       KEYRING_STARTUP_TIMEOUT_USEC, 0, on_initial_timeout, k);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to arm the keyring start-up timer: %m");
+                keys_initial_done(k);
+        }
         keys_lookup_keyring(k);
 }
 
@@ -668,6 +705,7 @@ Keys *keys_free(Keys *k) {
         sd_event_source_disable_unref(k->watch);
         sd_event_source_disable_unref(k->reload_timer);
         sd_event_source_disable_unref(k->ring_timer);
+        sd_event_source_disable_unref(k->initial_timer);
         sd_bus_slot_unref(k->ring_match);
         sd_bus_slot_unref(k->ring_owner_match);
         free(k);

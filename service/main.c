@@ -193,6 +193,39 @@ static int export(Context *c) {
         return 0;
 }
 
+static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t result = 0;
+
+        if (e) {
+                log_error("Failed to acquire the name %s: %s", BUS_NAME, e->message ?: e->name);
+                return sd_event_exit(c->event, -EIO);
+        }
+        if (sd_bus_message_read(reply, "u", &result) < 0 || (result != 1 && result != 4)) {
+                log_error("The name %s is already owned by another process (is bankr-llmd already running? "
+                          "use --replace to take over).", BUS_NAME);
+                return sd_event_exit(c->event, -EEXIST);
+        }
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
+        log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));
+        return 0;
+}
+
+static void on_keys_ready(Context *c) {
+        uint32_t flags = arg_replace ? 0x3 /* ALLOW_REPLACEMENT | REPLACE_EXISTING */ : 0x1 /* ALLOW_REPLACEMENT */;
+        int r;
+
+        r = sd_bus_call_method_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                     "org.freedesktop.DBus", "RequestName", on_name_acquired, c, "su", BUS_NAME,
+                                     flags | 0x4 /* DO_NOT_QUEUE */);
+        if (r < 0) {
+                log_error_errno(r, "Failed to request the name %s: %m", BUS_NAME);
+                (void) sd_event_exit(c->event, r);
+        }
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(context_freep) Context *c = NULL;
         sigset_t mask;
@@ -258,26 +291,19 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
-        /* Everything is exported before we take the name, so the first
-         * caller never sees a half-built object. */
-        r = sd_bus_request_name(c->bus, BUS_NAME, arg_replace ? SD_BUS_NAME_REPLACE_EXISTING | SD_BUS_NAME_ALLOW_REPLACEMENT
-                                                              : SD_BUS_NAME_ALLOW_REPLACEMENT);
-        if (r == -EEXIST)
-                return log_error_errno(r, "The name %s is already owned by another process (is bankr-llmd already running? use --replace to take over).", BUS_NAME);
-        if (r < 0)
-                return log_error_errno(r, "Failed to acquire the name %s: %m", BUS_NAME);
+        /* The name is taken once the keyring has answered (see on_keys_ready),
+         * so the first caller never sees a half-initialised object. */
+        keys_start(c->keys, on_keys_ready);
+
         r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                 "NameLost", on_name_lost, c);
         if (r < 0)
                 log_warning_errno(r, "Failed to watch for the loss of our name: %m");
 
-        keys_start(c->keys);
-
-        (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
-        log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));
-
         r = sd_event_loop(c->event);
         (void) sd_notify(false, "STOPPING=1");
+        if (r == -EEXIST || r == -EIO)
+                return r; /* already logged */
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         log_info("Exiting.");

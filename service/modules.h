@@ -12,8 +12,9 @@ int keys_new(Context *c, Keys **ret);
 Keys *keys_free(Keys *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Keys *, keys_free);
 extern const sd_bus_vtable keys_vtable[];
-/* Starts the first keyring lookups (once the bus is up). */
-void keys_start(Keys *k);
+/* Starts the first keyring lookups; ready() runs once they answered (or
+ * after a few seconds without an answer). */
+void keys_start(Keys *k, void (*ready)(Context *c));
 
 /* models.c — bot.bankr.LLM1.Models */
 struct Model;
