@@ -146,6 +146,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # 50 clients connect at once
 
     def handle_error(self, request, client_address):
         # Clients that hang up early (cancel, size limits) are what we test.

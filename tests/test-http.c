@@ -314,6 +314,41 @@ static void test_refused(void) {
         http_request_free(r);
 }
 
+/* A listener whose accept queue is full drops further SYNs: connecting to
+ * it hangs until the connect timeout. */
+static void test_connect_timeout(void) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t l = sizeof sa;
+        int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd[2];
+        Result res = {};
+        HttpRequest *r = NULL;
+        char url[64];
+
+        CHECK(bind(lfd, (struct sockaddr *) &sa, sizeof sa) == 0);
+        CHECK(listen(lfd, 0) == 0);
+        CHECK(getsockname(lfd, (struct sockaddr *) &sa, &l) == 0);
+        for (unsigned i = 0; i < ELEMENTSOF(cfd); i++) {
+                cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+                (void) connect(cfd[i], (struct sockaddr *) &sa, sizeof sa);
+        }
+        run_for(50 * USEC_PER_MSEC);
+
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+        CHECK(http_request_new(http, "GET", url, &r) >= 0);
+        http_request_set_userdata(r, &res);
+        http_request_set_on_done(r, on_done);
+        http_request_set_timeouts(r, 300 * USEC_PER_MSEC, 0, 0, 0);
+        CHECK(http_request_start(r) >= 0);
+        run_until(&res.done, 5 * USEC_PER_SEC);
+        CHECK(res.done && res.error == -ETIMEDOUT);
+        CHECK(strstr(strempty(http_request_get_error_message(r)), "connect timeout"));
+        log_info("connect timeout: %s", strna(http_request_get_error_message(r)));
+        http_request_free(r);
+        for (unsigned i = 0; i < ELEMENTSOF(cfd); i++)
+                close(cfd[i]);
+        close(lfd);
+}
+
 static void test_timeout(const char *path, uint64_t first_byte, uint64_t idle, uint64_t total,
                          const char *word) {
         Result res = {};
@@ -414,7 +449,7 @@ static void test_concurrent(void) {
                 CHECK(http_request_start(r[i]) >= 0);
         }
         CHECK(http_n_running(http) == N_CONCURRENT);
-        for (unsigned k = 0; k < 200 && !all; k++) {
+        for (unsigned k = 0; k < 500 && !all; k++) {
                 run_for(20 * USEC_PER_MSEC);
                 all = true;
                 for (unsigned i = 0; i < N_CONCURRENT; i++)
@@ -422,6 +457,8 @@ static void test_concurrent(void) {
         }
         CHECK(all);
         for (unsigned i = 0; i < N_CONCURRENT; i++) {
+                if (res[i].error != 0)
+                        log_error("request %u: %s", i, strna(http_request_get_error_message(r[i])));
                 CHECK(res[i].error == 0 && http_request_get_status(r[i]) == 200);
                 if (i % 2)
                         CHECK(streq(http_request_get_body(r[i], NULL), "hello world"));
@@ -490,6 +527,7 @@ int main(int argc, char *argv[]) {
         test_error_body_buffered();
         test_max_body();
         test_refused();
+        test_connect_timeout();
         test_timeout("/sleep?delay=3", 300 * USEC_PER_MSEC, 0, 0, "first-byte");
         test_timeout("/hang", 2 * USEC_PER_SEC, 300 * USEC_PER_MSEC, 0, "idle");
         test_timeout("/drip?n=60&delay=0.05", 2 * USEC_PER_SEC, USEC_PER_SEC, 400 * USEC_PER_MSEC, "total");
