@@ -100,7 +100,7 @@ static int message_credits(Level told, Level now, const Facts *f, Message *m) {
                         /* Topped up, but not above the threshold. */
                         m->icon = "dialog-information";
                         m->urgency = 1;
-                        m->summary = strdup("Bankr LLM credits available again");
+                        m->summary = strdup("Bankr LLM credits topped up");
                         if (f->have_balance && f->have_threshold)
                                 (void) asprintf(&m->body, "%s left, still below the %s threshold.", balance, threshold);
                         else
@@ -124,7 +124,8 @@ static int message_credits(Level told, Level now, const Facts *f, Message *m) {
                 m->urgency = 2;
                 m->actions = ACTIONS_TOP_UP;
                 m->summary = strdup("Bankr LLM credits used up");
-                m->body = strdup("Requests will fail until the balance is topped up: bankr-llm credits add");
+                /* The command on a line of its own: popups wrap at hyphens. */
+                m->body = strdup("Requests will fail until you top up:\nbankr-llm credits add");
                 break;
 
         case LEVEL_NONE:
@@ -135,7 +136,7 @@ static int message_credits(Level told, Level now, const Facts *f, Message *m) {
                 }
                 m->icon = "dialog-information";
                 m->urgency = 1;
-                m->summary = strdup("Bankr LLM credits available again");
+                m->summary = strdup("Bankr LLM credits topped up");
                 if (f->have_balance)
                         (void) asprintf(&m->body, "Balance: %s. Requests work again.", balance);
                 else
@@ -159,11 +160,11 @@ static int message_key(Level told, Level now, const Facts *f, Message *m) {
                         /* A key in the environment wins over anything stored,
                          * so "key set" would not help: say where it is. */
                         (void) asprintf(&m->body,
-                                        "The gateway refused the key in %s. Requests will fail until it is replaced in the service's environment.",
+                                        "Requests fail until %s in the service's environment is replaced.",
                                         streq_ptr(f->key_kind, "api") ? "BANKR_API_KEY" : "BANKR_LLM_KEY");
                 } else {
                         m->actions = ACTIONS_SET_KEY;
-                        m->body = strdup("The gateway refused the key. Requests will fail until you set a new one: bankr-llm key set");
+                        m->body = strdup("Requests fail until you set a new one:\nbankr-llm key set");
                 }
                 break;
 

@@ -341,8 +341,7 @@ class NotifyTest(unittest.TestCase):
         self.backend.set_credits(0, 'exhausted')
         (n,) = self.wait_notifications(1)
         self.assertEqual(n['summary'], 'Bankr LLM credits used up')
-        self.assertIn('Requests will fail until the balance is topped up', n['body'])
-        self.assertIn('bankr-llm credits add', n['body'])
+        self.assertEqual(n['body'], 'Requests will fail until you top up:\nbankr-llm credits add')
         self.assertEqual(int(n['hints']['urgency']), 2)
 
         # Another 402 (Exhausted again): no second notification.
@@ -351,7 +350,7 @@ class NotifyTest(unittest.TestCase):
 
         self.backend.set_credits(25, 'ok')
         calls = self.wait_notifications(2)
-        self.assertEqual(calls[1]['summary'], 'Bankr LLM credits available again')
+        self.assertEqual(calls[1]['summary'], 'Bankr LLM credits topped up')
         self.assertEqual(calls[1]['body'], 'Balance: $25.00. Requests work again.')
         self.assertEqual(int(calls[1]['replaces_id']), self.id_of(calls, 0))
         self.assertLess(int(calls[1]['hints']['urgency']), 2)
@@ -369,7 +368,7 @@ class NotifyTest(unittest.TestCase):
         # Topped up, but still below the threshold: a recovery, not a new warning.
         self.backend.set_credits(3, 'low')
         calls = self.wait_notifications(3)
-        self.assertEqual(calls[2]['summary'], 'Bankr LLM credits available again')
+        self.assertEqual(calls[2]['summary'], 'Bankr LLM credits topped up')
         self.assertEqual(calls[2]['body'], '$3.00 left, still below the $5.00 threshold.')
         self.assertEqual(int(calls[2]['replaces_id']), self.id_of(calls, 0))
 
@@ -380,7 +379,7 @@ class NotifyTest(unittest.TestCase):
         self.backend.set_credits(20, 'unauthorized')
         (n,) = self.wait_notifications(1)
         self.assertEqual(n['summary'], 'Bankr LLM key rejected')
-        self.assertIn('bankr-llm key set', n['body'])
+        self.assertEqual(n['body'], 'Requests fail until you set a new one:\nbankr-llm key set')
         self.assertEqual(int(n['hints']['urgency']), 2)
         self.backend.refresh()
         self.backend.set_credits(20, 'unauthorized')
@@ -504,7 +503,7 @@ class NotifyTest(unittest.TestCase):
         self.start_mock()
         self.backend.set_credits(30, 'ok')
         (n,) = self.wait_notifications(1)
-        self.assertEqual(n['summary'], 'Bankr LLM credits available again')
+        self.assertEqual(n['summary'], 'Bankr LLM credits topped up')
         self.assertEqual(int(n['replaces_id']), 0)  # the old id meant nothing to the new server
 
     def test_action_top_up_opens_page_without_terminal(self):
