@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include "bankr-config.h"
+#include "json-strict.h"
 
 const char *const bankr_config_keys[] = { "llmKey", "apiKey", "llmUrl", "apiUrl", NULL };
 
@@ -44,50 +45,43 @@ int bankr_config_path(char **ret) {
         return 0;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_tokener *, json_tokener_free);
-
+/* Parses text as strict JSON and insists on an object. The tree may hold
+ * keys: callers free it with json_erase_and_putp(). */
 static int parse_object(const char *text, size_t len, json_object **ret, char **ret_error) {
-        _cleanup_(json_tokener_freep) json_tokener *tok = NULL;
-        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
+        _cleanup_free_ char *what = NULL;
+        const char *remedy = NULL;
+        int r;
 
         if (len > BANKR_CONFIG_MAX_SIZE) {
                 if (ret_error)
                         *ret_error = strdup("the file is larger than 1 MiB");
                 return -EBADMSG;
         }
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, text, (int) len);
-        if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != len) {
-                /* Allow trailing whitespace only. */
-                size_t end = json_tokener_get_parse_end(tok);
-                bool only_ws = o && json_tokener_get_error(tok) == json_tokener_success;
-                for (size_t i = end; only_ws && i < len; i++)
-                        if (!strchr(" \t\r\n", text[i]))
-                                only_ws = false;
-                if (!only_ws) {
-                        if (ret_error && asprintf(ret_error, "it is not valid JSON (%s)",
-                                                  o ? "unexpected text after the object"
-                                                    : json_tokener_error_desc(json_tokener_get_error(tok))) < 0)
-                                *ret_error = NULL;
-                        return -EBADMSG;
-                }
-        }
-        if (!json_object_is_type(o, json_type_object)) {
+        if (memchr(text, 0, len) || strlen(text) != len) {
                 if (ret_error)
-                        *ret_error = strdup("it is not a JSON object");
+                        *ret_error = strdup("the file contains NUL bytes");
                 return -EBADMSG;
+        }
+        r = json_parse_strict(text, &o, &what, &remedy);
+        if (r == -EBADMSG) {
+                if (ret_error && asprintf(ret_error, "it is not valid JSON: %s", strna(what)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (r < 0)
+                return r;
+        if (!o) {
+                o = json_object_new_object();
+                if (!o)
+                        return -ENOMEM;
         }
         *ret = TAKE_PTR(o);
         return 0;
 }
 
 int bankr_config_parse(const char *text, size_t len, BankrConfig **ret, char **ret_error) {
-        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         _cleanup_(bankr_config_freep) BankrConfig *c = NULL;
         struct {
                 const char *name;
@@ -157,7 +151,7 @@ int bankr_config_load(const char *path, BankrConfig **ret, char **ret_error) {
 }
 
 int bankr_config_edit(const char *text, const char *const *keys, const char *const *values, size_t n, char **ret) {
-        _cleanup_(json_object_putp) json_object *o = NULL;
+        _cleanup_json_ json_object *o = NULL;
         size_t i = 0, len = text ? strlen(text) : 0;
         int r;
 
@@ -185,15 +179,8 @@ int bankr_config_edit(const char *text, const char *const *keys, const char *con
                         json_object_object_del(o, keys[k]);
         }
 
-        const char *out = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!out)
-                return -ENOMEM;
-        char *s;
-        if (asprintf(&s, "%s\n", out) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
+        /* Written like the bankr CLI writes it: JSON.stringify(c, null, 2) + "\n". */
+        return json_to_text(o, ret);
 }
 
 int bankr_config_update_file(const char *path, const char *const *keys, const char *const *values, size_t n, char **ret_error) {
