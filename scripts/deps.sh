@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages bankr-llmd needs, only those that are missing.
+#   scripts/deps.sh build   — to build and run
+#   scripts/deps.sh test    — to build and run the test suite (adds the real
+#                             components the tests use, and clang for fuzzing)
+set -eu
+
+BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libdbus-1-dev systemd dbus dbus-bin"
+RUN="libglib2.0-bin gnome-keyring libsecret-tools"
+TEST="python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux"
+
+want="$BUILD $RUN"
+[ "${1:-build}" = test ] && want="$want $TEST"
+
+missing=""
+for p in $want; do
+        status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        case "$status" in
+        *"install ok installed"*) ;;
+        *) missing="$missing $p" ;;
+        esac
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "Installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,89 @@
+#!/bin/sh
+# The whole test suite, as CI runs it:
+#   1. a normal build (-Werror) and its tests,
+#   2. a build with AddressSanitizer + UBSan (any report fails) and its tests,
+#   3. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each).
+# Installs what it needs first. Ends with "N passed, N failed".
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+sh scripts/deps.sh test || { echo "Failed to install the build and test dependencies."; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+skipped=0
+log=$(mktemp)
+
+count() { # $1: build dir — adds up meson's per-test results
+        j="$1/meson-logs/testlog.json"
+        [ -f "$j" ] || { failed=$((failed + 1)); return; }
+        set -- $(/usr/bin/python3 - "$j" <<'PY'
+import json, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)["result"]
+    if r in ("OK", "EXPECTEDFAIL"):
+        p += 1
+    elif r == "SKIP":
+        s += 1
+    else:
+        f += 1
+print(p, f, s)
+PY
+)
+        passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+}
+
+run_suite() { # $1: build dir, $2: label, rest: meson setup options
+        dir=$1; label=$2; shift 2
+        echo "== $label: configure and build"
+        if ! { [ -d "$dir" ] || meson setup "$dir" "$@" >"$log" 2>&1; } || ! ninja -C "$dir" >"$log" 2>&1; then
+                cat "$log"
+                echo "== $label: BUILD FAILED"
+                failed=$((failed + 1))
+                return
+        fi
+        echo "== $label: tests"
+        rm -f "$dir/meson-logs/testlog.json"
+        meson test -C "$dir" --print-errorlogs --num-processes 2 --no-rebuild ${MESON_TEST_ARGS:-} 2>&1 | \
+                grep -v -E '^(ninja: |Full log written)' | tail -n 400
+        count "$dir"
+}
+
+werror=""
+[ -n "${CI:-}" ] && werror="-Dwerror=true"
+
+run_suite build "normal build" $werror
+
+# Sanitizers: reports from the C tests fail them directly; the daemon (bus
+# activated) writes its reports to files that tests/harness.py turns into
+# failures.
+ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1" \
+UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0" \
+BANKR_TEST_SLOW=3 \
+        run_suite build-asan "sanitizer build (ASan + UBSan)" $werror -Db_sanitize=address,undefined -Db_lundef=false \
+                -Dbuildtype=debug -Dtest-timeout-multiplier=3
+
+if [ -f fuzz/run.sh ] && command -v clang >/dev/null; then
+        echo "== fuzzing (${FUZZ_SECONDS:-20} s per target)"
+        if sh fuzz/run.sh "${FUZZ_SECONDS:-20}" >"$log" 2>&1; then
+                tail -n 20 "$log"
+                passed=$((passed + 1))
+        else
+                cat "$log"
+                echo "== fuzzing FAILED"
+                failed=$((failed + 1))
+        fi
+fi
+
+rm -f "$log"
+echo
+if [ "$skipped" -gt 0 ]; then
+        echo "$passed passed, $failed failed, $skipped skipped"
+else
+        echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
