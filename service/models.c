@@ -1,37 +1,607 @@
 /* SPDX-License-Identifier: MIT */
-/* bot.bankr.LLM1.Models (placeholder until the Models issue lands). */
+/*
+ * bot.bankr.LLM1.Models: the model list, always served from memory.
+ *
+ * Three sources, best first: a live answer from GET /v1/models, the cache
+ * of the last live answer ($XDG_CACHE_HOME/bankr-llm/models.json, with its
+ * fetch time and gateway), and the catalog shipped in data/. At start the
+ * cache (or the catalog) is served at once; a stale list (older than the
+ * TTL, or from another gateway) is refreshed in the background, and so is
+ * any list when the key or the gateway changes. Without a key the catalog
+ * is served and nothing is fetched. Only Refresh() waits for the network,
+ * and concurrent Refresh() calls share one fetch.
+ */
+#include <json-c/json.h>
+#include <math.h>
+
+#include "gateway.h"
+#include "log.h"
+#include "models.h"
 #include "modules.h"
+
+#define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)
+#define MODELS_TIMEOUT_USEC (5 * USEC_PER_SEC) /* as the bankr CLI */
+#define MODELS_MAX_BODY (4U * 1024U * 1024U)
+#define MODELS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
+#define CACHE_MAX_SIZE (8U * 1024U * 1024U)
+#define CLOSEST_MAX 3
 
 struct Models {
         Context *context;
+
+        ModelList *catalog; /* NULL when the shipped catalog is missing or broken */
+        ModelList *list;    /* what is served; never NULL (maybe empty) */
+        bool live;          /* list came from the gateway in this run */
+        uint64_t updated_at; /* realtime µs of the fetch that produced list; 0 for the catalog */
+        char *list_url;      /* gateway the list came from (NULL for the catalog) */
+
+        ModelList *cache;       /* the cache file as loaded at start */
+        uint64_t cache_time;
+        char *cache_url;
+
+        bool seen_key;     /* a key was in use at some point in this run */
+        bool key_rejected; /* 401/403: no background fetches until the key changes */
+        unsigned failures; /* consecutive failed fetches, for the retry backoff */
+
+        HttpRequest *fetch;
+        sd_bus_message **waiting; /* Refresh() calls sharing the fetch */
+        size_t n_waiting;
+
+        sd_event_source *timer; /* next background refresh */
+        uint64_t ttl_usec, timeout_usec;
 };
 
+static char *cache_path(Models *m) {
+        char *p;
+        if (asprintf(&p, "%s/models.json", m->context->cache_dir) < 0)
+                return NULL;
+        return p;
+}
+
+static int empty_list(ModelList **ret) {
+        ModelList *l = calloc(1, sizeof(ModelList));
+        if (!l)
+                return -ENOMEM;
+        *ret = l;
+        return 0;
+}
+
+/* --- the catalog and the cache ------------------------------------------ */
+
+static void models_load_catalog(Models *m) {
+        _cleanup_free_ char *data = NULL, *err = NULL;
+        size_t size;
+        int r;
+
+        r = read_full_file(m->context->catalog_path, CACHE_MAX_SIZE, &data, &size);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the model catalog %s: %m; serving an empty list until the gateway answers.",
+                                  m->context->catalog_path);
+                return;
+        }
+        r = model_list_from_gateway_json(data, size, NULL, &m->catalog, &err);
+        if (r == -ENOMEM)
+                log_oom();
+        else if (r < 0)
+                log_warning("Ignoring the model catalog %s: %s", m->context->catalog_path, strna(err));
+        else
+                log_debug("Loaded %zu models from the catalog %s.", m->catalog->n, m->context->catalog_path);
+}
+
+static void models_load_cache(Models *m) {
+        _cleanup_free_ char *path = cache_path(m), *data = NULL, *err = NULL;
+        struct json_object *root = NULL, *o;
+        size_t size;
+        int r;
+
+        if (!path) {
+                log_oom();
+                return;
+        }
+        r = read_full_file(path, CACHE_MAX_SIZE, &data, &size);
+        if (r == -ENOENT)
+                return;
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read the model cache %s: %m", path);
+                return;
+        }
+        root = json_tokener_parse(data);
+        if (!root || !json_object_is_type(root, json_type_object)) {
+                log_warning("Ignoring the model cache %s: not a JSON object.", path);
+                goto finish;
+        }
+        if (!json_object_object_get_ex(root, "fetched_at", &o) || !json_object_is_type(o, json_type_int) ||
+            json_object_get_int64(o) <= 0) {
+                log_warning("Ignoring the model cache %s: no fetch time.", path);
+                goto finish;
+        }
+        m->cache_time = (uint64_t) json_object_get_int64(o);
+        if (json_object_object_get_ex(root, "gateway_url", &o) && json_object_is_type(o, json_type_string) &&
+            free_and_strdup(&m->cache_url, json_object_get_string(o)) < 0) {
+                log_oom();
+                goto finish;
+        }
+        r = model_list_from_gateway_json(data, size, m->catalog, &m->cache, &err);
+        if (r == -ENOMEM)
+                log_oom();
+        else if (r < 0)
+                log_warning("Ignoring the model cache %s: %s", path, strna(err));
+        else
+                log_debug("Loaded %zu models from the cache %s (fetched from %s).", m->cache->n, path,
+                          strna(m->cache_url));
+finish:
+        json_object_put(root);
+}
+
+static void models_save_cache(Models *m) {
+        _cleanup_free_ char *path = cache_path(m), *text = NULL;
+        struct json_object *root;
+        const char *s;
+        int r;
+
+        if (!path) {
+                log_oom();
+                return;
+        }
+        r = model_list_to_json(m->list, &text);
+        if (r < 0) {
+                log_oom();
+                return;
+        }
+        root = json_tokener_parse(text);
+        if (!root) {
+                log_warning("Failed to write the model cache: the list does not serialise.");
+                return;
+        }
+        /* Our own fields next to "data": the file stays readable as a gateway answer. */
+        if (json_object_object_add(root, "fetched_at", json_object_new_int64((int64_t) m->updated_at)) < 0 ||
+            json_object_object_add(root, "gateway_url", json_object_new_string(strempty(m->list_url))) < 0) {
+                json_object_put(root);
+                log_oom();
+                return;
+        }
+        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                         JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = mkdir_p(m->context->cache_dir, 0700);
+        if (r >= 0 && s)
+                r = write_file_atomic(path, s, strlen(s), 0600);
+        else if (r >= 0)
+                r = -ENOMEM;
+        json_object_put(root);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write the model cache %s: %m", path);
+}
+
+/* --- what is served ----------------------------------------------------- */
+
+/* Takes l (may be NULL: an empty list) and emits PropertiesChanged for what
+ * actually changed. */
+static void models_serve(Models *m, ModelList *l, bool live, uint64_t updated_at, const char *url) {
+        _cleanup_(model_list_freep) ModelList *new_list = l;
+        const char *changed[4];
+        size_t n = 0;
+
+        if (!new_list && empty_list(&new_list) < 0) {
+                log_oom();
+                return;
+        }
+        if (!model_list_equal(m->list, new_list))
+                changed[n++] = "Models";
+        if (live != m->live)
+                changed[n++] = "Live";
+        if (updated_at != m->updated_at)
+                changed[n++] = "UpdatedAt";
+        if (free_and_strdup(&m->list_url, url) < 0) {
+                log_oom();
+                return;
+        }
+
+        model_list_free(m->list);
+        m->list = TAKE_PTR(new_list);
+        m->live = live;
+        m->updated_at = updated_at;
+
+        if (n == 0 || !m->context->bus)
+                return;
+        changed[n] = NULL;
+        (void) sd_bus_emit_properties_changed_strv(m->context->bus, OBJECT_PATH, IFACE_MODELS, (char **) changed);
+}
+
+static void models_serve_catalog(Models *m) {
+        ModelList *l = NULL;
+
+        if (m->catalog && model_list_copy(m->catalog, &l) < 0) {
+                log_oom();
+                return;
+        }
+        models_serve(m, l, false, 0, NULL);
+}
+
+/* --- fetching ----------------------------------------------------------- */
+
+static void models_fetch_done(HttpRequest *r, int error, void *userdata);
+
+static void models_reply_waiting(Models *m, const sd_bus_error *e) {
+        sd_bus_message **w = TAKE_PTR(m->waiting);
+        size_t n = m->n_waiting;
+
+        m->n_waiting = 0;
+        for (size_t i = 0; i < n; i++) {
+                int r = e ? sd_bus_reply_method_error(w[i], e) : sd_bus_reply_method_return(w[i], "b", true);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to reply to Models.Refresh: %m");
+                sd_bus_message_unref(w[i]);
+        }
+        free(w);
+}
+
+static int models_fetch_start(Models *m) {
+        int r;
+
+        if (m->fetch)
+                return 0; /* already on its way: share it */
+        r = gateway_get_new(m->context, "/v1/models", m->timeout_usec, MODELS_MAX_BODY, &m->fetch);
+        if (r < 0)
+                return r;
+        http_request_set_on_done(m->fetch, models_fetch_done);
+        http_request_set_userdata(m->fetch, m);
+        r = http_request_start(m->fetch);
+        if (r < 0) {
+                m->fetch = http_request_free(m->fetch);
+                return r;
+        }
+        log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Models *m = userdata;
+        int r;
+
+        r = models_fetch_start(m);
+        if (r < 0 && r != -ENOKEY)
+                log_warning_errno(r, "Failed to start fetching the model list: %m");
+        return 0;
+}
+
+/* Arms the background refresh to run after delay; disarms it with UINT64_MAX. */
+static void models_schedule(Models *m, uint64_t delay) {
+        int r;
+
+        if (delay == UINT64_MAX) {
+                if (m->timer)
+                        (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (!m->timer) {
+                r = sd_event_add_time_relative(m->context->event, &m->timer, CLOCK_MONOTONIC, delay,
+                                               USEC_PER_SEC, on_timer, m);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(m->timer, "models-refresh");
+        } else {
+                r = sd_event_source_set_time_relative(m->timer, delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule the next model list refresh: %m");
+}
+
+/* When the served list should next be fetched again. */
+static uint64_t models_next_delay(Models *m) {
+        uint64_t now = now_usec(CLOCK_REALTIME);
+
+        if (!context_llm_key(m->context) || m->key_rejected)
+                return UINT64_MAX;
+        if (m->updated_at == 0 || m->updated_at > now || !streq_ptr(m->list_url, context_gateway_url(m->context)))
+                return 0;
+        if (now - m->updated_at >= m->ttl_usec)
+                return 0;
+        return m->ttl_usec - (now - m->updated_at);
+}
+
+static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(model_list_freep) ModelList *l = NULL;
+        _cleanup_free_ char *err = NULL;
+        Models *m = userdata;
+        const char *body;
+        uint64_t fb, total;
+        size_t len;
+        int q;
+
+        m->fetch = NULL;
+        http_request_get_timing(r, &fb, &total);
+
+        q = gateway_check_answer(m->context, r, error, "the model list", &e);
+        if (q >= 0) {
+                body = http_request_get_body(r, &len);
+                q = model_list_from_gateway_json(body, len, m->catalog, &l, &err);
+                if (q == -ENOMEM)
+                        sd_bus_error_set(&e, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
+                else if (q < 0)
+                        sd_bus_error_setf(&e, BUS_ERROR_GATEWAY_ERROR, "%s (from %s/v1/models)", strna(err),
+                                          context_gateway_url(m->context));
+        }
+        http_request_free(r);
+
+        if (q < 0) {
+                m->failures++;
+                if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED))
+                        m->key_rejected = true;
+                log_warning("Failed to refresh the model list: %s%s", e.message,
+                            m->key_rejected ? " No more background refreshes until the key changes." : "");
+                models_reply_waiting(m, &e);
+                /* Retry sooner than the TTL, backing off: 30 s, 1 min, 2 min, … */
+                uint64_t backoff = MODELS_RETRY_MIN_USEC << MIN(m->failures - 1, 10U);
+                uint64_t next = models_next_delay(m);
+                models_schedule(m, next == UINT64_MAX ? next : MIN(m->ttl_usec, MAX(next, backoff)));
+                return;
+        }
+
+        bool changed = !model_list_equal(m->list, l);
+        m->failures = 0;
+        m->key_rejected = false;
+        log_full_errno(changed ? LOG_INFO : LOG_DEBUG, 0, "Model list %s from %s: %zu models (%.0f ms).",
+                       changed ? "updated" : "unchanged", context_gateway_url(m->context), l->n,
+                       (double) total / USEC_PER_MSEC);
+        models_serve(m, TAKE_PTR(l), true, now_usec(CLOCK_REALTIME), context_gateway_url(m->context));
+        models_save_cache(m);
+        models_reply_waiting(m, NULL);
+        models_schedule(m, m->ttl_usec);
+}
+
+/* Decides what to serve and when to fetch, after start or a key change. */
+static void models_update(Models *m, bool key_changed) {
+        bool have_key = context_llm_key(m->context) != NULL;
+
+        if (m->fetch) {
+                /* Asked with the old key or URL: its answer no longer counts. */
+                m->fetch = http_request_free(m->fetch);
+        }
+        m->key_rejected = false;
+        m->failures = 0;
+
+        if (!have_key) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                sd_bus_error_set(&e, BUS_ERROR_NO_KEY, "The key was removed while the model list was being fetched.");
+                models_reply_waiting(m, &e);
+                models_serve_catalog(m);
+                models_schedule(m, UINT64_MAX);
+                return;
+        }
+
+        /* The first key of this run is not a change: a fresh cache stays. */
+        if (!m->seen_key && m->cache && !m->live) {
+                ModelList *copy = NULL;
+                if (model_list_copy(m->cache, &copy) < 0) {
+                        log_oom();
+                        return;
+                }
+                models_serve(m, copy, false, m->cache_time, m->cache_url);
+        }
+        if (m->seen_key && key_changed) {
+                log_debug("The key or gateway changed: refetching the model list.");
+                models_schedule(m, 0);
+        } else
+                models_schedule(m, models_next_delay(m));
+        m->seen_key = true;
+
+        /* Refresh() callers waiting on a cancelled fetch get the new one. */
+        if (m->n_waiting > 0) {
+                int r = models_fetch_start(m);
+                if (r < 0) {
+                        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                        sd_bus_error_set_errnof(&e, r, "Failed to start fetching the model list: %m");
+                        models_reply_waiting(m, &e);
+                }
+        }
+}
+
+void models_key_changed(Models *m) {
+        if (m)
+                models_update(m, true);
+}
+
+/* --- lookups for other modules ------------------------------------------ */
+
+const Model *models_find(Models *m, const char *id) {
+        return m ? model_list_find(m->list, id) : NULL;
+}
+
+const ModelList *models_list(Models *m) {
+        return m ? m->list : NULL;
+}
+
+/* --- D-Bus -------------------------------------------------------------- */
+
+static int append_model(sd_bus_message *reply, const Model *md) {
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}", "id", "s", md->id, "name", "s", md->name,
+                                  "provider", "s", strempty(md->provider), "api", "s", strempty(md->api),
+                                  "context_window", "u", md->context_window, "max_output_tokens", "u",
+                                  md->max_output_tokens);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(reply, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "s", "input");
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'v', "as");
+        if (r >= 0)
+                r = sd_bus_message_append_strv(reply, md->input);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}", "pricing", "a{sd}", 4, "input", md->price_input, "output",
+                                  md->price_output, "cache_read", md->price_cache_read, "cache_write",
+                                  md->price_cache_write);
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Models *m = userdata;
+        int r;
+
+        if (streq(property, "Live"))
+                return sd_bus_message_append(reply, "b", m->live);
+        if (streq(property, "UpdatedAt"))
+                return sd_bus_message_append(reply, "t", m->updated_at);
+        if (!streq(property, "Models"))
+                return -ENOENT;
+
+        r = sd_bus_message_open_container(reply, 'a', "a{sv}");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->list->n; i++) {
+                r = append_model(reply, &m->list->models[i]);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_refresh(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Models *m = userdata;
+        sd_bus_message **w;
+        int r;
+
+        if (!context_llm_key(m->context))
+                return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
+                                        "No key is set, so the model list cannot be fetched; the built-in catalog is "
+                                        "served. Set a key with \"bankr-llm key set\".");
+
+        w = reallocarray(m->waiting, m->n_waiting + 1, sizeof(sd_bus_message *));
+        if (!w)
+                return -ENOMEM;
+        m->waiting = w;
+
+        r = models_fetch_start(m);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to start fetching the model list: %m");
+        m->waiting[m->n_waiting++] = sd_bus_message_ref(msg);
+        return 1;
+}
+
+static int method_get(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Models *m = userdata;
+        const Model *md;
+        const char *id;
+        int r;
+
+        r = sd_bus_message_read(msg, "s", &id);
+        if (r < 0)
+                return r;
+        if (isempty(id))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The model id is empty.");
+
+        md = model_list_find(m->list, id);
+        if (!md) {
+                _cleanup_strv_free_ char **close = model_list_closest(m->list, id, CLOSEST_MAX);
+                _cleanup_free_ char *names = NULL;
+                size_t len = 0;
+
+                for (size_t i = 0; close && close[i]; i++) {
+                        char *n;
+                        if (asprintf(&n, "%s%s\"%s\"", strempty(names), i == 0 ? "" : ", ", close[i]) < 0)
+                                return -ENOMEM;
+                        free(names);
+                        names = n;
+                        len++;
+                }
+                /* The id came from the caller: show it only when it is printable. */
+                bool printable = utf8_is_valid_n(id, strlen(id)) && strlen(id) <= 200;
+                for (const char *p = id; printable && *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                printable = false;
+                if (len > 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_MODEL_NOT_FOUND,
+                                                 "There is no model \"%s\" (%s has %zu models). Did you mean %s?",
+                                                 printable ? id : "(unprintable id)",
+                                                 m->live ? "the gateway's list" : m->updated_at ? "the cached list" : "the built-in catalog",
+                                                 m->list->n, names);
+                return sd_bus_error_setf(error, BUS_ERROR_MODEL_NOT_FOUND,
+                                         "There is no model \"%s\" (%s has %zu models). \"bankr-llm models\" lists them.",
+                                         printable ? id : "(unprintable id)",
+                                         m->live ? "the gateway's list" : m->updated_at ? "the cached list" : "the built-in catalog",
+                                         m->list->n);
+        }
+
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r < 0)
+                return r;
+        r = append_model(reply, md);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+const sd_bus_vtable models_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Models", "aa{sv}", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Live", "b", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("UpdatedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", live), method_refresh,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", id), SD_BUS_RESULT("a{sv}", model), method_get,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+/* --- lifetime ----------------------------------------------------------- */
+
 int models_new(Context *c, Models **ret) {
-        Models *m = calloc(1, sizeof(Models));
+        Models *m;
+
+        m = calloc(1, sizeof(Models));
         if (!m)
                 return -ENOMEM;
         m->context = c;
+        m->ttl_usec = gateway_env_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC);
+        m->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC);
+
+        models_load_catalog(m);
+        models_load_cache(m);
+        if (empty_list(&m->list) < 0) {
+                models_free(m);
+                return -ENOMEM;
+        }
+        /* Catalog first; the key (env or config now, keyring a moment later)
+         * switches to the cache and decides about fetching. */
+        models_serve_catalog(m);
+        if (context_llm_key(c))
+                models_update(m, false);
+
         *ret = m;
         return 0;
 }
 
 Models *models_free(Models *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (!m)
+                return NULL;
+        sd_bus_error_set(&e, BUS_ERROR_CANCELLED, "bankr-llmd is shutting down.");
+        models_reply_waiting(m, &e);
+        http_request_free(m->fetch);
+        sd_event_source_disable_unref(m->timer);
+        model_list_free(m->catalog);
+        model_list_free(m->list);
+        model_list_free(m->cache);
+        free(m->list_url);
+        free(m->cache_url);
         free(m);
         return NULL;
 }
-
-void models_key_changed(Models *m) {
-}
-
-const struct Model *models_find(Models *m, const char *id) {
-        return NULL;
-}
-
-const struct ModelList *models_list(Models *m) {
-        return NULL;
-}
-
-const sd_bus_vtable models_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_VTABLE_END,
-};
