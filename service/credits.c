@@ -1,39 +1,647 @@
 /* SPDX-License-Identifier: MIT */
-/* bot.bankr.LLM1.Credits (placeholder until the Credits issue lands). */
+/*
+ * bot.bankr.LLM1.Credits: the balance, its state, the low threshold, and
+ * Key.Validate (which asks the same endpoint).
+ *
+ * States: "unknown" until the gateway answered for the current key; then
+ * 200 → "ok" or "low" (balance below LowThreshold), 402 → "exhausted"
+ * (balance 0), 401/403 → "unauthorized". A network failure, a 5xx, a 429 or
+ * an unusable answer keep the last state and balance.
+ *
+ * Refreshed every 10 minutes ±20% while a key is present and not rejected,
+ * once (coalesced) a few seconds after chat requests finish, and on demand.
+ * All askers share one request in flight. Low fires once per crossing below
+ * the threshold, Exhausted on each entry into "exhausted".
+ */
+#include <json-c/json.h>
+#include <math.h>
+
+#include "gateway.h"
+#include "log.h"
 #include "modules.h"
+
+#define CREDITS_INTERVAL_USEC (10 * 60 * USEC_PER_SEC)
+#define CREDITS_COALESCE_USEC (3 * USEC_PER_SEC)
+#define CREDITS_TIMEOUT_USEC (10 * USEC_PER_SEC) /* as the bankr CLI */
+#define CREDITS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
+#define CREDITS_MAX_BODY (1024U * 1024U)
+#define THRESHOLD_DEFAULT 1.0
+#define THRESHOLD_MAX 1000000.0
+#define SETTINGS_MAX_SIZE (1024U * 1024U)
+
+/* Where the last known balance stands against the threshold: a crossing is
+ * a move from UNKNOWN or ABOVE to BELOW. */
+typedef enum Position {
+        POSITION_UNKNOWN,
+        POSITION_ABOVE,
+        POSITION_BELOW,
+} Position;
+
+/* Who is waiting for the request in flight. */
+typedef enum Waiter {
+        WAITER_REFRESH,
+        WAITER_VALIDATE,
+} Waiter;
+
+typedef struct Pending {
+        sd_bus_message *message;
+        Waiter kind;
+} Pending;
 
 struct Credits {
         Context *context;
+
+        double balance;
+        const char *state; /* static strings */
+        uint64_t updated_at;
+        double threshold;
+        Position position;
+        bool key_rejected; /* 401/403: no background calls until the key changes */
+        unsigned failures;
+
+        HttpRequest *fetch;
+        bool fetch_again; /* a chat finished while the fetch was already out */
+        Pending *pending;
+        size_t n_pending;
+
+        sd_event_source *timer;          /* slow periodic refresh */
+        sd_event_source *coalesce_timer; /* after chat requests */
+        uint64_t interval_usec, coalesce_usec, timeout_usec;
 };
 
+static const char *const STATE_UNKNOWN = "unknown", *const STATE_OK = "ok", *const STATE_LOW = "low",
+                         *const STATE_EXHAUSTED = "exhausted", *const STATE_UNAUTHORIZED = "unauthorized";
+
+Context *credits_context(Credits *cr) {
+        return cr ? cr->context : NULL;
+}
+
+/* --- settings ----------------------------------------------------------- */
+
+static char *settings_path(Credits *cr) {
+        char *p;
+        if (asprintf(&p, "%s/settings.json", cr->context->state_dir) < 0)
+                return NULL;
+        return p;
+}
+
+static bool threshold_valid(double d) {
+        return isfinite(d) && d >= 0 && d <= THRESHOLD_MAX;
+}
+
+static void credits_load_settings(Credits *cr) {
+        _cleanup_free_ char *path = settings_path(cr), *data = NULL;
+        struct json_object *root, *o;
+        size_t size;
+        int r;
+
+        cr->threshold = THRESHOLD_DEFAULT;
+        if (!path)
+                return;
+        r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
+        if (r == -ENOENT)
+                return;
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read %s: %m; using the default low threshold.", path);
+                return;
+        }
+        root = json_tokener_parse(data);
+        if (!root || !json_object_is_type(root, json_type_object)) {
+                log_warning("Ignoring %s: not a JSON object; using the default low threshold.", path);
+                json_object_put(root);
+                return;
+        }
+        if (json_object_object_get_ex(root, "low_threshold_usd", &o)) {
+                double d = json_object_get_double(o);
+                if ((json_object_is_type(o, json_type_double) || json_object_is_type(o, json_type_int)) &&
+                    threshold_valid(d))
+                        cr->threshold = d;
+                else
+                        log_warning("Ignoring low_threshold_usd in %s: not a number from 0 to 1000000.", path);
+        }
+        json_object_put(root);
+}
+
+/* Rewrites settings.json with the new threshold, keeping any other field. */
+static int credits_save_settings(Credits *cr, double threshold) {
+        _cleanup_free_ char *path = settings_path(cr), *data = NULL;
+        struct json_object *root = NULL;
+        const char *s;
+        size_t size;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
+        if (r >= 0)
+                root = json_tokener_parse(data);
+        if (!root || !json_object_is_type(root, json_type_object)) {
+                json_object_put(root);
+                root = json_object_new_object();
+                if (!root)
+                        return -ENOMEM;
+        }
+        if (json_object_object_add(root, "low_threshold_usd", json_object_new_double(threshold)) < 0) {
+                json_object_put(root);
+                return -ENOMEM;
+        }
+        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+        r = mkdir_p(cr->context->state_dir, 0700);
+        if (r >= 0 && s) {
+                _cleanup_free_ char *text = NULL;
+                if (asprintf(&text, "%s\n", s) < 0)
+                        r = -ENOMEM;
+                else
+                        r = write_file_atomic(path, text, strlen(text), 0600);
+        } else if (r >= 0)
+                r = -ENOMEM;
+        json_object_put(root);
+        return r;
+}
+
+/* --- state -------------------------------------------------------------- */
+
+/* Sets state and balance, emits PropertiesChanged for what changed, then
+ * Low or Exhausted when this was a crossing. answered: the gateway said so
+ * now (moves UpdatedAt). */
+static void credits_apply(Credits *cr, const char *state, double balance, bool answered) {
+        const char *changed[5];
+        size_t n = 0;
+        bool low_signal = false, exhausted_signal = false;
+        Position position = cr->position;
+
+        if (state == STATE_OK || state == STATE_LOW)
+                position = balance < cr->threshold ? POSITION_BELOW : POSITION_ABOVE;
+        else if (state == STATE_EXHAUSTED)
+                position = POSITION_BELOW;
+        else if (state == STATE_UNKNOWN)
+                position = POSITION_UNKNOWN;
+
+        if (state == STATE_LOW && cr->position != POSITION_BELOW)
+                low_signal = true;
+        if (state == STATE_EXHAUSTED && cr->state != STATE_EXHAUSTED)
+                exhausted_signal = true;
+
+        if (balance != cr->balance)
+                changed[n++] = "Balance";
+        if (state != cr->state)
+                changed[n++] = "State";
+        uint64_t updated_at = answered ? now_usec(CLOCK_REALTIME) : state == STATE_UNKNOWN ? 0 : cr->updated_at;
+        if (updated_at != cr->updated_at)
+                changed[n++] = "UpdatedAt";
+
+        if (state != cr->state)
+                log_info("Credits: %s%s (balance $%.2f, low below $%.2f).", state,
+                         state == STATE_UNAUTHORIZED ? ", no background refreshes until the key changes" : "",
+                         balance, cr->threshold);
+
+        cr->state = state;
+        cr->balance = balance;
+        cr->updated_at = updated_at;
+        cr->position = position;
+
+        if (!cr->context->bus)
+                return;
+        if (n > 0) {
+                changed[n] = NULL;
+                (void) sd_bus_emit_properties_changed_strv(cr->context->bus, OBJECT_PATH, IFACE_CREDITS,
+                                                           (char **) changed);
+        }
+        if (low_signal)
+                (void) sd_bus_emit_signal(cr->context->bus, OBJECT_PATH, IFACE_CREDITS, "Low", "dd", balance,
+                                          cr->threshold);
+        if (exhausted_signal)
+                (void) sd_bus_emit_signal(cr->context->bus, OBJECT_PATH, IFACE_CREDITS, "Exhausted", NULL);
+}
+
+static const char *state_for_balance(Credits *cr, double balance) {
+        return balance < cr->threshold ? STATE_LOW : STATE_OK;
+}
+
+void credits_set_balance(Credits *cr, double balance_usd) {
+        if (!cr || !isfinite(balance_usd))
+                return;
+        cr->key_rejected = false;
+        credits_apply(cr, state_for_balance(cr, balance_usd), balance_usd, true);
+}
+
+void credits_payment_required(Credits *cr) {
+        if (!cr)
+                return;
+        credits_apply(cr, STATE_EXHAUSTED, 0, true);
+}
+
+/* --- scheduling --------------------------------------------------------- */
+
+static bool credits_may_call(Credits *cr) {
+        return context_llm_key(cr->context) && !cr->key_rejected;
+}
+
+static int credits_fetch_start(Credits *cr);
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Credits *cr = userdata;
+        int r;
+
+        if (!credits_may_call(cr))
+                return 0;
+        r = credits_fetch_start(cr);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start a balance refresh: %m");
+        return 0;
+}
+
+static void schedule(Credits *cr, sd_event_source **timer, uint64_t delay, const char *description) {
+        int r;
+
+        if (*timer) {
+                r = sd_event_source_set_time_relative(*timer, delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(*timer, SD_EVENT_ONESHOT);
+        } else {
+                r = sd_event_add_time_relative(cr->context->event, timer, CLOCK_MONOTONIC, delay, 100 * USEC_PER_MSEC,
+                                               on_timer, cr);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(*timer, description);
+        }
+        if (r < 0)
+                log_warning_errno(r, "Failed to schedule a balance refresh: %m");
+}
+
+static void unschedule(sd_event_source *timer) {
+        if (timer)
+                (void) sd_event_source_set_enabled(timer, SD_EVENT_OFF);
+}
+
+/* The slow timer: interval ±20%, so that many sessions do not call in step. */
+static void credits_schedule_periodic(Credits *cr, uint64_t base) {
+        uint64_t spread = base / 5, delay;
+
+        if (!credits_may_call(cr)) {
+                unschedule(cr->timer);
+                return;
+        }
+        delay = base - spread + (spread > 0 ? (uint64_t) random() % (2 * spread + 1) : 0);
+        schedule(cr, &cr->timer, delay, "credits-refresh");
+}
+
+void credits_request_finished(Credits *cr) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!cr || !credits_may_call(cr))
+                return;
+        if (cr->coalesce_timer)
+                (void) sd_event_source_get_enabled(cr->coalesce_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return; /* one is already coming: a burst gives one call */
+        schedule(cr, &cr->coalesce_timer, cr->coalesce_usec, "credits-after-chat");
+}
+
+/* --- fetching ----------------------------------------------------------- */
+
+static void credits_fetch_done(HttpRequest *r, int error, void *userdata);
+
+static int credits_fetch_start(Credits *cr) {
+        int r;
+
+        if (cr->fetch) {
+                /* A request started before this chat was billed may miss it. */
+                cr->fetch_again = true;
+                return 0;
+        }
+        r = gateway_get_new(cr->context, "/v1/credits", cr->timeout_usec, CREDITS_MAX_BODY, &cr->fetch);
+        if (r < 0)
+                return r;
+        http_request_set_on_done(cr->fetch, credits_fetch_done);
+        http_request_set_userdata(cr->fetch, cr);
+        r = http_request_start(cr->fetch);
+        if (r < 0) {
+                cr->fetch = http_request_free(cr->fetch);
+                return r;
+        }
+        cr->fetch_again = false;
+        /* Whatever started it, this call counts as the periodic one. */
+        credits_schedule_periodic(cr, cr->interval_usec);
+        return 0;
+}
+
+static int credits_join(Credits *cr, sd_bus_message *m, Waiter kind) {
+        Pending *p;
+        bool joined = cr->fetch != NULL;
+        int r;
+
+        p = reallocarray(cr->pending, cr->n_pending + 1, sizeof(Pending));
+        if (!p)
+                return -ENOMEM;
+        cr->pending = p;
+        if (!joined) {
+                r = credits_fetch_start(cr);
+                if (r < 0)
+                        return r;
+        }
+        cr->pending[cr->n_pending++] = (Pending) { .message = sd_bus_message_ref(m), .kind = kind };
+        return 0;
+}
+
+/* Parses {"balanceUsd": number}. */
+static int parse_balance(const char *body, size_t len, double *ret, const char **ret_why) {
+        struct json_tokener *tok;
+        struct json_object *root, *o;
+        enum json_tokener_error jerr;
+        double d;
+
+        if (len > INT32_MAX)
+                return *ret_why = "it is too large", -EBADMSG;
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        root = json_tokener_parse_ex(tok, body, (int) len);
+        jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (!root || jerr != json_tokener_success) {
+                json_object_put(root);
+                return *ret_why = "it is not valid JSON", -EBADMSG;
+        }
+        if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "balanceUsd", &o)) {
+                json_object_put(root);
+                return *ret_why = "it has no \"balanceUsd\"", -EBADMSG;
+        }
+        if (!json_object_is_type(o, json_type_double) && !json_object_is_type(o, json_type_int)) {
+                json_object_put(root);
+                return *ret_why = "\"balanceUsd\" is not a number", -EBADMSG;
+        }
+        d = json_object_get_double(o);
+        json_object_put(root);
+        if (!isfinite(d) || fabs(d) > 1e12)
+                return *ret_why = "\"balanceUsd\" is out of range", -EBADMSG;
+        *ret = d;
+        return 0;
+}
+
+static char *validate_sentence(Credits *cr, const sd_bus_error *e, bool *ret_ok) {
+        char *s = NULL;
+
+        if (!e) {
+                *ret_ok = true;
+                if (asprintf(&s, "The key works: $%.2f of credits left%s.", cr->balance,
+                             cr->state == STATE_LOW ? " (low)" : "") < 0)
+                        return NULL;
+                return s;
+        }
+        if (sd_bus_error_has_name(e, BUS_ERROR_PAYMENT_REQUIRED)) {
+                *ret_ok = true;
+                return strdup("The key works, but the credits are exhausted: add credits with \"bankr-llm credits add\".");
+        }
+        *ret_ok = false;
+        return strdup(e->message ?: e->name);
+}
+
+static void credits_reply_pending(Credits *cr, const sd_bus_error *e) {
+        Pending *p = TAKE_PTR(cr->pending);
+        size_t n = cr->n_pending;
+
+        cr->n_pending = 0;
+        for (size_t i = 0; i < n; i++) {
+                int r;
+
+                if (p[i].kind == WAITER_VALIDATE) {
+                        _cleanup_free_ char *msg = NULL;
+                        bool ok = false;
+
+                        msg = validate_sentence(cr, e, &ok);
+                        r = msg ? sd_bus_reply_method_return(p[i].message, "bs", ok, msg) : -ENOMEM;
+                } else if (e)
+                        r = sd_bus_reply_method_error(p[i].message, e);
+                else
+                        r = sd_bus_reply_method_return(p[i].message, "d", cr->balance);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to reply to a balance request: %m");
+                sd_bus_message_unref(p[i].message);
+        }
+        free(p);
+}
+
+static void credits_fetch_done(HttpRequest *r, int error, void *userdata) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        Credits *cr = userdata;
+        const char *body, *why = NULL;
+        uint64_t total;
+        double balance = 0;
+        size_t len;
+        int q;
+
+        cr->fetch = NULL;
+        http_request_get_timing(r, NULL, &total);
+        q = gateway_check_answer(cr->context, r, error, "the balance", &e);
+        if (q >= 0) {
+                body = http_request_get_body(r, &len);
+                q = parse_balance(body, len, &balance, &why);
+                if (q == -ENOMEM)
+                        sd_bus_error_set(&e, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
+                else if (q < 0)
+                        sd_bus_error_setf(&e, BUS_ERROR_GATEWAY_ERROR,
+                                          "The gateway at %s sent a balance that cannot be used: %s.",
+                                          context_gateway_url(cr->context), why);
+        }
+        http_request_free(r);
+
+        if (q >= 0) {
+                log_debug("Balance from %s: $%.2f (%.0f ms).", context_gateway_url(cr->context), balance,
+                          (double) total / USEC_PER_MSEC);
+                cr->failures = 0;
+                cr->key_rejected = false;
+                credits_apply(cr, state_for_balance(cr, balance), balance, true);
+        } else if (sd_bus_error_has_name(&e, BUS_ERROR_PAYMENT_REQUIRED)) {
+                cr->failures = 0;
+                cr->key_rejected = false;
+                credits_apply(cr, STATE_EXHAUSTED, 0, true);
+        } else if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED)) {
+                cr->key_rejected = true;
+                credits_apply(cr, STATE_UNAUTHORIZED, cr->balance, true);
+                unschedule(cr->timer);
+                unschedule(cr->coalesce_timer);
+        } else {
+                /* Network or gateway trouble: keep what we knew, try again sooner. */
+                cr->failures++;
+                log_warning("Failed to refresh the balance: %s", e.message);
+                credits_schedule_periodic(cr, MIN(cr->interval_usec, CREDITS_RETRY_MIN_USEC << MIN(cr->failures - 1, 10U)));
+        }
+
+        credits_reply_pending(cr, q >= 0 ? NULL : &e);
+
+        if (cr->fetch_again && credits_may_call(cr)) {
+                int k = credits_fetch_start(cr);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to start a balance refresh: %m");
+        }
+}
+
+void credits_key_changed(Credits *cr) {
+        if (!cr)
+                return;
+        /* An answer for the old key says nothing about the new one. */
+        cr->fetch = http_request_free(cr->fetch);
+        cr->fetch_again = false;
+        cr->key_rejected = false;
+        cr->failures = 0;
+        unschedule(cr->coalesce_timer);
+        credits_apply(cr, STATE_UNKNOWN, 0, false);
+
+        if (!context_llm_key(cr->context)) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                unschedule(cr->timer);
+                sd_bus_error_set(&e, BUS_ERROR_NO_KEY, "The key was removed while the balance was being fetched.");
+                credits_reply_pending(cr, &e);
+                return;
+        }
+        /* At once: the new key's state is unknown until the gateway answers
+         * (and anyone still waiting gets this answer). */
+        int r = credits_fetch_start(cr);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                log_warning_errno(r, "Failed to start a balance refresh: %m");
+                sd_bus_error_set_errnof(&e, r, "Failed to ask the gateway: %m");
+                credits_reply_pending(cr, &e);
+        }
+}
+
+/* --- D-Bus -------------------------------------------------------------- */
+
+int credits_validate(Credits *cr, sd_bus_message *m, sd_bus_error *error) {
+        int r;
+
+        if (!context_llm_key(cr->context))
+                return sd_bus_reply_method_return(m, "bs", false,
+                                                  "No key is set. Set one with \"bankr-llm key set\" (or give "
+                                                  "bankr-llmd BANKR_LLM_KEY in its environment).");
+        r = credits_join(cr, m, WAITER_VALIDATE);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to ask the gateway: %m");
+        return 1;
+}
+
+static int method_refresh(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Credits *cr = userdata;
+        int r;
+
+        if (!context_llm_key(cr->context))
+                return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
+                                        "No key is set, so there is no balance to ask for. Set one with \"bankr-llm key set\".");
+        r = credits_join(cr, m, WAITER_REFRESH);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to ask the gateway: %m");
+        return 1;
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Credits *cr = userdata;
+
+        if (streq(property, "Balance"))
+                return sd_bus_message_append(reply, "d", cr->balance);
+        if (streq(property, "State"))
+                return sd_bus_message_append(reply, "s", cr->state);
+        if (streq(property, "UpdatedAt"))
+                return sd_bus_message_append(reply, "t", cr->updated_at);
+        if (streq(property, "LowThreshold"))
+                return sd_bus_message_append(reply, "d", cr->threshold);
+        return -ENOENT;
+}
+
+static int property_set_threshold(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                  sd_bus_message *value, void *userdata, sd_bus_error *error) {
+        Credits *cr = userdata;
+        double d;
+        int r;
+
+        r = sd_bus_message_read(value, "d", &d);
+        if (r < 0)
+                return r;
+        if (isnan(d))
+                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, "The low threshold must be a number, not NaN.");
+        if (d < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The low threshold cannot be negative (got %g); use 0 to turn the warning off.", d);
+        if (!threshold_valid(d))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The low threshold must be at most $%.0f (got %g).", THRESHOLD_MAX, d);
+        if (d == cr->threshold)
+                return 0;
+
+        r = credits_save_settings(cr, d);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to save the low threshold in %s/settings.json: %m", cr->context->state_dir);
+                return sd_bus_error_set_errnof(error, r, "Failed to save the low threshold in %s/settings.json: %m",
+                                               cr->context->state_dir);
+        }
+        log_info("Low threshold set to $%.2f.", d);
+        cr->threshold = d;
+        (void) sd_bus_emit_properties_changed(bus, OBJECT_PATH, IFACE_CREDITS, "LowThreshold", NULL);
+
+        /* A balance now below the new threshold is a crossing like any other. */
+        if (cr->state == STATE_OK || cr->state == STATE_LOW)
+                credits_apply(cr, state_for_balance(cr, cr->balance), cr->balance, false);
+        return 0;
+}
+
+const sd_bus_vtable credits_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("Balance", "d", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("State", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("UpdatedAt", "t", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_WRITABLE_PROPERTY("LowThreshold", "d", property_get, property_set_threshold, 0,
+                                 SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_RESULT("d", balance), method_refresh,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("TopUp", SD_BUS_ARGS("d", amount_usd, "s", source_token),
+                                SD_BUS_RESULT("d", granted, "d", new_balance, "s", tx_hash), method_credits_top_up,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetAutoTopUp", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", settings),
+                                method_credits_get_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetAutoTopUp", SD_BUS_ARGS("a{sv}", settings), SD_BUS_RESULT("a{sv}", result),
+                                method_credits_set_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("Low", SD_BUS_ARGS("d", balance, "d", threshold), 0),
+        SD_BUS_SIGNAL("Exhausted", NULL, 0),
+        SD_BUS_VTABLE_END,
+};
+
+/* --- lifetime ----------------------------------------------------------- */
+
 int credits_new(Context *c, Credits **ret) {
-        Credits *cr = calloc(1, sizeof(Credits));
+        Credits *cr;
+
+        cr = calloc(1, sizeof(Credits));
         if (!cr)
                 return -ENOMEM;
         cr->context = c;
+        cr->state = STATE_UNKNOWN;
+        cr->interval_usec = gateway_env_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC);
+        cr->coalesce_usec = gateway_env_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC);
+        cr->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC);
+        srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ (uint64_t) getpid()));
+        credits_load_settings(cr);
+
+        /* The first balance is asked for from the loop, so a keyring key that
+         * arrives a moment later replaces this one before any request. */
+        if (context_llm_key(c))
+                schedule(cr, &cr->timer, 0, "credits-refresh");
+
         *ret = cr;
         return 0;
 }
 
 Credits *credits_free(Credits *cr) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (!cr)
+                return NULL;
+        sd_bus_error_set(&e, BUS_ERROR_CANCELLED, "bankr-llmd is shutting down.");
+        credits_reply_pending(cr, &e);
+        http_request_free(cr->fetch);
+        sd_event_source_disable_unref(cr->timer);
+        sd_event_source_disable_unref(cr->coalesce_timer);
         free(cr);
         return NULL;
 }
-
-void credits_key_changed(Credits *cr) {
-}
-
-void credits_payment_required(Credits *cr) {
-}
-
-void credits_request_finished(Credits *cr) {
-}
-
-int credits_validate(Credits *cr, sd_bus_message *m, sd_bus_error *error) {
-        return sd_bus_error_set(error, SD_BUS_ERROR_NOT_SUPPORTED, "Validation is not available yet.");
-}
-
-const sd_bus_vtable credits_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_VTABLE_END,
-};
