@@ -15,6 +15,7 @@ static const Verb verbs[] = {
         { "config", verb_config, "get or set llmKey, apiKey, llmUrl, apiUrl (as in bankr config)" },
         { "login", verb_login, "store keys given as --llm-key/--api-key (bankr login compatible)" },
         { "credits", verb_credits, "show the credit balance; add credits; auto top-up" },
+        { "models", verb_models, "list the gateway's models with context sizes and prices" },
         /* VERBS: more verbs are added here */
         {}
 };

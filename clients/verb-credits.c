@@ -1,15 +1,328 @@
 /* SPDX-License-Identifier: MIT */
-/* bankr-llm credits | key validate (placeholder until the Credits issue lands). */
+/*
+ * bankr-llm credits [--refresh] [--threshold USD] | key validate: the
+ * balance bankr-llmd holds, the low-credit threshold, and whether the key
+ * works. "credits add" and "credits auto" live in verb-topup.c.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <time.h>
+
 #include "cli.h"
 
+typedef struct CreditsInfo {
+        double balance, threshold;
+        char *state;
+        uint64_t updated_at;
+} CreditsInfo;
+
+static void credits_info_done(CreditsInfo *i) {
+        free(i->state);
+}
+
+static int credits_info_get(sd_bus *bus, CreditsInfo *i) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
+                               "s", IFACE("Credits"));
+        if (r < 0)
+                return -cli_fail_bus("read the balance", &error, r);
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name, *contents;
+
+                r = sd_bus_message_read_basic(reply, 's', &name);
+                if (r >= 0)
+                        r = sd_bus_message_peek_type(reply, NULL, &contents);
+                if (r < 0)
+                        break;
+                if (streq(name, "Balance") && streq(contents, "d"))
+                        r = sd_bus_message_read(reply, "v", "d", &i->balance);
+                else if (streq(name, "LowThreshold") && streq(contents, "d"))
+                        r = sd_bus_message_read(reply, "v", "d", &i->threshold);
+                else if (streq(name, "UpdatedAt") && streq(contents, "t"))
+                        r = sd_bus_message_read(reply, "v", "t", &i->updated_at);
+                else if (streq(name, "State") && streq(contents, "s")) {
+                        const char *s;
+                        r = sd_bus_message_read(reply, "v", "s", &s);
+                        if (r >= 0 && free_and_strdup(&i->state, s) < 0)
+                                r = -ENOMEM;
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0 || !i->state)
+                return -cli_fail(EXIT_FAIL, "Failed to parse the balance from bankr-llmd: %s",
+                                 r < 0 ? strerror(-r) : "no State property");
+        return 0;
+}
+
+static void format_age(char *buf, size_t size, uint64_t updated_at) {
+        uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC, s;
+
+        if (updated_at == 0) {
+                (void) snprintf(buf, size, "never");
+                return;
+        }
+        s = now > updated_at ? (now - updated_at) / USEC_PER_SEC : 0;
+        if (s < 60)
+                (void) snprintf(buf, size, "just now");
+        else if (s < 2 * 3600)
+                (void) snprintf(buf, size, "%" PRIu64 " min ago", s / 60);
+        else if (s < 2 * 86400)
+                (void) snprintf(buf, size, "%" PRIu64 " h ago", s / 3600);
+        else
+                (void) snprintf(buf, size, "%" PRIu64 " days ago", s / 86400);
+}
+
+/* Dollars as a JSON number without binary noise (12.5, not 12.500000000000002). */
+static const char *usd(char *buf, size_t size, double d) {
+        for (int prec = 15; prec <= 17; prec++) {
+                (void) snprintf(buf, size, "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
+        }
+        return buf;
+}
+
+static int exit_for_state(const char *state) {
+        if (streq_ptr(state, "exhausted"))
+                return EXIT_NO_CREDITS;
+        if (streq_ptr(state, "unauthorized"))
+                return EXIT_UNAUTHORIZED;
+        return EXIT_OK;
+}
+
+static int parse_usd(const char *s, double *ret) {
+        char *end = NULL;
+        double d;
+
+        if (s[0] == '$')
+                s++;
+        errno = 0;
+        d = strtod(s, &end);
+        if (errno != 0 || !end || end == s || *end != 0 || !isfinite(d))
+                return -EINVAL;
+        *ret = d;
+        return 0;
+}
+
+static int set_threshold(sd_bus *bus, double d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int r;
+
+        r = sd_bus_set_property(bus, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "LowThreshold", &error, "d", d);
+        if (r < 0)
+                return cli_fail_bus("set the low-credit threshold", &error, r);
+        return 0;
+}
+
 int verb_credits(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, 'j' },
+                { "refresh", no_argument, NULL, 'r' },
+                { "threshold", required_argument, NULL, 't' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(credits_info_done) CreditsInfo info = {};
+        bool json = false, refresh = false, present = true;
+        double threshold = NAN;
+        int c, r, code = EXIT_OK;
+
         if (argc > 1 && streq(argv[1], "add"))
                 return verb_credits_add(argc - 1, argv + 1);
         if (argc > 1 && streq(argv[1], "auto"))
                 return verb_credits_auto(argc - 1, argv + 1);
-        return cli_fail(EXIT_FAIL, "Failed to show credits: not available in this version.");
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hjrt:", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm credits [--json] [--refresh] [--threshold USD]\n"
+                               "bankr-llm credits add AMOUNT [--token TOKEN] [--yes]\n"
+                               "bankr-llm credits auto [--enable|--disable] [OPTIONS]\n\n"
+                               "Show the gateway credit balance bankr-llmd holds: the amount, the state\n"
+                               "(ok, low, exhausted, unauthorized, unknown) and when the gateway last\n"
+                               "answered. bankr-llmd refreshes it every 10 minutes and a few seconds after\n"
+                               "chat requests; --refresh asks the gateway now.\n\n"
+                               "  -j --json            print balance_usd, state, updated_at (µs since the\n"
+                               "                       epoch), age_s and low_threshold_usd as a JSON object\n"
+                               "  -r --refresh         ask the gateway now\n"
+                               "  -t --threshold USD   warn (state \"low\", desktop notification) below this\n"
+                               "                       balance; 0 turns the warning off; kept across restarts\n\n"
+                               "  add    buy credits with the agent API key (see credits add --help)\n"
+                               "  auto   show or change auto top-up (see credits auto --help)\n\n"
+                               "Exit codes: 0 ok or low, 4 no key, 5 the gateway rejected the key,\n"
+                               "6 credits exhausted, 8 gateway unreachable or failing (with --refresh;\n"
+                               "the last known balance is still shown).\n");
+                        return 0;
+                case 'j':
+                        json = true;
+                        break;
+                case 'r':
+                        refresh = true;
+                        break;
+                case 't':
+                        if (parse_usd(optarg, &threshold) < 0)
+                                return cli_usage("Invalid threshold \"%s\": expected an amount in USD, e.g. 2.50.", optarg);
+                        if (threshold < 0 || threshold > 1000000)
+                                return cli_usage("The threshold must be between 0 and 1000000 USD.");
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("Unknown argument \"%s\" for credits. Valid subcommands: add, auto.", argv[optind]);
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+
+        if (!isnan(threshold)) {
+                r = set_threshold(bus, threshold);
+                if (r != 0)
+                        return r;
+        }
+        if (refresh) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+
+                r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "Refresh");
+                if (r >= 0)
+                        r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+                /* Exhausted and rejected keys are told below, as states. */
+                if (r < 0 && !sd_bus_error_has_names(&error, "bot.bankr.LLM1.Error.PaymentRequired",
+                                                     "bot.bankr.LLM1.Error.Unauthorized")) {
+                        code = cli_fail_bus("refresh the balance", &error, r);
+                        if (code == EXIT_NO_SERVICE || code == EXIT_NO_KEY)
+                                return code;
+                }
+        }
+
+        r = credits_info_get(bus, &info);
+        if (r < 0)
+                return -r;
+        if (streq(info.state, "unknown")) {
+                r = cli_get_bool(bus, IFACE("Key"), "Present", &present);
+                if (r < 0)
+                        return -r;
+        }
+        if (code == EXIT_OK)
+                code = exit_for_state(info.state);
+        if (code == EXIT_OK && !present)
+                code = EXIT_NO_KEY;
+
+        if (json) {
+                json_object *o = json_object_new_object();
+                uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC;
+                char b[32], t[32];
+
+                json_object_object_add(o, "balance_usd", json_object_new_double_s(info.balance, usd(b, sizeof b, info.balance)));
+                json_object_object_add(o, "state", json_object_new_string(info.state));
+                json_object_object_add(o, "updated_at", json_object_new_uint64(info.updated_at));
+                json_object_object_add(o, "age_s", info.updated_at == 0 ? NULL :
+                                       json_object_new_int64(now > info.updated_at ? (int64_t) ((now - info.updated_at) / USEC_PER_SEC) : 0));
+                json_object_object_add(o, "low_threshold_usd", json_object_new_double_s(info.threshold, usd(t, sizeof t, info.threshold)));
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+                json_object_put(o);
+                return code;
+        }
+
+        char age[32];
+        format_age(age, sizeof age, info.updated_at);
+
+        if (streq(info.state, "ok"))
+                printf("Balance: $%.2f\n  State: ok (warning below $%.2f)\nUpdated: %s\n", info.balance,
+                       info.threshold, age);
+        else if (streq(info.state, "low"))
+                printf("Balance: $%.2f\n  State: low, below $%.2f. Add credits with \"bankr-llm credits add AMOUNT\".\n"
+                       "Updated: %s\n", info.balance, info.threshold, age);
+        else if (streq(info.state, "exhausted"))
+                printf("Balance: $0.00\n  State: exhausted: the gateway refuses requests until you add credits.\n"
+                       "         Add some with \"bankr-llm credits add AMOUNT\", or turn on auto top-up\n"
+                       "         with \"bankr-llm credits auto --enable\".\n"
+                       "Updated: %s\n", age);
+        else if (streq(info.state, "unauthorized"))
+                printf("Balance: unknown\n  State: unauthorized: the gateway rejected the key.\n"
+                       "         Set a valid key with \"bankr-llm key set\"; \"bankr-llm status\" shows which\n"
+                       "         key is in use.\n"
+                       "Updated: %s\n", age);
+        else if (!present)
+                printf("Balance: unknown\n  State: no key is set. Set one with \"bankr-llm key set\".\n");
+        else
+                printf("Balance: unknown\n  State: the gateway has not answered yet%s.\n",
+                       refresh ? "" : " (try \"bankr-llm credits --refresh\")");
+        return code;
 }
 
 int verb_key_validate(int argc, char *argv[]) {
-        return cli_fail(EXIT_FAIL, "Failed to validate the key: not available in this version.");
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_free_ char *state = NULL;
+        const char *message;
+        bool present = true;
+        int c, r, ok;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm key validate\n\n"
+                               "Ask the gateway (its credits endpoint) whether the key in use works, and\n"
+                               "say so in a sentence.\n\n"
+                               "Exit codes: 0 the key works, 4 no key is set, 5 the gateway rejected the\n"
+                               "key, 6 the key works but the credits are exhausted, 8 the gateway cannot\n"
+                               "be reached or failed.\n");
+                        return 0;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("key validate takes no arguments.");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Validate");
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+        if (r < 0)
+                return cli_fail_bus("validate the key", &error, r);
+        r = sd_bus_message_read(reply, "bs", &ok, &message);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to parse the answer of bankr-llmd: %s", strerror(-r));
+
+        /* The answer also updated Credits.State, which says what kind of
+         * failure (or success) this was. */
+        r = cli_get_string(bus, IFACE("Credits"), "State", &state);
+        if (r < 0)
+                return -r;
+        if (!ok) {
+                r = cli_get_bool(bus, IFACE("Key"), "Present", &present);
+                if (r < 0)
+                        return -r;
+        }
+
+        if (ok) {
+                printf("%s\n", message);
+                return streq(state, "exhausted") ? EXIT_NO_CREDITS : EXIT_OK;
+        }
+        fprintf(stderr, "%s\n", message);
+        if (!present)
+                return EXIT_NO_KEY;
+        return streq(state, "unauthorized") ? EXIT_UNAUTHORIZED : EXIT_GATEWAY;
 }

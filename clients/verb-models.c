@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bankr-llm models: the model list the service holds (live, cached or the
+ * built-in catalog), as a table for people or JSON for programs. The dicts
+ * of Models.Models are turned into JSON objects with the same keys, and
+ * the table is drawn from those.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <time.h>
+
+#include "cli.h"
+
+/* A double as the shortest decimal that reads back the same (0.1, not
+ * 0.10000000000000001 as json-c would print it). */
+static json_object *json_number(double d) {
+        char buf[32];
+
+        if (!isfinite(d))
+                return NULL;
+        for (int prec = 15; prec <= 17; prec++) {
+                (void) snprintf(buf, sizeof buf, "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
+        }
+        return json_object_new_double_s(d, buf);
+}
+
+/* One D-Bus value (the types the Models dicts use) as JSON. */
+static int variant_to_json(sd_bus_message *m, json_object **ret) {
+        const char *contents;
+        char type;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+
+        switch (type) {
+        case 's': {
+                const char *s;
+                r = sd_bus_message_read_basic(m, 's', &s);
+                if (r < 0)
+                        return r;
+                *ret = json_object_new_string(s);
+                return 0;
+        }
+        case 'u': {
+                uint32_t u;
+                r = sd_bus_message_read_basic(m, 'u', &u);
+                if (r < 0)
+                        return r;
+                *ret = json_object_new_int64(u);
+                return 0;
+        }
+        case 't': {
+                uint64_t t;
+                r = sd_bus_message_read_basic(m, 't', &t);
+                if (r < 0)
+                        return r;
+                *ret = json_object_new_uint64(t);
+                return 0;
+        }
+        case 'd': {
+                double d;
+                r = sd_bus_message_read_basic(m, 'd', &d);
+                if (r < 0)
+                        return r;
+                *ret = json_number(d);
+                return 0;
+        }
+        case 'b': {
+                int b;
+                r = sd_bus_message_read_basic(m, 'b', &b);
+                if (r < 0)
+                        return r;
+                *ret = json_object_new_boolean(b);
+                return 0;
+        }
+        case 'v': {
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
+                r = variant_to_json(m, ret);
+                if (r < 0)
+                        return r;
+                return sd_bus_message_exit_container(m);
+        }
+        case 'a': {
+                bool dict = contents[0] == '{';
+                json_object *o = dict ? json_object_new_object() : json_object_new_array();
+                char entry[16] = ""; /* "{sv}" → "sv" */
+
+                if (dict) {
+                        size_t l = strlen(contents);
+                        if (l < 4 || l - 2 >= sizeof entry || contents[1] != 's') {
+                                json_object_put(o);
+                                return -EBADMSG; /* only string-keyed dicts are used */
+                        }
+                        memcpy(entry, contents + 1, l - 2);
+                }
+
+                r = sd_bus_message_enter_container(m, 'a', contents);
+                if (r < 0)
+                        goto fail;
+                for (;;) {
+                        json_object *v = NULL;
+
+                        if (dict) {
+                                const char *key;
+                                r = sd_bus_message_enter_container(m, 'e', entry);
+                                if (r == 0)
+                                        break;
+                                if (r < 0)
+                                        goto fail;
+                                r = sd_bus_message_read_basic(m, 's', &key);
+                                if (r < 0)
+                                        goto fail;
+                                r = variant_to_json(m, &v);
+                                if (r < 0)
+                                        goto fail;
+                                json_object_object_add(o, key, v);
+                                r = sd_bus_message_exit_container(m);
+                                if (r < 0)
+                                        goto fail;
+                        } else {
+                                r = sd_bus_message_at_end(m, false);
+                                if (r < 0)
+                                        goto fail;
+                                if (r > 0)
+                                        break;
+                                r = variant_to_json(m, &v);
+                                if (r < 0)
+                                        goto fail;
+                                json_object_array_add(o, v);
+                        }
+                }
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        goto fail;
+                *ret = o;
+                return 0;
+        fail:
+                json_object_put(o);
+                return r;
+        }
+        default:
+                /* Anything else (a future addition) is skipped, not fatal. */
+                r = sd_bus_message_skip(m, (char[]) { type, 0 });
+                if (r < 0)
+                        return r;
+                *ret = NULL;
+                return 0;
+        }
+}
+
+typedef struct ModelsInfo {
+        json_object *models; /* array of objects */
+        bool live;
+        uint64_t updated_at;
+        char *gateway;
+} ModelsInfo;
+
+static void models_info_done(ModelsInfo *i) {
+        json_object_put(i->models);
+        free(i->gateway);
+}
+
+static int models_info_get(sd_bus *bus, ModelsInfo *i) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
+                               "s", IFACE("Models"));
+        if (r < 0)
+                return -cli_fail_bus("read the model list", &error, r);
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name;
+
+                r = sd_bus_message_read_basic(reply, 's', &name);
+                if (r < 0)
+                        break;
+                if (streq(name, "Models")) {
+                        json_object_put(i->models);
+                        i->models = NULL;
+                        r = variant_to_json(reply, &i->models);
+                } else if (streq(name, "Live")) {
+                        int b;
+                        r = sd_bus_message_read(reply, "v", "b", &b);
+                        i->live = b;
+                } else if (streq(name, "UpdatedAt"))
+                        r = sd_bus_message_read(reply, "v", "t", &i->updated_at);
+                else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0 || !json_object_is_type(i->models, json_type_array))
+                return -cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
+                                 r < 0 ? strerror(-r) : "no Models property");
+
+        r = cli_get_string(bus, IFACE("Key"), "GatewayUrl", &i->gateway);
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+static const char *jstr(json_object *o, const char *key) {
+        json_object *v;
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+                return "";
+        return json_object_get_string(v);
+}
+
+static double jprice(json_object *o, const char *key) {
+        json_object *p, *v;
+        if (!json_object_object_get_ex(o, "pricing", &p) || !json_object_object_get_ex(p, key, &v))
+                return 0;
+        return json_object_get_double(v);
+}
+
+/* 200000 → "200K", 1000000 → "1M", 1048576 → "1.05M". */
+static void format_tokens(char *buf, size_t size, uint64_t n) {
+        if (n >= 1000000 && n % 1000000 == 0)
+                (void) snprintf(buf, size, "%" PRIu64 "M", n / 1000000);
+        else if (n >= 1000000)
+                (void) snprintf(buf, size, "%.2fM", (double) n / 1e6);
+        else if (n >= 1000 && n % 1000 == 0)
+                (void) snprintf(buf, size, "%" PRIu64 "K", n / 1000);
+        else if (n >= 1000)
+                (void) snprintf(buf, size, "%.1fK", (double) n / 1e3);
+        else
+                (void) snprintf(buf, size, "%" PRIu64, n);
+}
+
+/* "$25", "$0.25", "$0.0833": at most 4 decimals, no trailing zeros. */
+static void format_price(char *buf, size_t size, double d) {
+        char *p;
+
+        (void) snprintf(buf, size, "$%.4f", d);
+        p = buf + strlen(buf) - 1;
+        while (p > buf && *p == '0')
+                *p-- = 0;
+        if (*p == '.')
+                *p = 0;
+}
+
+static void print_table(const ModelsInfo *info) {
+        static const char *const head[] = { "ID", "NAME", "PROVIDER", "CONTEXT", "IN/1M", "OUT/1M" };
+        enum { N_COLS = ELEMENTSOF(head) };
+        size_t n = json_object_array_length(info->models), width[N_COLS];
+        for (size_t c = 0; c < N_COLS; c++)
+                width[c] = strlen(head[c]);
+
+        /* Two passes: measure, then print. */
+        for (int pass = 0; pass < 2; pass++) {
+                if (pass == 1) {
+                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s\n", (int) width[0], head[0], (int) width[1], head[1],
+                               (int) width[2], head[2], (int) width[3], head[3], (int) width[4], head[4],
+                               (int) width[5], head[5]);
+                }
+                for (size_t i = 0; i < n; i++) {
+                        json_object *o = json_object_array_get_idx(info->models, i), *v;
+                        char ctx[16], in[24], out[24];
+                        const char *col[N_COLS];
+
+                        format_tokens(ctx, sizeof ctx,
+                                      json_object_object_get_ex(o, "context_window", &v) ? (uint64_t) json_object_get_int64(v) : 0);
+                        format_price(in, sizeof in, jprice(o, "input"));
+                        format_price(out, sizeof out, jprice(o, "output"));
+                        col[0] = jstr(o, "id");
+                        col[1] = jstr(o, "name");
+                        col[2] = jstr(o, "provider");
+                        col[3] = ctx;
+                        col[4] = in;
+                        col[5] = out;
+                        if (pass == 0) {
+                                for (size_t c = 0; c < N_COLS; c++)
+                                        width[c] = MAX(width[c], strlen(col[c]));
+                                continue;
+                        }
+                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s\n", (int) width[0], col[0], (int) width[1], col[1],
+                               (int) width[2], col[2], (int) width[3], col[3], (int) width[4], col[4], (int) width[5],
+                               col[5]);
+                }
+        }
+}
+
+static void print_footer(const ModelsInfo *info) {
+        size_t n = json_object_array_length(info->models);
+        char what[64];
+
+        if (info->live)
+                (void) snprintf(what, sizeof what, "live");
+        else if (info->updated_at > 0) {
+                uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC;
+                uint64_t age_min = now > info->updated_at ? (now - info->updated_at) / (60 * USEC_PER_SEC) : 0;
+                if (age_min >= 48 * 60)
+                        (void) snprintf(what, sizeof what, "cached, %" PRIu64 " days old", age_min / (24 * 60));
+                else if (age_min >= 120)
+                        (void) snprintf(what, sizeof what, "cached, %" PRIu64 " h old", age_min / 60);
+                else
+                        (void) snprintf(what, sizeof what, "cached, %" PRIu64 " min old", age_min);
+        } else
+                (void) snprintf(what, sizeof what, "built-in catalog");
+
+        printf("\n%zu model%s from %s (%s). Prices in USD per 1M tokens.\n", n, n == 1 ? "" : "s",
+               strna(info->gateway), what);
+}
+
+int verb_models(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, 'j' },
+                { "refresh", no_argument, NULL, 'r' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(models_info_done) ModelsInfo info = {};
+        bool json = false, refresh = false;
+        int c, r, code = EXIT_OK;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hjr", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm models [--json] [--refresh]\n\n"
+                               "List the models of the gateway: id, name, provider, context window and the\n"
+                               "price per 1M input/output tokens. The list comes from bankr-llmd at once:\n"
+                               "live from the gateway, its cache (refreshed in the background when older\n"
+                               "than an hour), or the built-in catalog when no key is set.\n\n"
+                               "  -j --json      print the full records as a JSON array\n"
+                               "  -r --refresh   ask the gateway first (on failure the list held is shown\n"
+                               "                 and the exit code says why)\n\n"
+                               "Exit codes: 0 ok, 3 no service, 4 no key (with --refresh), 5 key rejected,\n"
+                               "6 credits exhausted, 8 gateway unreachable or failing.\n");
+                        return 0;
+                case 'j':
+                        json = true;
+                        break;
+                case 'r':
+                        refresh = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("models takes no arguments.");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+
+        if (refresh) {
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+
+                r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Models"), "Refresh");
+                if (r >= 0)
+                        r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+                if (r < 0) {
+                        code = cli_fail_bus("refresh the model list", &error, r);
+                        if (code == EXIT_NO_SERVICE)
+                                return code;
+                        /* The list held is still worth showing. */
+                }
+        }
+
+        r = models_info_get(bus, &info);
+        if (r < 0)
+                return -r;
+
+        if (json) {
+                printf("%s\n", json_object_to_json_string_ext(info.models, JSON_C_TO_STRING_PRETTY |
+                                                                                  JSON_C_TO_STRING_SPACED |
+                                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+                return code;
+        }
+        if (json_object_array_length(info.models) == 0)
+                printf("No models: the built-in catalog is missing and the gateway has not answered yet.\n");
+        else
+                print_table(&info);
+        print_footer(&info);
+        return code;
+}
