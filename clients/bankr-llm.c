@@ -16,6 +16,9 @@ static const Verb verbs[] = {
         { "login", verb_login, "store keys given as --llm-key/--api-key (bankr login compatible)" },
         { "credits", verb_credits, "show the credit balance; add credits; auto top-up" },
         { "models", verb_models, "list the gateway's models with context sizes and prices" },
+        { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
+        { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
+        { "opencode", verb_opencode, "run OpenCode through the gateway (all ARGS go to opencode)" },
         /* VERBS: more verbs are added here */
         {}
 };
