@@ -476,7 +476,7 @@ int chat_request_build(ChatApi api, const ChatRequestParams *p, char **ret_json)
                 return r;
 
         if (api == CHAT_API_OPENAI) {
-                if (p->system) {
+                if (!isempty(p->system)) {
                         r = json_append_message(messages, "system", p->system);
                         if (r < 0)
                                 return r;
@@ -487,7 +487,7 @@ int chat_request_build(ChatApi api, const ChatRequestParams *p, char **ret_json)
                                 return r;
                 }
         } else {
-                if (p->system) {
+                if (!isempty(p->system)) {
                         r = buf_append(&system, p->system, strlen(p->system));
                         if (r < 0)
                                 return r;

@@ -35,7 +35,7 @@ typedef struct ChatRequestParams {
         const char *model;
         const ChatMessage *messages;
         size_t n_messages;
-        const char *system;               /* NULL: none */
+        const char *system;               /* NULL or "": none */
         uint32_t max_tokens;              /* 0: unset */
         uint32_t model_max_output_tokens; /* the model's own limit, 0: unknown */
         double temperature;               /* NAN: unset */
@@ -103,8 +103,10 @@ typedef struct ChatUsage {
 } ChatUsage;
 
 typedef struct ChatStreamCallbacks {
-        /* A piece of answer text: never empty, always complete valid UTF-8
-         * without NUL bytes (D-Bus strings cannot carry them). An incomplete
+        /* A piece of answer text: never empty, NUL-terminated at text[len],
+         * always complete valid UTF-8 without NUL bytes inside (D-Bus
+         * strings cannot carry them), so it can go into a signal as is.
+         * Valid only during the call. An incomplete
          * trailing sequence is held back until the next piece completes it;
          * invalid bytes and NULs become U+FFFD. */
         int (*delta)(const char *text, size_t len, void *userdata);

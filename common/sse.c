@@ -108,7 +108,7 @@ static int sse_dispatch(SseParser *p, SseEventHandler handler, void *userdata) {
         /* Per the spec an event without data is not dispatched, but it still
          * ends here: its name must not leak into the next event. */
         if (p->have_data && handler)
-                r = handler(p->have_event && p->event.len > 0 ? p->event.p : NULL,
+                r = handler(p->have_event && p->event.len > 0 && p->event.p[0] ? p->event.p : NULL,
                             p->data.len > 0 ? p->data.p : "",
                             p->data.len,
                             userdata);

@@ -30,7 +30,8 @@
 
 typedef struct SseParser SseParser;
 
-/* Called once per event. event is NULL when the event had no "event" field.
+/* Called once per event. event is NULL when the event had no "event" field
+ * or an empty one (a name is a C string: it ends at a NUL byte, if any).
  * data is NUL-terminated (len excludes the NUL; data may contain NUL bytes).
  * Both are only valid during the call. A negative return aborts feeding and
  * is returned by sse_parser_feed(). */

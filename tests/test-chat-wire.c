@@ -46,6 +46,7 @@ static int on_delta(const char *text, size_t len, void *userdata) {
         Result *r = userdata;
 
         ASSERT(len > 0);
+        ASSERT(text[len] == 0);
         ASSERT(utf8_is_valid_n(text, len));
         ASSERT(memchr(text, 0, len) == NULL);
         ASSERT(r->n_done == 0 && r->n_failed == 0);
@@ -829,7 +830,7 @@ static void test_request_bodies(void) {
         json_object_put(o);
 
         /* System messages only in the list, no option; empty stop list. */
-        p.system = NULL;
+        p.system = "";
         p.stop = (char *[]) { NULL };
         p.temperature = p.top_p = NAN;
         o = parse_body(CHAT_API_ANTHROPIC, &p);
