@@ -634,6 +634,34 @@ class LauncherTest(SetupBase):
         self.assertEqual(self.standin_record()["args"], ["--help"])
 
 
+class OpenclawConfigPathTest(SetupBase):
+    """OPENCLAW_CONFIG_PATH in the service's environment, as OpenClaw reads it."""
+    service_env = {"BANKR_LLM_KEY": KEY, "OPENCLAW_CONFIG_PATH": "~/custom/oc.json"}
+
+    def test_config_path_override(self):
+        custom = os.path.join(self.home, "custom", "oc.json")
+        _, path = self.preview("openclaw")
+        self.assertEqual(path, custom)
+        path, _ = self.install("openclaw")
+        self.assertEqual(path, custom)
+        self.assertIn("bankr", json.loads(read_bytes(custom))["models"]["providers"])
+        self.assertFalse(os.path.exists(self.openclaw_path))
+        shutil.rmtree(os.path.dirname(custom))
+        # busctl's own syntax works too (documented in docs/setup.md).
+        r = self.env.busctl("call", "bot.bankr.LLM1", "/bot/bankr/LLM1", "bot.bankr.LLM1.Setup", "Install",
+                            "sa{sv}", "openclaw", "0")
+        self.assertIn(custom, r.stdout)
+
+    def test_relative_config_path_refused(self):
+        self.env.restart_service({"OPENCLAW_CONFIG_PATH": "relative/oc.json"})
+        try:
+            ok, (name, msg) = self.gdbus("Install", "openclaw", gv_options())
+            self.assertFalse(ok)
+            self.assertIn("not an absolute path", msg)
+        finally:
+            self.env.restart_service({"OPENCLAW_CONFIG_PATH": "~/custom/oc.json"})
+
+
 class NoKeyTest(SetupBase):
     """No key anywhere: the catalog feeds the configs, nothing hands out a key."""
     service_env = {}
