@@ -1,15 +1,614 @@
 /* SPDX-License-Identifier: MIT */
-/* bankr-llm credits add | credits auto | key reveal (placeholder until the polkit issue lands). */
+/*
+ * bankr-llm credits add | credits auto | key reveal: the verbs behind
+ * polkit. Each call lets polkit ask for a password (allow-interactive-
+ * authorization) and waits long enough for a person to type it; on a
+ * terminal, pkttyagent is started for the duration of the call so that the
+ * question can be asked there when no graphical agent is running.
+ */
+#include <fcntl.h>
+#include <getopt.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <json-c/json.h>
+
 #include "cli.h"
 
+/* polkit gives a person 5 minutes to type a password; wait a bit longer. */
+#define GUARDED_CALL_TIMEOUT_USEC (6 * 60 * USEC_PER_SEC)
+#define AGENT_READY_TIMEOUT_MSEC 5000
+
+#define TOP_UP_MIN 1.0
+#define TOP_UP_MAX 1000.0
+#define THRESHOLD_MIN 1.0
+#define THRESHOLD_MAX 500.0
+#define TOKENS_MAX 3
+
+/* --- helpers ------------------------------------------------------------- */
+
+/* A dollar amount as people write it: "25", "25.50", "$25". Parsed in the C
+ * locale whatever LC_NUMERIC says; no exponents, hex, inf or nan. */
+static int parse_usd(const char *s, double *ret) {
+        locale_t c_locale;
+        const char *p;
+        char *end;
+        double v;
+        bool digits = false, dot = false;
+
+        if (!s)
+                return -EINVAL;
+        if (s[0] == '$')
+                s++;
+        for (p = s; *p; p++) {
+                if (*p >= '0' && *p <= '9')
+                        digits = true;
+                else if (*p == '.' && !dot)
+                        dot = true;
+                else
+                        return -EINVAL;
+        }
+        if (!digits)
+                return -EINVAL;
+        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
+        if (!c_locale)
+                return -ENOMEM;
+        errno = 0;
+        v = strtod_l(s, &end, c_locale);
+        freelocale(c_locale);
+        if (errno != 0 || *end != 0 || !isfinite(v))
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_usd_arg(const char *what, const char *s, double lo, double hi, double *ret) {
+        double v;
+
+        if (parse_usd(s, &v) < 0)
+                return cli_usage("Invalid %s \"%s\": expected a number of US dollars such as 25 or 12.50.", what, s);
+        if (v < lo || v > hi)
+                return cli_usage("Invalid %s $%s: it must be between $%g and $%g.", what, s[0] == '$' ? s + 1 : s, lo, hi);
+        *ret = v;
+        return 0;
+}
+
+/* Same rule as the service: a symbol or an address, printable ASCII. */
+static bool token_ok(const char *t) {
+        size_t n = strlen(t);
+
+        if (n == 0 || n > 100)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) t[i] <= ' ' || (unsigned char) t[i] >= 0x7f)
+                        return false;
+        return true;
+}
+
+static void print_usd_line(const char *label, double v) {
+        printf("%s$%.2f\n", label, v);
+}
+
+/* Starts pkttyagent for our process when we are on a terminal, so polkit
+ * can ask for a password right here if no graphical agent is running. Its
+ * absence is not an error: a graphical agent may answer, or polkit says no. */
+static pid_t agent_open(void) {
+        int fds[2];
+        pid_t pid;
+        char buf[1];
+
+        if (!isatty(STDIN_FILENO) || access("/usr/bin/pkttyagent", X_OK) < 0)
+                return 0;
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return 0;
+
+        pid = fork();
+        if (pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return 0;
+        }
+        if (pid == 0) {
+                char pid_arg[32], fd_arg[32];
+                int fd = fds[1];
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                close(fds[0]);
+                /* The one fd it must inherit: pkttyagent closes it once registered. */
+                if (fd != 3) {
+                        if (dup2(fd, 3) < 0)
+                                _exit(EXIT_FAIL);
+                        fd = 3;
+                } else
+                        (void) fcntl(fd, F_SETFD, 0);
+                (void) snprintf(pid_arg, sizeof pid_arg, "%d", (int) getppid());
+                (void) snprintf(fd_arg, sizeof fd_arg, "%d", fd);
+                execl("/usr/bin/pkttyagent", "pkttyagent", "--process", pid_arg, "--notify-fd", fd_arg, "--fallback",
+                      (char *) NULL);
+                _exit(EXIT_FAIL);
+        }
+
+        close(fds[1]);
+        /* Wait until it has registered (or died), so polkit finds it. */
+        struct pollfd p = { .fd = fds[0], .events = POLLIN };
+        if (poll(&p, 1, AGENT_READY_TIMEOUT_MSEC) > 0)
+                (void) read(fds[0], buf, sizeof buf);
+        close(fds[0]);
+        return pid;
+}
+
+static void agent_close(pid_t pid) {
+        if (pid <= 0)
+                return;
+        (void) kill(pid, SIGTERM);
+        (void) waitpid(pid, NULL, 0);
+}
+
+/* A call that polkit may have to ask a person about. */
+static int call_guarded(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply) {
+        pid_t agent;
+        int r;
+
+        r = sd_bus_message_set_allow_interactive_authorization(m, true);
+        if (r < 0)
+                return r;
+        agent = agent_open();
+        r = sd_bus_call(bus, m, GUARDED_CALL_TIMEOUT_USEC, error, ret_reply);
+        agent_close(agent);
+        return r;
+}
+
+/* Balance and State, when the service has them; false otherwise (an older
+ * service, or one not yet able to tell). */
+static bool get_balance(sd_bus *bus, double *ret_balance, char **ret_state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *state = NULL;
+        bool have_balance = false;
+        double balance = 0;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", NULL, &reply, "s",
+                               IFACE("Credits"));
+        if (r < 0)
+                return false;
+        if (sd_bus_message_enter_container(reply, 'a', "{sv}") < 0)
+                return false;
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                const char *name, *contents, *s;
+
+                if (sd_bus_message_read(reply, "s", &name) < 0 || sd_bus_message_peek_type(reply, NULL, &contents) < 0)
+                        return false;
+                if (streq(name, "Balance") && streq(contents, "d")) {
+                        r = sd_bus_message_read(reply, "v", "d", &balance);
+                        have_balance = r >= 0;
+                } else if (streq(name, "State") && streq(contents, "s")) {
+                        r = sd_bus_message_read(reply, "v", "s", &s);
+                        if (r >= 0 && free_and_strdup(&state, s) < 0)
+                                return false;
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0 || sd_bus_message_exit_container(reply) < 0)
+                        return false;
+        }
+        if (!have_balance || !state)
+                return false;
+        *ret_balance = balance;
+        *ret_state = TAKE_PTR(state);
+        return true;
+}
+
+/* y/yes on the terminal; anything else (or end of input) is no. */
+static bool ask_yes_no(const char *question) {
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+
+        fprintf(stderr, "%s [y/N] ", question);
+        fflush(stderr);
+        if (getline(&line, &cap, stdin) < 0) {
+                fputc('\n', stderr);
+                return false;
+        }
+        line[strcspn(line, "\r\n")] = 0;
+        return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+/* --- credits add --------------------------------------------------------- */
+
+static void credits_add_help(void) {
+        printf("bankr-llm credits add AMOUNT [--token TOKEN] [--yes]\n\n"
+               "Buy AMOUNT US dollars of LLM credits (1 to 1000) from your Bankr wallet,\n"
+               "through the agent API with your Bankr API key (\"bankr-llm key set --api\").\n"
+               "Shows the current balance and asks for confirmation first; polkit may then\n"
+               "ask for your password (action bot.bankr.LLM1.top-up).\n\n"
+               "  --token TOKEN   pay with this token (symbol such as USDC, or address)\n"
+               "  -y --yes        do not ask for confirmation (needed without a terminal)\n"
+               "  -h --help       show this help\n\n"
+               "A top-up is sent once and never retried: if the answer is lost, check the\n"
+               "balance with \"bankr-llm credits\" before trying again.\n\n"
+               "Exit codes:\n"
+               "    0  credits added\n"
+               "    1  declined at the prompt, or another failure\n"
+               "    2  bad AMOUNT or TOKEN, or no terminal to confirm on and no --yes\n"
+               "    3  bankr-llmd cannot be reached\n"
+               "    4  no Bankr API key is set\n"
+               "    5  the API key was rejected, or the LLM gateway is not enabled for it\n"
+               "    6  the wallet does not hold enough to pay\n"
+               "    7  not authorized by polkit (denied, dismissed, or polkit unavailable)\n"
+               "    8  the agent API failed, timed out, or the token swap failed\n");
+}
+
 int verb_credits_add(int argc, char *argv[]) {
-        return cli_fail(EXIT_FAIL, "Failed to add credits: not available in this version.");
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "token", required_argument, NULL, 't' },
+                { "yes", no_argument, NULL, 'y' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *state = NULL, *question = NULL;
+        const char *token = "", *tx;
+        double amount, granted, balance;
+        bool yes = false;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "ht:y", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        credits_add_help();
+                        return 0;
+                case 't':
+                        if (!token_ok(optarg))
+                                return cli_usage("Invalid --token \"%s\": give a token symbol such as USDC or a 0x… "
+                                                 "address (printable, no spaces, at most 100 characters).",
+                                                 optarg);
+                        token = optarg;
+                        break;
+                case 'y':
+                        yes = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind >= argc)
+                return cli_usage("credits add needs an AMOUNT in US dollars (1 to 1000), e.g. \"bankr-llm credits add 25\".");
+        if (optind + 1 < argc)
+                return cli_usage("credits add takes one AMOUNT; got \"%s\" too.", argv[optind + 1]);
+        r = parse_usd_arg("amount", argv[optind], TOP_UP_MIN, TOP_UP_MAX, &amount);
+        if (r != 0)
+                return r;
+
+        /* Spending needs a yes from a person, or an explicit --yes. */
+        if (!yes && (arg_no_ask || !isatty(STDIN_FILENO)))
+                return cli_fail(EXIT_USAGE,
+                                "Refusing to add credits without confirmation: standard input is not a terminal.\n"
+                                "Run it on a terminal, or pass --yes to confirm spending $%.2f from your wallet.",
+                                amount);
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+
+        if (get_balance(bus, &balance, &state) && !streq(state, "unknown"))
+                print_usd_line("Current balance: ", balance);
+
+        if (!yes) {
+                if (asprintf(&question, "Add $%.2f of credits from your wallet%s%s?", amount,
+                             isempty(token) ? "" : ", paid in ", token) < 0)
+                        return cli_fail(EXIT_FAIL, "Out of memory.");
+                if (!ask_yes_no(question))
+                        return cli_fail(EXIT_FAIL, "Nothing was added.");
+        }
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "TopUp");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ds", amount, token);
+        if (r < 0)
+                return cli_fail_bus("add credits", NULL, r);
+        r = call_guarded(bus, m, &error, &reply);
+        if (r < 0)
+                return cli_fail_bus("add credits", &error, r);
+        r = sd_bus_message_read(reply, "dds", &granted, &balance, &tx);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Credits were added, but the answer could not be read (%s): check "
+                                "\"bankr-llm credits\".", strerror(-r));
+
+        if (isempty(tx))
+                printf("Added $%.2f (new balance $%.2f).\n", granted, balance);
+        else
+                printf("Added $%.2f (new balance $%.2f, transaction %s).\n", granted, balance, tx);
+        return 0;
+}
+
+/* --- credits auto -------------------------------------------------------- */
+
+static void credits_auto_help(void) {
+        printf("bankr-llm credits auto [--enable|--disable] [--amount USD] [--threshold USD]\n"
+               "                       [--tokens A,B,C]\n\n"
+               "Show the auto top-up settings, or change them: with auto top-up enabled, the\n"
+               "gateway buys AMOUNT of credits from your wallet whenever the balance falls\n"
+               "below THRESHOLD. Changing them asks polkit (action\n"
+               "bot.bankr.LLM1.configure-auto-top-up), which may ask for your password.\n\n"
+               "  --enable          turn auto top-up on\n"
+               "  --disable         turn it off\n"
+               "  --amount USD      how much to buy each time (1 to 1000)\n"
+               "  --threshold USD   buy when the balance falls below this (1 to 500)\n"
+               "  --tokens A,B      tokens to pay with, in order of preference (1 to 3)\n"
+               "  --json            print the settings as JSON\n"
+               "  -h --help         show this help\n\n"
+               "Exit codes:\n"
+               "    0  success\n"
+               "    1  failure not listed below\n"
+               "    2  bad option or value (--enable with --disable, out of range)\n"
+               "    3  bankr-llmd cannot be reached\n"
+               "    4  no Bankr API key is set\n"
+               "    5  the API key was rejected, or the LLM gateway is not enabled for it\n"
+               "    7  not authorized by polkit (changes only)\n"
+               "    8  the agent API failed or timed out\n");
+}
+
+static int print_auto_settings(sd_bus_message *reply, bool json) {
+        _cleanup_strv_free_ char **tokens = NULL;
+        _cleanup_free_ char *last_at = NULL, *last_error = NULL;
+        double amount = NAN, threshold = NAN;
+        int enabled = -1, r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *name, *contents, *s;
+
+                r = sd_bus_message_read(reply, "s", &name);
+                if (r >= 0)
+                        r = sd_bus_message_peek_type(reply, NULL, &contents);
+                if (r < 0)
+                        return r;
+                if (streq(name, "enabled") && streq(contents, "b"))
+                        r = sd_bus_message_read(reply, "v", "b", &enabled);
+                else if (streq(name, "amount_usd") && streq(contents, "d"))
+                        r = sd_bus_message_read(reply, "v", "d", &amount);
+                else if (streq(name, "threshold_usd") && streq(contents, "d"))
+                        r = sd_bus_message_read(reply, "v", "d", &threshold);
+                else if (streq(name, "tokens") && streq(contents, "as")) {
+                        r = sd_bus_message_enter_container(reply, 'v', "as");
+                        if (r >= 0)
+                                r = sd_bus_message_read_strv(reply, &tokens);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else if ((streq(name, "last_top_up_at") || streq(name, "last_error")) && streq(contents, "s")) {
+                        r = sd_bus_message_read(reply, "v", "s", &s);
+                        if (r >= 0 && free_and_strdup(streq(name, "last_error") ? &last_error : &last_at, s) < 0)
+                                r = -ENOMEM;
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+
+        if (json) {
+                json_object *o = json_object_new_object(), *arr = json_object_new_array();
+                if (!o || !arr) {
+                        json_object_put(o);
+                        json_object_put(arr);
+                        return -ENOMEM;
+                }
+                json_object_object_add(o, "enabled", json_object_new_boolean(enabled > 0));
+                json_object_object_add(o, "amount_usd", isfinite(amount) ? json_object_new_double(amount) : NULL);
+                json_object_object_add(o, "threshold_usd", isfinite(threshold) ? json_object_new_double(threshold) : NULL);
+                for (size_t i = 0; tokens && tokens[i]; i++)
+                        json_object_array_add(arr, json_object_new_string(tokens[i]));
+                json_object_object_add(o, "tokens", arr);
+                if (last_at)
+                        json_object_object_add(o, "last_top_up_at", json_object_new_string(last_at));
+                if (last_error)
+                        json_object_object_add(o, "last_error", json_object_new_string(last_error));
+                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                return 0;
+        }
+
+        printf("  Auto top-up: %s\n", enabled > 0 ? "enabled" : "disabled");
+        if (isfinite(amount) && isfinite(threshold))
+                printf("       Amount: $%.2f when the balance falls below $%.2f\n", amount, threshold);
+        printf("       Tokens: ");
+        if (strv_length(tokens) == 0)
+                printf("(the default)");
+        for (size_t i = 0; tokens && tokens[i]; i++)
+                printf("%s%s", i > 0 ? ", " : "", tokens[i]);
+        printf("\n");
+        if (last_at)
+                printf("  Last top-up: %s\n", last_at);
+        if (last_error)
+                printf("   Last error: %s\n", last_error);
+        return 0;
 }
 
 int verb_credits_auto(int argc, char *argv[]) {
-        return cli_fail(EXIT_FAIL, "Failed to change auto top-up: not available in this version.");
+        enum { ARG_ENABLE = 0x100, ARG_DISABLE, ARG_AMOUNT, ARG_THRESHOLD, ARG_TOKENS, ARG_JSON };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "enable", no_argument, NULL, ARG_ENABLE },
+                { "disable", no_argument, NULL, ARG_DISABLE },
+                { "amount", required_argument, NULL, ARG_AMOUNT },
+                { "threshold", required_argument, NULL, ARG_THRESHOLD },
+                { "tokens", required_argument, NULL, ARG_TOKENS },
+                { "json", no_argument, NULL, ARG_JSON },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_strv_free_ char **tokens = NULL;
+        bool enable = false, disable = false, json = false;
+        double amount = NAN, threshold = NAN;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        credits_auto_help();
+                        return 0;
+                case ARG_ENABLE:
+                        enable = true;
+                        break;
+                case ARG_DISABLE:
+                        disable = true;
+                        break;
+                case ARG_AMOUNT:
+                        r = parse_usd_arg("--amount", optarg, TOP_UP_MIN, TOP_UP_MAX, &amount);
+                        if (r != 0)
+                                return r;
+                        break;
+                case ARG_THRESHOLD:
+                        r = parse_usd_arg("--threshold", optarg, THRESHOLD_MIN, THRESHOLD_MAX, &threshold);
+                        if (r != 0)
+                                return r;
+                        break;
+                case ARG_TOKENS: {
+                        _cleanup_free_ char *copy = strdup(optarg);
+                        char *save = NULL;
+
+                        if (!copy)
+                                return cli_fail(EXIT_FAIL, "Out of memory.");
+                        tokens = strv_free(tokens);
+                        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                                t += strspn(t, " ");
+                                t[strcspn(t, " ")] = 0;
+                                if (!token_ok(t))
+                                        return cli_usage("Invalid token \"%s\" in --tokens: give symbols such as USDC "
+                                                         "or 0x… addresses, separated by commas.", t);
+                                if (strv_contains(tokens, t))
+                                        return cli_usage("--tokens lists \"%s\" twice.", t);
+                                if (strv_extend(&tokens, t) < 0)
+                                        return cli_fail(EXIT_FAIL, "Out of memory.");
+                        }
+                        if (strv_length(tokens) < 1 || strv_length(tokens) > TOKENS_MAX)
+                                return cli_usage("--tokens takes 1 to %d tokens separated by commas, e.g. --tokens USDC,WETH.",
+                                                 TOKENS_MAX);
+                        break;
+                }
+                case ARG_JSON:
+                        json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("credits auto takes options only; got \"%s\". See --help.", argv[optind]);
+        if (enable && disable)
+                return cli_usage("--enable and --disable contradict each other: give one of them.");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+
+        if (!enable && !disable && isnan(amount) && isnan(threshold) && !tokens) {
+                r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "GetAutoTopUp", &error, &reply, NULL);
+                if (r < 0)
+                        return cli_fail_bus("read the auto top-up settings", &error, r);
+        } else {
+                r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "SetAutoTopUp");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "{sv}");
+                if (r >= 0 && (enable || disable))
+                        r = sd_bus_message_append(m, "{sv}", "enabled", "b", enable);
+                if (r >= 0 && !isnan(amount))
+                        r = sd_bus_message_append(m, "{sv}", "amount_usd", "d", amount);
+                if (r >= 0 && !isnan(threshold))
+                        r = sd_bus_message_append(m, "{sv}", "threshold_usd", "d", threshold);
+                if (r >= 0 && tokens) {
+                        r = sd_bus_message_open_container(m, 'e', "sv");
+                        if (r >= 0)
+                                r = sd_bus_message_append(m, "s", "tokens");
+                        if (r >= 0)
+                                r = sd_bus_message_open_container(m, 'v', "as");
+                        if (r >= 0)
+                                r = sd_bus_message_append_strv(m, tokens);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(m);
+                        if (r >= 0)
+                                r = sd_bus_message_close_container(m);
+                }
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r < 0)
+                        return cli_fail_bus("change the auto top-up settings", NULL, r);
+                r = call_guarded(bus, m, &error, &reply);
+                if (r < 0)
+                        return cli_fail_bus("change the auto top-up settings", &error, r);
+                if (!json)
+                        printf("Auto top-up settings updated.\n");
+        }
+
+        r = print_auto_settings(reply, json);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to read the auto top-up settings: %s", strerror(-r));
+        return 0;
 }
 
+/* --- key reveal ---------------------------------------------------------- */
+
 int verb_key_reveal(int argc, char *argv[]) {
-        return cli_fail(EXIT_FAIL, "Failed to reveal the key: not available in this version.");
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *key;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        printf("bankr-llm key reveal\n\n"
+                               "Print the key in use, followed by a newline, and nothing else on standard\n"
+                               "output (for scripts: KEY=$(bankr-llm key reveal)). polkit decides first\n"
+                               "(action bot.bankr.LLM1.reveal-key): allowed in an active session, a\n"
+                               "password elsewhere.\n\n"
+                               "Exit codes:\n"
+                               "    0  the key was printed\n"
+                               "    1  failure not listed below\n"
+                               "    3  bankr-llmd cannot be reached\n"
+                               "    4  there is no key\n"
+                               "    7  not authorized by polkit (denied, dismissed, or polkit unavailable)\n");
+                        return 0;
+                default:
+                        return EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("key reveal takes no arguments.");
+
+        r = cli_bus(&bus);
+        if (r > 0)
+                return r;
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Reveal");
+        if (r < 0)
+                return cli_fail_bus("reveal the key", NULL, r);
+        r = call_guarded(bus, m, &error, &reply);
+        if (r < 0)
+                return cli_fail_bus("reveal the key", &error, r);
+        /* Wiped when the reply is freed. */
+        (void) sd_bus_message_sensitive(reply);
+        r = sd_bus_message_read(reply, "s", &key);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to read the key from the answer: %s", strerror(-r));
+        if (printf("%s\n", key) < 0 || fflush(stdout) != 0)
+                return cli_fail(EXIT_FAIL, "Failed to write the key: %m");
+        return 0;
 }
