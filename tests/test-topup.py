@@ -7,9 +7,11 @@ private system bus, and the fake agent API (tests/fakegw.py).
 
 Run one case with: test-topup.py TopUpTest.test_top_up_allowed
 """
+import fcntl
 import json
 import os
 import subprocess
+import termios
 import time
 import unittest
 
@@ -490,6 +492,55 @@ class Cli(TopUpTest):
         self.assertIn("not a terminal", r.stderr)
         self.assertEqual(self.agent_requests("topup"), [])
         self.assertEqual(self.actions_asked(), [])
+
+    def cli_on_terminal(self, args, answer):
+        """Runs the CLI with a pseudo-terminal on stdin (answer typed ahead)."""
+        from harness import CLI
+        master, slave = os.openpty()
+        try:
+            os.write(master, answer.encode())
+            def controlling_tty():
+                # A session of its own with the pty as controlling terminal,
+                # as in a real shell (pkttyagent opens /dev/tty).
+                os.setsid()
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            r = subprocess.run([CLI] + args, stdin=slave, capture_output=True, env=self.env.environ, timeout=60,
+                               preexec_fn=controlling_tty)
+        finally:
+            os.close(slave)
+            os.close(master)
+        return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def test_credits_add_asks_on_a_terminal(self):
+        self.polkit.set_allowed([TOP_UP])
+        # pkttyagent registers with the ...WithOptions variant, which the
+        # template lacks.
+        self.polkit.mock.AddMethod("org.freedesktop.PolicyKit1.Authority", "RegisterAuthenticationAgentWithOptions",
+                                   "(sa{sv})ssa{sv}", "", "")
+        rc, out, err = self.cli_on_terminal(["credits", "add", "20"], "n\n")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("Add $20.00 of credits from your wallet? [y/N]", err)
+        self.assertIn("Nothing was added", err)
+        self.assertEqual(self.agent_requests("topup"), [])
+        self.assertEqual(self.actions_asked(), [])
+        if self.credits_prop("Balance") is not None:
+            self.assertIn("Current balance: $12.50", out)
+
+        rc, out, err = self.cli_on_terminal(["credits", "add", "20", "--token", "USDC"], "y\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("paid in USDC? [y/N]", err)
+        self.assertIn("Added $20.00 (new balance $32.50", out)
+        self.assertEqual(len(self.agent_requests("topup")), 1)
+        calls = self.polkit.check_calls()
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(calls[0]["flags"], 1)
+        if os.access("/usr/bin/pkttyagent", os.X_OK):
+            # A text agent was registered for the CLI while the call was pending.
+            regs = self.polkit.mock.GetMethodCalls("RegisterAuthenticationAgentWithOptions")
+            self.assertEqual(len(regs), 1)
+            # For the CLI's own process: its subject is the pid the check was made for.
+            subject = regs[0][1][0][1]
+            self.assertEqual(int(subject["pid"]), calls[0]["subject"]["pid"])
 
     def test_credits_add_bad_amounts(self):
         for a in ("0", "1001", "abc", "1e3", "nan", "", "25$", "-5"):
