@@ -1,30 +1,647 @@
 /* SPDX-License-Identifier: MIT */
-/* bot.bankr.LLM1.Chat (placeholder until the Chat issue lands). */
+/*
+ * bot.bankr.LLM1.Chat: Start and Complete read and check a call, enforce the
+ * limits and create a Request (request.c) that does the rest. This file
+ * keeps the books: requests in flight (ActiveRequests), per-caller counts,
+ * callers leaving the bus (their requests are cancelled at once), and ended
+ * requests lingering for a while so Text and State can still be read.
+ */
+#include <inttypes.h>
+#include <math.h>
+
+#include "log.h"
 #include "modules.h"
+#include "request.h"
+
+#define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
+#define CHAT_MAX_PER_CALLER 128U
+#define CHAT_MAX_TOTAL 1024U
+/* Ended requests kept for reading at most; beyond, the oldest go early, so
+ * a script firing thousands of requests cannot grow our memory for 30 s. */
+#define CHAT_MAX_LINGERING 1024U
+#define CHAT_MODEL_ID_MAX 256U
+#define CHAT_MAX_STOP 4U
+#define CHAT_MAX_FALLBACKS 4U
 
 struct Chat {
         Context *context;
+
+        Request *active, *active_tail;  /* in start order */
+        Request *ended, *ended_tail;    /* in end order: the oldest goes first */
+        unsigned n_active, n_ended;
+        uint64_t next_id;
+
+        uint64_t linger_usec;
+        uint64_t backoff_base_usec;
+        sd_bus_slot *owner_match;
+        sd_event_source *exit_source;
 };
 
+/* ---- lists ------------------------------------------------------------- */
+
+static void list_remove(Request **head, Request **tail, Request *r) {
+        if (r->prev)
+                r->prev->next = r->next;
+        else
+                *head = r->next;
+        if (r->next)
+                r->next->prev = r->prev;
+        else
+                *tail = r->prev;
+        r->prev = r->next = NULL;
+}
+
+static void list_append(Request **head, Request **tail, Request *r) {
+        r->next = NULL;
+        r->prev = *tail;
+        if (*tail)
+                (*tail)->next = r;
+        else
+                *head = r;
+        *tail = r;
+}
+
+/* ---- books ------------------------------------------------------------- */
+
+uint64_t chat_backoff_base_usec(Chat *ch) {
+        return ch->backoff_base_usec;
+}
+
+static void chat_emit_active(Chat *ch) {
+        int r = sd_bus_emit_properties_changed(ch->context->bus, OBJECT_PATH, IFACE_CHAT, "ActiveRequests", NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to emit PropertiesChanged for ActiveRequests: %m");
+}
+
+static void chat_drop(Chat *ch, Request *r) {
+        list_remove(&ch->ended, &ch->ended_tail, r);
+        ch->n_ended--;
+        request_free(r);
+}
+
+static int on_linger_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Request *r = userdata;
+        chat_drop(r->chat, r);
+        return 0;
+}
+
+void chat_request_ended(Chat *ch, Request *r) {
+        uint64_t linger;
+        int k;
+
+        list_remove(&ch->active, &ch->active_tail, r);
+        ch->n_active--;
+        list_append(&ch->ended, &ch->ended_tail, r);
+        ch->n_ended++;
+        chat_emit_active(ch);
+        if (r->attempts > 0)
+                credits_request_finished(ch->context->credits);
+
+        /* Nobody can read what has no object or no owner any more: go at
+         * the next iteration (never right here, our caller still uses r). */
+        linger = r->path && !r->owner_gone ? ch->linger_usec : 0;
+        k = sd_event_add_time_relative(ch->context->event, &r->linger_timer, CLOCK_MONOTONIC, linger, 0,
+                                       on_linger_timer, r);
+        if (k < 0)
+                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(r->path));
+
+        /* The oldest ended requests go early when there are too many. */
+        while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != r)
+                chat_drop(ch, ch->ended);
+}
+
+static unsigned chat_count_caller(Chat *ch, const char *sender) {
+        unsigned n = 0;
+        for (Request *r = ch->active; r; r = r->next)
+                if (streq(r->owner, sender))
+                        n++;
+        return n;
+}
+
+/* A caller left the bus: cancel what it started and forget its ended
+ * requests (only it could read them). */
+static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Chat *ch = userdata;
+        const char *name, *old_owner, *new_owner;
+        Request *r, *next;
+        unsigned n = 0;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (name[0] != ':' || !isempty(new_owner))
+                return 0;
+
+        for (r = ch->active; r; r = next) {
+                next = r->next;
+                if (streq(r->owner, name)) {
+                        request_cancel(r, false);
+                        n++;
+                }
+        }
+        for (r = ch->ended; r; r = r->next)
+                if (streq(r->owner, name) && r->linger_timer) {
+                        r->owner_gone = true;
+                        (void) sd_event_source_set_time_relative(r->linger_timer, 0);
+                }
+        if (n > 0)
+                log_info("%s left the bus; cancelled %u request(s) it had started.", name, n);
+        return 0;
+}
+
+/* ---- reading a call ---------------------------------------------------- */
+
+static int check_model_id(const char *id, const char *what, sd_bus_error *error) {
+        if (isempty(id))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The %s is empty: name a model, e.g. "
+                                         "\"claude-haiku-4.5\" (see \"bankr-llm models\").", what);
+        if (strlen(id) > CHAT_MODEL_ID_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The %s is longer than %u bytes.", what,
+                                         CHAT_MODEL_ID_MAX);
+        for (const char *p = id; *p; p++)
+                if ((unsigned char) *p <= ' ' || *p == 0x7f)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "The %s \"%s\" contains whitespace or control characters.", what, id);
+        return 0;
+}
+
+/* Reads the (role, content) array. The total text is counted into *size. */
+static int read_messages(sd_bus_message *m, ChatMessage **ret, size_t *ret_n, size_t *size, sd_bus_error *error) {
+        ChatMessage *msgs = NULL;
+        size_t n = 0, alloc = 0;
+        bool have_turn = false;
+        const char *role, *content;
+        int k;
+
+        k = sd_bus_message_enter_container(m, 'a', "(ss)");
+        if (k < 0)
+                return k;
+        while ((k = sd_bus_message_read(m, "(ss)", &role, &content)) > 0) {
+                static const char *const roles[] = { "system", "user", "assistant" };
+                const char *r = NULL;
+
+                for (size_t i = 0; i < ELEMENTSOF(roles); i++)
+                        if (streq(role, roles[i]))
+                                r = roles[i];
+                if (!r) {
+                        k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "Message %zu has the role \"%s\": use \"system\", \"user\" or \"assistant\".",
+                                              n + 1, role);
+                        goto fail;
+                }
+                if (!streq(r, "system"))
+                        have_turn = true;
+                *size += strlen(content);
+                if (*size > CHAT_TEXT_LIMIT) {
+                        k = sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                              "The messages hold more than 4 MiB of text, the limit for one request.");
+                        goto fail;
+                }
+                if (n == alloc) {
+                        size_t a = MAX(alloc * 2, (size_t) 8);
+                        ChatMessage *p = realloc(msgs, a * sizeof(ChatMessage));
+                        if (!p) {
+                                k = -ENOMEM;
+                                goto fail;
+                        }
+                        msgs = p;
+                        alloc = a;
+                }
+                msgs[n].role = r;
+                msgs[n].content = strdup(content);
+                if (!msgs[n].content) {
+                        k = -ENOMEM;
+                        goto fail;
+                }
+                n++;
+        }
+        if (k < 0)
+                goto fail;
+        k = sd_bus_message_exit_container(m);
+        if (k < 0)
+                goto fail;
+        if (n == 0) {
+                k = sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                     "The message list is empty: send at least one (\"user\", text) message.");
+                goto fail;
+        }
+        if (!have_turn) {
+                k = sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                     "The messages hold only system prompts: add at least one \"user\" message.");
+                goto fail;
+        }
+        *ret = msgs;
+        *ret_n = n;
+        return 0;
+fail:
+        for (size_t i = 0; i < n; i++)
+                free((char *) msgs[i].content);
+        free(msgs);
+        return k;
+}
+
+static const char *const option_names =
+        "system, max_tokens, temperature, top_p, stop, api, fallback_models, timeout_s, connect_timeout_ms, "
+        "first_byte_timeout_ms, idle_timeout_ms";
+
+/* Any integer type will do for an integer option (gdbus sends int32 for a
+ * bare number); anything else is the wrong type. */
+static int read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
+                        int64_t *ret, sd_bus_error *error) {
+        union {
+                uint8_t y;
+                int16_t n;
+                uint16_t q;
+                int32_t i;
+                uint32_t u;
+                int64_t x;
+                uint64_t t;
+        } v;
+        int64_t value;
+        int k;
+
+        if (strlen(contents) != 1 || !strchr("ynqiuxt", contents[0]))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option %s must be an integer (type u), not of type %s.", name, contents);
+        k = sd_bus_message_read_basic(m, contents[0], &v);
+        if (k < 0)
+                return k;
+        switch (contents[0]) {
+        case 'y': value = v.y; break;
+        case 'n': value = v.n; break;
+        case 'q': value = v.q; break;
+        case 'i': value = v.i; break;
+        case 'u': value = v.u; break;
+        case 'x': value = v.x; break;
+        default: value = v.t > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) v.t; break;
+        }
+        if (value < lo || value > hi)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option %s must be between %" PRIi64 " and %" PRIi64 ", not %" PRIi64 ".",
+                                         name, lo, hi, value);
+        *ret = value;
+        return 0;
+}
+
+static int read_double(sd_bus_message *m, const char *contents, const char *name, double lo, double hi,
+                       double *ret, sd_bus_error *error) {
+        double d;
+        int k;
+
+        if (streq(contents, "d")) {
+                k = sd_bus_message_read_basic(m, 'd', &d);
+                if (k < 0)
+                        return k;
+        } else {
+                int64_t i;
+                k = read_integer(m, contents, name, INT64_MIN, INT64_MAX, &i, error);
+                if (k < 0) {
+                        sd_bus_error_free(error);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option %s must be a number (type d), not of type %s.", name, contents);
+                }
+                d = (double) i;
+        }
+        if (!isfinite(d) || d < lo || d > hi)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s must be between %g and %g, not %g.",
+                                         name, lo, hi, d);
+        *ret = d;
+        return 0;
+}
+
+static int read_string_list(sd_bus_message *m, const char *contents, const char *name, size_t max, char ***ret,
+                            sd_bus_error *error) {
+        _cleanup_strv_free_ char **l = NULL;
+        int k;
+
+        if (!streq(contents, "as"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option %s must be a list of strings (type as), not of type %s.", name, contents);
+        k = sd_bus_message_read_strv(m, &l);
+        if (k < 0)
+                return k;
+        if (strv_length(l) > max)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s holds %zu entries; at most %zu are allowed.",
+                                         name, strv_length(l), max);
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+static int read_options(sd_bus_message *m, RequestOptions *o, size_t *size, sd_bus_error *error) {
+        _cleanup_strv_free_ char **seen = NULL;
+        int k;
+
+        k = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (k < 0)
+                return k;
+        while ((k = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *contents;
+                int64_t i;
+
+                k = sd_bus_message_read(m, "s", &name);
+                if (k < 0)
+                        return k;
+                if (strv_contains(seen, name))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s is given twice.", name);
+                if (strv_extend(&seen, name) < 0)
+                        return -ENOMEM;
+                k = sd_bus_message_peek_type(m, NULL, &contents);
+                if (k < 0)
+                        return k;
+                k = sd_bus_message_enter_container(m, 'v', contents);
+                if (k < 0)
+                        return k;
+
+                if (streq(name, "system")) {
+                        const char *s;
+                        if (!streq(contents, "s"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option system must be a string (type s), not of type %s.", contents);
+                        k = sd_bus_message_read_basic(m, 's', &s);
+                        if (k < 0)
+                                return k;
+                        *size += strlen(s);
+                        if (free_and_strdup(&o->system, isempty(s) ? NULL : s) < 0)
+                                return -ENOMEM;
+                } else if (streq(name, "max_tokens")) {
+                        k = read_integer(m, contents, name, 1, 1000000, &i, error);
+                        if (k < 0)
+                                return k;
+                        o->max_tokens = (uint32_t) i;
+                } else if (streq(name, "temperature")) {
+                        k = read_double(m, contents, name, 0.0, 2.0, &o->temperature, error);
+                        if (k < 0)
+                                return k;
+                } else if (streq(name, "top_p")) {
+                        k = read_double(m, contents, name, 0.0, 1.0, &o->top_p, error);
+                        if (k < 0)
+                                return k;
+                } else if (streq(name, "stop")) {
+                        k = read_string_list(m, contents, name, CHAT_MAX_STOP, &o->stop, error);
+                        if (k < 0)
+                                return k;
+                        for (char **s = o->stop; s && *s; s++) {
+                                if (isempty(*s))
+                                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                                "Option stop holds an empty string.");
+                                *size += strlen(*s);
+                        }
+                } else if (streq(name, "api")) {
+                        const char *s;
+                        if (!streq(contents, "s"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option api must be a string (type s), not of type %s.", contents);
+                        k = sd_bus_message_read_basic(m, 's', &s);
+                        if (k < 0)
+                                return k;
+                        if (streq(s, "auto"))
+                                o->api = CHAT_API_AUTO;
+                        else if (chat_api_from_string(s) >= 0)
+                                o->api = chat_api_from_string(s);
+                        else
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option api is \"%s\": use \"auto\", \"openai\" or \"anthropic\".", s);
+                } else if (streq(name, "fallback_models")) {
+                        k = read_string_list(m, contents, name, CHAT_MAX_FALLBACKS, &o->fallback_models, error);
+                        if (k < 0)
+                                return k;
+                        for (char **s = o->fallback_models; s && *s; s++) {
+                                k = check_model_id(*s, "fallback model id", error);
+                                if (k < 0)
+                                        return k;
+                        }
+                } else if (streq(name, "timeout_s")) {
+                        k = read_integer(m, contents, name, 1, 3600, &i, error);
+                        if (k < 0)
+                                return k;
+                        o->timeout_usec = (uint64_t) i * USEC_PER_SEC;
+                } else if (streq(name, "connect_timeout_ms")) {
+                        k = read_integer(m, contents, name, 100, 60000, &i, error);
+                        if (k < 0)
+                                return k;
+                        o->connect_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
+                } else if (streq(name, "first_byte_timeout_ms")) {
+                        k = read_integer(m, contents, name, 100, 600000, &i, error);
+                        if (k < 0)
+                                return k;
+                        o->first_byte_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
+                } else if (streq(name, "idle_timeout_ms")) {
+                        k = read_integer(m, contents, name, 100, 600000, &i, error);
+                        if (k < 0)
+                                return k;
+                        o->idle_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
+                } else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
+                                                 name, option_names);
+
+                k = sd_bus_message_exit_container(m); /* variant */
+                if (k < 0)
+                        return k;
+                k = sd_bus_message_exit_container(m); /* dict entry */
+                if (k < 0)
+                        return k;
+        }
+        if (k < 0)
+                return k;
+        return sd_bus_message_exit_container(m);
+}
+
+/* ---- methods ----------------------------------------------------------- */
+
+static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *error) {
+        _cleanup_(request_options_done) RequestOptions o = {
+                .temperature = NAN,
+                .top_p = NAN,
+                .api = CHAT_API_AUTO,
+                .timeout_usec = 600 * USEC_PER_SEC,
+                .connect_timeout_usec = 10000 * USEC_PER_MSEC,
+                .first_byte_timeout_usec = 120000 * USEC_PER_MSEC,
+                .idle_timeout_usec = 60000 * USEC_PER_MSEC,
+        };
+        _cleanup_strv_free_ char **models = NULL;
+        _cleanup_(request_freep) Request *req = NULL;
+        ChatMessage *msgs = NULL;
+        size_t n_msgs = 0, size = 0;
+        const char *model, *sender;
+        int k;
+
+        k = sd_bus_message_read(m, "s", &model);
+        if (k < 0)
+                return k;
+        k = check_model_id(model, "model id", error);
+        if (k < 0)
+                return k;
+        k = read_messages(m, &msgs, &n_msgs, &size, error);
+        if (k < 0)
+                return k;
+        /* From here on msgs belong to a request or are freed below. */
+        k = read_options(m, &o, &size, error);
+        if (k >= 0 && size > CHAT_TEXT_LIMIT)
+                k = sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                      "The messages hold more than 4 MiB of text, the limit for one request.");
+        if (k >= 0 && strv_contains(o.fallback_models, model))
+                k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                      "Option fallback_models names the model \"%s\" itself.", model);
+        if (k >= 0) {
+                k = strv_extend(&models, model);
+                for (char **f = o.fallback_models; k >= 0 && f && *f; f++)
+                        k = strv_extend(&models, *f);
+        }
+        if (k < 0) {
+                for (size_t i = 0; i < n_msgs; i++)
+                        free((char *) msgs[i].content);
+                free(msgs);
+                return k;
+        }
+
+        sender = sd_bus_message_get_sender(m);
+        k = request_new(ch, ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
+                        n_msgs, &o, &req);
+        if (k < 0)
+                return k;
+
+        /* Limits and the key, once the call itself is known to be good. */
+        if (ch->n_active >= CHAT_MAX_TOTAL)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                         "The service already has %u requests in flight, its limit; try again shortly.",
+                                         CHAT_MAX_TOTAL);
+        if (sender && chat_count_caller(ch, sender) >= CHAT_MAX_PER_CALLER)
+                return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                         "This client already has %u requests in flight, the limit per client; "
+                                         "wait for some to finish.", CHAT_MAX_PER_CALLER);
+        if (!context_llm_key(ch->context))
+                return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
+                                        "No Bankr LLM Gateway key is configured. Set one with \"bankr-llm key set\", "
+                                        "or put it in BANKR_LLM_KEY or llmKey in ~/.bankr/config.json.");
+
+        if (!complete) {
+                k = request_export(req);
+                if (k < 0)
+                        return log_error_errno(k, "Failed to export %s: %m", req->path);
+        }
+
+        ch->next_id++;
+        list_append(&ch->active, &ch->active_tail, req);
+        ch->n_active++;
+        chat_emit_active(ch);
+        log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", req->id, model, strna(sender),
+                  n_msgs, size);
+
+        Request *r = TAKE_PTR(req);
+        if (!complete) {
+                /* The reply goes out before any signal of the request. */
+                k = sd_bus_reply_method_return(m, "o", r->path);
+                if (k < 0)
+                        log_debug_errno(k, "Failed to reply to Start: %m");
+        }
+        request_start(r);
+        return 1;
+}
+
+static int method_start(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return chat_call(m, userdata, false, error);
+}
+
+static int method_complete(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return chat_call(m, userdata, true, error);
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Chat *ch = userdata;
+        return sd_bus_message_append(reply, "u", (uint32_t) ch->n_active);
+}
+
+const sd_bus_vtable chat_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("ActiveRequests", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", model, "a(ss)", messages, "a{sv}", options),
+                                SD_BUS_RESULT("o", request), method_start, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Complete", SD_BUS_ARGS("s", model, "a(ss)", messages, "a{sv}", options),
+                                SD_BUS_RESULT("s", text, "a{sv}", info), method_complete, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static uint64_t env_msec(const char *name, uint64_t def) {
+        const char *e = getenv(name);
+        char *end;
+        unsigned long long v;
+
+        if (isempty(e))
+                return def;
+        errno = 0;
+        v = strtoull(e, &end, 10);
+        if (errno != 0 || *end || v > 24ULL * 3600 * 1000) {
+                log_warning("Ignoring %s=%s: not a number of milliseconds.", name, e);
+                return def;
+        }
+        return (uint64_t) v * USEC_PER_MSEC;
+}
+
+/* The event loop is ending (SIGTERM): tell every caller before sd-bus's own
+ * exit handler flushes and closes the connection. */
+static int on_event_exit(sd_event_source *s, void *userdata) {
+        Chat *ch = userdata;
+
+        for (Request *r = ch->active; r; r = r->next)
+                request_notify_shutdown(r);
+        return 0;
+}
+
 int chat_new(Context *c, Chat **ret) {
-        Chat *ch = calloc(1, sizeof(Chat));
+        Chat *ch;
+        int r;
+
+        ch = calloc(1, sizeof(Chat));
         if (!ch)
                 return -ENOMEM;
         ch->context = c;
+        ch->next_id = 1;
+        /* For tests: shorter linger and backoff than the documented ones. */
+        ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
+        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
+
+        /* Installed before the name is taken, so no caller can leave unseen. */
+        r = sd_bus_match_signal_async(c->bus, &ch->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                      "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, NULL, ch);
+        if (r < 0) {
+                free(ch);
+                return log_error_errno(r, "Failed to watch for clients leaving the bus: %m");
+        }
+        r = sd_event_add_exit(c->event, &ch->exit_source, on_event_exit, ch);
+        if (r >= 0)
+                r = sd_event_source_set_priority(ch->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0) {
+                chat_free(ch);
+                return log_error_errno(r, "Failed to set up the shutdown handler: %m");
+        }
         *ret = ch;
         return 0;
 }
 
 Chat *chat_free(Chat *ch) {
+        Request *r;
+
+        if (!ch)
+                return NULL;
+        /* Tell callers, then free everything (running transfers are cut). */
+        for (r = ch->active; r; r = r->next)
+                request_notify_shutdown(r);
+        while ((r = ch->active)) {
+                list_remove(&ch->active, &ch->active_tail, r);
+                request_free(r);
+        }
+        while ((r = ch->ended)) {
+                list_remove(&ch->ended, &ch->ended_tail, r);
+                request_free(r);
+        }
+        sd_bus_slot_unref(ch->owner_match);
+        sd_event_source_disable_unref(ch->exit_source);
         free(ch);
         return NULL;
 }
 
 bool chat_idle(Chat *ch) {
-        return true;
+        return !ch || ch->n_active == 0;
 }
-
-const sd_bus_vtable chat_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_VTABLE_END,
-};
