@@ -73,6 +73,7 @@ struct AgentCall {
         sd_event_source *exit_source; /* drops the call when the daemon exits */
         sd_event_source *free_source; /* frees it after the answer, outside curl's callbacks */
         double amount_usd;            /* TopUp: for the log */
+        bool answered;
 };
 
 /* Calls in flight. There is one Credits object per daemon, so module state
@@ -120,7 +121,7 @@ static int on_daemon_exit(sd_event_source *s, void *userdata) {
 
         /* Not answered: the caller sees us leave the bus. A top-up in flight
          * may still be carried out by the agent API. */
-        if (ac->op == AGENT_TOP_UP)
+        if (ac->op == AGENT_TOP_UP && !ac->answered)
                 log_warning("Exiting while a top-up of $%.2f was in flight: it may have gone through.", ac->amount_usd);
         agent_call_free(ac);
         return 0;
@@ -689,6 +690,7 @@ static void on_agent_done(HttpRequest *req, int e, void *userdata) {
 
         /* Never retried: for a top-up a second request could charge the
          * wallet twice, and the others are quick to ask again by hand. */
+        ac->answered = true;
         r = agent_call_finish(ac, e, &error);
         if (r >= 0 && !sd_bus_error_is_set(&error)) {
                 agent_call_release(ac);
