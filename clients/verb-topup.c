@@ -294,8 +294,17 @@ int verb_credits_add(int argc, char *argv[]) {
         if (r > 0)
                 return r;
 
-        if (get_balance(bus, &balance, &state) && !streq(state, "unknown"))
-                print_usd_line("Current balance: ", balance);
+        if (get_balance(bus, &balance, &state)) {
+                /* Just started, say: ask the gateway once rather than show nothing. */
+                if (streq(state, "unknown") &&
+                    sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "Refresh", NULL, NULL, NULL) >= 0) {
+                        state = mfree(state);
+                        if (!get_balance(bus, &balance, &state))
+                                state = NULL;
+                }
+                if (state && !streq(state, "unknown"))
+                        print_usd_line("Current balance: ", balance);
+        }
 
         if (!yes) {
                 if (asprintf(&question, "Add $%.2f of credits from your wallet%s%s?", amount,
