@@ -437,6 +437,16 @@ class AgentErrors(TopUpTest):
                               "may have gone through")
         self.assertEqual(self.gw.pending_faults("topup"), [])
 
+    def test_shutdown_with_a_top_up_in_flight(self):
+        self.gw.push_fault("topup", Fault(hang=True))
+        p = self.gdbus_bg(CREDITS, "TopUp", "10", "''")
+        wait_until(lambda: len(self.agent_requests("topup")) == 1, what="the top-up request")
+        self.env.stop_service()  # fails on a crash or a non-zero exit
+        p.communicate(timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("Exiting while a top-up of $10.00 was in flight: it may have gone through.", self.env.log())
+        self.assertEqual(len(self.agent_requests("topup")), 1)
+
     def test_malformed_answer(self):
         self.one_top_up_fails(Fault.wrong_types(), ERR + "GatewayError", "may or may not have gone through")
         self.one_top_up_fails(Fault.malformed(), ERR + "GatewayError", "may or may not have gone through")
