@@ -168,13 +168,48 @@ static void models_info_done(ModelsInfo *i) {
         free(i->gateway);
 }
 
-static int models_info_get(sd_bus *bus, ModelsInfo *i) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+static int on_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        *(sd_bus_message **) userdata = sd_bus_message_ref(m);
+        return 0;
+}
+
+/* Sends both calls before waiting for either: one round trip, not two. */
+static int call_two(sd_bus *bus, sd_bus_message **ret_models, sd_bus_message **ret_url, sd_bus_error *error) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL;
+        sd_bus_message *a = NULL, *b = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
-                               "s", IFACE("Models"));
+        r = sd_bus_call_method_async(bus, &s1, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll",
+                                     on_reply, &a, "s", IFACE("Models"));
+        if (r >= 0)
+                r = sd_bus_call_method_async(bus, &s2, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties",
+                                             "Get", on_reply, &b, "ss", IFACE("Key"), "GatewayUrl");
+        while (r >= 0 && (!a || !b)) {
+                r = sd_bus_process(bus, NULL);
+                if (r == 0)
+                        r = sd_bus_wait(bus, UINT64_MAX); /* the calls time out on their own */
+        }
+        if (r >= 0 && sd_bus_message_is_method_error(a, NULL))
+                r = sd_bus_error_copy(error, sd_bus_message_get_error(a));
+        else if (r >= 0 && sd_bus_message_is_method_error(b, NULL))
+                r = sd_bus_error_copy(error, sd_bus_message_get_error(b));
+        if (r < 0) {
+                sd_bus_message_unref(a);
+                sd_bus_message_unref(b);
+                return r;
+        }
+        *ret_models = a;
+        *ret_url = b;
+        return 0;
+}
+
+static int models_info_get(sd_bus *bus, ModelsInfo *i) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *url = NULL;
+        const char *gateway;
+        int r;
+
+        r = call_two(bus, &reply, &url, &error);
         if (r < 0)
                 return -cli_fail_bus("read the model list", &error, r);
 
@@ -200,13 +235,15 @@ static int models_info_get(sd_bus *bus, ModelsInfo *i) {
                 if (r >= 0)
                         r = sd_bus_message_exit_container(reply);
         }
-        if (r < 0 || !json_object_is_type(i->models, json_type_array))
-                return -cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
-                                 r < 0 ? strerror(-r) : "no Models property");
-
-        r = cli_get_string(bus, IFACE("Key"), "GatewayUrl", &i->gateway);
+        if (r >= 0 && !json_object_is_type(i->models, json_type_array))
+                r = -ENODATA;
+        if (r >= 0)
+                r = sd_bus_message_read(url, "v", "s", &gateway);
+        if (r >= 0 && free_and_strdup(&i->gateway, gateway) < 0)
+                r = -ENOMEM;
         if (r < 0)
-                return r;
+                return -cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
+                                 r == -ENODATA ? "no Models property" : strerror(-r));
         return 0;
 }
 
