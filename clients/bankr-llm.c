@@ -15,6 +15,7 @@ static const Verb verbs[] = {
         { "config", verb_config, "get or set llmKey, apiKey, llmUrl, apiUrl (as in bankr config)" },
         { "login", verb_login, "store keys given as --llm-key/--api-key (bankr login compatible)" },
         { "credits", verb_credits, "show the credit balance; add credits; auto top-up" },
+        { "chat", verb_chat, "ask a model and stream the answer (or talk interactively)" },
         { "models", verb_models, "list the gateway's models with context sizes and prices" },
         { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
         { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
