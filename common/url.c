@@ -121,14 +121,17 @@ int url_normalize(const char *in, char **ret, char **ret_error) {
                         return fail(ret_error, "Refusing plain http:// for %s: the key would travel unencrypted. Use https:// (http is allowed only for localhost).", bare);
         }
 
-        /* Path: drop trailing slashes, then one trailing /v1, then slashes again. */
+        /* Path: drop trailing slashes and "/v1" (repeatedly, so that the
+         * result normalises to itself). */
         size_t pl = strlen(path);
-        while (pl > 0 && path[pl - 1] == '/')
-                pl--;
-        if (pl >= 3 && strncasecmp(path + pl - 3, "/v1", 3) == 0)
-                pl -= 3;
-        while (pl > 0 && path[pl - 1] == '/')
-                pl--;
+        for (;;) {
+                while (pl > 0 && path[pl - 1] == '/')
+                        pl--;
+                if (pl >= 3 && strncasecmp(path + pl - 3, "/v1", 3) == 0)
+                        pl -= 3;
+                else
+                        break;
+        }
 
         if (asprintf(&out, "%s://%s%.*s", https ? "https" : "http", host, (int) pl, path) < 0)
                 return -ENOMEM;

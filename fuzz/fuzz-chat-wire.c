@@ -165,7 +165,8 @@ static void fuzz_request(ChatApi api, const uint8_t *data, size_t size) {
         o = json_tokener_parse(json);
         FUZZ_CHECK(o);
         FUZZ_CHECK(json_object_object_get_ex(o, "messages", &v));
-        v = json_object_array_get_idx(v, api == CHAT_API_OPENAI ? 2 : 0);
+        /* OpenAI: [system option, "sys", user]; an empty system option is unset. */
+        v = json_object_array_get_idx(v, api == CHAT_API_OPENAI ? (content[0] ? 2 : 1) : 0);
         FUZZ_CHECK(json_object_object_get_ex(v, "content", &v));
         FUZZ_CHECK(strcmp(json_object_get_string(v), content) == 0);
         json_object_put(o);

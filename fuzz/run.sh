@@ -22,13 +22,16 @@ if [ -d "$build" ]; then
 else
         CC=${CC:-clang} meson setup "$build" "$src" -Dfuzz=true
 fi
-ninja -C "$build" -j2 fuzz/fuzz-sse fuzz/fuzz-chat-wire
+targets="sse chat-wire json models"
+ninja -C "$build" -j2 $(for t in $targets; do printf 'fuzz/fuzz-%s ' "$t"; done)
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT INT TERM
 
 status=0
-for t in sse chat-wire; do
+for t in $targets; do
+        dict=""
+        [ -f "$src/fuzz/$t.dict" ] && dict="-dict=$src/fuzz/$t.dict"
         mkdir -p "$scratch/$t"
         echo "== fuzz-$t for ${secs}s"
         if ! "$build/fuzz/fuzz-$t" \
@@ -37,7 +40,7 @@ for t in sse chat-wire; do
                 -rss_limit_mb=2048 \
                 -max_len=65536 \
                 -print_final_stats=1 \
-                -dict="$src/fuzz/$t.dict" \
+                $dict \
                 -artifact_prefix="$build/fuzz/$t-" \
                 "$scratch/$t" "$src/fuzz/corpus/$t"; then
                 echo "fuzz-$t FAILED; the input is in $build/fuzz/$t-*" >&2

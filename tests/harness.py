@@ -257,6 +257,9 @@ class Env:
             "BANKR_LLM_URL": self.gateway.url if self.gateway else "http://127.0.0.1:9",
             "BANKR_API_URL": self.gateway.url if self.gateway else "http://127.0.0.1:9",
             "BANKR_LLMD_CATALOG": CATALOG,
+            # The session bus started first and carries the dead default;
+            # the daemon must see this test's system bus (or none).
+            "DBUS_SYSTEM_BUS_ADDRESS": self.environ["DBUS_SYSTEM_BUS_ADDRESS"],
         }
         e.update(self.service_env)
         return {k: v for k, v in e.items() if v is not None}

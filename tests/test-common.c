@@ -48,6 +48,7 @@ static void test_url(void) {
         url_ok("http://127.5.6.7", "http://127.5.6.7");
         url_ok("https://[2001:db8::1]:443/v1", "https://[2001:db8::1]:443");
         url_ok("https://llm.bankr.bot/v1beta", "https://llm.bankr.bot/v1beta");
+        url_ok("http://127.0.0.1:0080/v1/1//:/v1/v1/", "http://127.0.0.1:0080/v1/1//:"); /* found by fuzz-models */
 
         url_bad("", "empty");
         url_bad("   ", "empty");
