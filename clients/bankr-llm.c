@@ -46,6 +46,9 @@ static void help(void) {
                "    9  unknown model\n"
                "   10  a config file was not safe to change\n"
                "   11  the keyring is unavailable or locked\n"
+               "  126  (claude, opencode) the tool exists but cannot be executed\n"
+               "  127  (claude, opencode) the tool is not installed\n"
+               "  any  (claude, opencode) otherwise the tool's own exit code\n"
                "  130  interrupted (Ctrl-C)\n\n"
                "See bankr-llm(1).\n");
 }
