@@ -221,7 +221,8 @@ static const char *state_for_balance(Credits *cr, double balance) {
 void credits_set_balance(Credits *cr, double balance_usd) {
         if (!cr || !isfinite(balance_usd))
                 return;
-        cr->key_rejected = false;
+        /* A top-up goes through the agent API key: it says nothing about
+         * whether a rejected LLM key works again, so key_rejected stays. */
         credits_apply(cr, state_for_balance(cr, balance_usd), balance_usd, true);
 }
 

@@ -44,6 +44,21 @@ static const char *final_stop(const char *s) {
         return n > 0 && strchr(".!?", s[n - 1]) ? "" : ".";
 }
 
+/* Some servers quote the key they rejected; it must not reach a bus error. */
+static void redact_key(char *s, const char *key) {
+        size_t kl = key ? strlen(key) : 0;
+        char *p;
+
+        if (!s || kl == 0)
+                return;
+        while ((p = strstr(s, key))) {
+                size_t n = MIN(kl, (size_t) 3); /* never longer than the key */
+                memcpy(p, "***", n);
+                memmove(p + n, p + kl, strlen(p + kl) + 1);
+                s = p + n;
+        }
+}
+
 int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error) {
         const char *url = context_gateway_url(c), *why = http_request_get_error_message(r);
         _cleanup_free_ char *gw_message = NULL;
@@ -71,6 +86,7 @@ int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what
         body = http_request_get_body(r, &len);
         if (chat_parse_error_body(body, len, NULL, &gw_message) < 0)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_NO_MEMORY, "Out of memory."), -EIO;
+        redact_key(gw_message, context_llm_key(c));
         const char *gm = strempty(gw_message), *stop = final_stop(gm);
 
         switch (status) {

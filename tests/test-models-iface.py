@@ -296,6 +296,8 @@ class Catalog(ModelsTest):
 FAULTS = [
     ("401", lambda: Fault.http(401, "Invalid API key"), "Unauthorized", ["rejected the key (401)", "Invalid API key"]),
     ("403", lambda: Fault.http(403, "Key disabled"), "Unauthorized", ["(403)", "Key disabled"]),
+    ("401-quoting-the-key", lambda: Fault.http(401, "Invalid API key %s" % KEY), "Unauthorized",
+     ["Invalid API key ***."]),
     ("402", lambda: Fault.http(402), "PaymentRequired", ["(402)", "bankr-llm credits add"]),
     ("429", lambda: Fault.http(429), "RateLimited", ["429"]),
     ("500", lambda: Fault.http(500, "boom inside"), "GatewayUnavailable", ["HTTP 500", "boom inside"]),
