@@ -50,7 +50,7 @@ static void help(void) {
                "  127  (claude, opencode) the tool is not installed\n"
                "  any  (claude, opencode) otherwise the tool's own exit code\n"
                "  130  interrupted (Ctrl-C)\n\n"
-               "See bankr-llm(1).\n");
+               "Reference: docs/cli.md (installed in share/doc/bankr-llmd).\n");
 }
 
 int main(int argc, char *argv[]) {

@@ -31,7 +31,7 @@ static void help(void) {
                "     --replace    Take over bot.bankr.LLM1 from a running instance\n\n"
                "Environment: BANKR_LLM_KEY, BANKR_API_KEY, BANKR_LLM_URL, BANKR_API_URL,\n"
                "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME.\n"
-               "See bankr-llmd(8) and docs/dbus-api.md.\n");
+               "Reference: docs/dbus-api.md and the interface XML in share/dbus-1/interfaces.\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
