@@ -307,7 +307,10 @@ int http_new(sd_event *e, Http **ret) {
                 return log_error_errno(EIO, "Failed to set up the curl multi handle.");
         }
 
-        r = sd_event_add_time(e, &h->timer, CLOCK_MONOTONIC, 0, USEC_PER_MSEC, on_curl_timer, h);
+        /* 1 µs accuracy: curl's most frequent request is "call me again now"
+         * (after every added handle), and sd-event would otherwise delay it
+         * by up to the accuracy to coalesce wakeups. */
+        r = sd_event_add_time(e, &h->timer, CLOCK_MONOTONIC, 0, 1, on_curl_timer, h);
         if (r < 0) {
                 http_free(h);
                 return log_error_errno(r, "Failed to add curl timer: %m");
@@ -462,7 +465,10 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_USERAGENT, "bankr-llmd/" VERSION) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L) != CURLE_OK ||
+            /* Waiting for a connection to multiplex on only pays off where
+             * HTTP/2 is possible (TLS); on plain http it serialises
+             * concurrent transfers behind the first answer. */
+            curl_easy_setopt(c, CURLOPT_PIPEWAIT, strncasecmp(url, "https:", 6) == 0 ? 1L : 0L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 60L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 30L) != CURLE_OK ||
