@@ -152,10 +152,10 @@ class ChatClient:
         return r
 
     def request(self, path):
-        return dbus.Interface(self.bus.get_object(BUS_NAME, path), REQUEST)
+        return dbus.Interface(self.bus.get_object(BUS_NAME, path, introspect=False), REQUEST)
 
     def get(self, path, prop, iface=REQUEST):
-        p = dbus.Interface(self.bus.get_object(BUS_NAME, path), PROPS)
+        p = dbus.Interface(self.bus.get_object(BUS_NAME, path, introspect=False), PROPS)
         return unwrap(p.Get(iface, prop))
 
     def cancel(self, path):
