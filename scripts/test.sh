@@ -19,11 +19,17 @@ log=$(mktemp)
 count() { # $1: build dir — adds up meson's per-test results
         j="$1/meson-logs/testlog.json"
         [ -f "$j" ] || { failed=$((failed + 1)); return; }
-        set -- $(/usr/bin/python3 - "$j" <<'PY'
+        set -- $(/usr/bin/python3 - "$j" <<'PY' || echo "0 1 0"
 import json, sys
 p = f = s = 0
 for line in open(sys.argv[1]):
-    r = json.loads(line)["result"]
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        r = json.loads(line)["result"]
+    except (ValueError, KeyError):
+        continue
     if r in ("OK", "EXPECTEDFAIL"):
         p += 1
     elif r == "SKIP":
