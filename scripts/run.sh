@@ -32,8 +32,11 @@ if [ -n "${BANKR_RUN_PRIVATE:-}" ] && command -v gnome-keyring-daemon >/dev/null
 fi
 
 if ! busctl --user status bot.bankr.LLM1 >/dev/null 2>&1; then
-        # Not installed (no activation file) or not running: start the built one.
-        "$daemon" &
+        # Not installed (no activation file) or not running: start the built
+        # one, with the catalog from the source tree; its log goes to a file.
+        log="${TMPDIR:-/tmp}/bankr-llmd.$$.log"
+        echo "Starting the built bankr-llmd (log: $log)." >&2
+        BANKR_LLMD_CATALOG="$top/data/models.json" "$daemon" 2>>"$log" &
         daemon_pid=$!
         trap 'kill $daemon_pid 2>/dev/null || true' EXIT INT TERM
         i=0
