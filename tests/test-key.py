@@ -145,6 +145,26 @@ class Activation(KeyTest):
                 self.assertRegex(line, r"^<\d>")
 
 
+    def test_idle_service_does_not_wake_up(self):
+        # No polling: with nothing to do, no thread of the daemon runs.
+        self.env.restart_service({"BANKR_LLM_KEY": KEY})
+        pid = self.env.service_pid()
+        time.sleep(1.0)  # start-up fetches settle
+
+        def switches():
+            total = 0
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+            return total
+
+        before = switches()
+        time.sleep(3.0)
+        self.assertEqual(switches() - before, 0, "bankr-llmd woke up while idle")
+
+
 class KeyringStorage(KeyTest):
     def test_set_and_clear_busctl(self):
         self.env.call("Key", "Set", "ss", KEY, "llm")
