@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <math.h>
 #include <stdarg.h>
 #include <termios.h>
 
@@ -138,6 +139,248 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret) {
                 return -cli_fail_bus("read a property", &error, r);
         *ret = b;
         return 0;
+}
+
+json_object *cli_json_number(double d) {
+        char buf[32];
+
+        if (!isfinite(d))
+                return NULL;
+        for (int prec = 15; prec <= 17; prec++) {
+                (void) snprintf(buf, sizeof buf, "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
+        }
+        return json_object_new_double_s(d, buf);
+}
+
+/* The elements of the array m has just entered, up to its end. For a dict,
+ * entry is the signature inside its braces ("sv"). */
+static int array_to_json(sd_bus_message *m, const char *entry, json_object *o) {
+        int r;
+
+        for (;;) {
+                _cleanup_(json_object_putp) json_object *v = NULL;
+                const char *key;
+
+                if (!entry) {
+                        r = sd_bus_message_at_end(m, false);
+                        if (r != 0)
+                                return r < 0 ? r : 0;
+                        r = cli_variant_to_json(m, &v);
+                        if (r < 0)
+                                return r;
+                        if (json_object_array_add(o, v) < 0)
+                                return -ENOMEM;
+                        TAKE_PTR(v);
+                        continue;
+                }
+
+                r = sd_bus_message_enter_container(m, 'e', entry);
+                if (r <= 0)
+                        return r;
+                r = sd_bus_message_read_basic(m, 's', &key);
+                if (r < 0)
+                        return r;
+                r = cli_variant_to_json(m, &v);
+                if (r < 0)
+                        return r;
+                if (json_object_object_add(o, key, v) < 0)
+                        return -ENOMEM;
+                TAKE_PTR(v);
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *contents;
+        char type;
+        union {
+                const char *s;
+                int b;
+                uint8_t y;
+                int16_t n;
+                uint16_t q;
+                int32_t i;
+                uint32_t u;
+                int64_t x;
+                uint64_t t;
+                double d;
+        } v;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r <= 0)
+                return r < 0 ? r : -EBADMSG;
+
+        switch (type) {
+        case 'v':
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r >= 0)
+                        r = cli_variant_to_json(m, &o);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                break;
+
+        case 'a': {
+                /* "{sv}" → "sv"; dicts keyed by anything but strings are not used. */
+                char entry[64] = "";
+                bool dict = contents[0] == '{';
+
+                if (dict) {
+                        size_t l = strlen(contents);
+                        if (l < 4 || l - 2 >= sizeof entry || contents[1] != 's')
+                                goto skip;
+                        memcpy(entry, contents + 1, l - 2);
+                }
+                o = dict ? json_object_new_object() : json_object_new_array();
+                if (!o)
+                        return -ENOMEM;
+                r = sd_bus_message_enter_container(m, 'a', contents);
+                if (r >= 0)
+                        r = array_to_json(m, dict ? entry : NULL, o);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                break;
+        }
+
+        case 's':
+        case 'o':
+        case 'g':
+        case 'b':
+        case 'y':
+        case 'n':
+        case 'q':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 't':
+        case 'd':
+                r = sd_bus_message_read_basic(m, type, &v);
+                if (r < 0)
+                        return r;
+                switch (type) {
+                case 'b':
+                        o = json_object_new_boolean(v.b);
+                        break;
+                case 'y':
+                        o = json_object_new_int64(v.y);
+                        break;
+                case 'n':
+                        o = json_object_new_int64(v.n);
+                        break;
+                case 'q':
+                        o = json_object_new_int64(v.q);
+                        break;
+                case 'i':
+                        o = json_object_new_int64(v.i);
+                        break;
+                case 'u':
+                        o = json_object_new_int64(v.u);
+                        break;
+                case 'x':
+                        o = json_object_new_int64(v.x);
+                        break;
+                case 't':
+                        o = json_object_new_uint64(v.t);
+                        break;
+                case 'd':
+                        /* Not finite: JSON has no such number, so null. */
+                        *ret = cli_json_number(v.d);
+                        return 0;
+                default:
+                        o = json_object_new_string(v.s);
+                }
+                if (!o)
+                        return -ENOMEM;
+                break;
+
+        default:
+        skip:
+                /* Anything else (a future addition) is skipped, not fatal. */
+                r = sd_bus_message_skip(m, (char[]) { type, 0 });
+                if (r < 0)
+                        return r;
+                break;
+        }
+
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int cli_dict_to_json(sd_bus_message *m, json_object **ret) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        const char *contents;
+        char type;
+        int r;
+
+        r = sd_bus_message_peek_type(m, &type, &contents);
+        if (r < 0)
+                return r;
+        if (r == 0 || type != 'a' || !startswith(contents, "{s"))
+                return -EBADMSG;
+        r = cli_variant_to_json(m, &o);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(o, json_type_object))
+                return -EBADMSG;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int cli_get_all(sd_bus *bus, const char *iface, sd_bus_error *error, json_object **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", error, &reply,
+                               "s", iface);
+        if (r < 0)
+                return r;
+        return cli_dict_to_json(reply, ret);
+}
+
+json_object *cli_json_get(json_object *o, const char *key, json_type type) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+                return NULL;
+        return v;
+}
+
+const char *cli_json_str(json_object *o, const char *key) {
+        return json_object_get_string(cli_json_get(o, key, json_type_string));
+}
+
+bool cli_json_bool(json_object *o, const char *key, bool def) {
+        json_object *v = cli_json_get(o, key, json_type_boolean);
+        return v ? json_object_get_boolean(v) : def;
+}
+
+/* A number of either JSON type, or NULL. */
+static json_object *json_get_number(json_object *o, const char *key) {
+        return cli_json_get(o, key, json_type_double) ?: cli_json_get(o, key, json_type_int);
+}
+
+double cli_json_double(json_object *o, const char *key, double def) {
+        json_object *v = json_get_number(o, key);
+        return v ? json_object_get_double(v) : def;
+}
+
+int64_t cli_json_int(json_object *o, const char *key, int64_t def) {
+        json_object *v = json_get_number(o, key);
+        return v ? json_object_get_int64(v) : def;
+}
+
+uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def) {
+        json_object *v = json_get_number(o, key);
+        return v ? json_object_get_uint64(v) : def;
 }
 
 int cli_read_secret(const char *prompt, char **ret) {

@@ -2,10 +2,12 @@
 /*
  * Shared pieces of the bankr-llm verbs: connecting to the service with a
  * sentence the user can act on, mapping bus errors to documented exit codes,
- * reading secrets without echo, and small output helpers.
+ * reading D-Bus values as JSON, reading secrets without echo, and small
+ * output helpers.
  */
 #pragma once
 
+#include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
 #include "util.h"
@@ -58,6 +60,36 @@ int cli_exit_for_error(const char *name);
 /* Property helpers; errors are printed. */
 int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret);
 int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+/* D-Bus replies as JSON, so that every verb reads them the same way.
+ *
+ * cli_variant_to_json() converts the complete value at m's position: s, o
+ * and g become strings; b a boolean; y, n, q, i, u, x and t integers; d a
+ * number (cli_json_number()); arrays arrays; string-keyed dicts (a{sv},
+ * a{sd}, …) objects; variants their contents, however nested. Anything else
+ * (a future addition) is skipped and becomes NULL, not an error.
+ * cli_dict_to_json() insists on a dict and so always returns an object.
+ * cli_get_all() is Properties.GetAll of one interface as such an object; it
+ * prints nothing, so each caller says what failed in its own words. */
+int cli_variant_to_json(sd_bus_message *m, json_object **ret);
+int cli_dict_to_json(sd_bus_message *m, json_object **ret);
+int cli_get_all(sd_bus *bus, const char *iface, sd_bus_error *error, json_object **ret);
+
+/* Typed reads of a member of a JSON object: NULL or def when it is absent
+ * or of another type (numbers are read from doubles and integers alike). */
+json_object *cli_json_get(json_object *o, const char *key, json_type type);
+const char *cli_json_str(json_object *o, const char *key);
+bool cli_json_bool(json_object *o, const char *key, bool def);
+double cli_json_double(json_object *o, const char *key, double def);
+int64_t cli_json_int(json_object *o, const char *key, int64_t def);
+uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
+
+/* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
+ * not 0.10000000000000001 or 1.0 as json-c would print it); NULL (JSON
+ * null) when not finite. */
+json_object *cli_json_number(double d);
 
 /* Reads a secret: from stdin when it is not a terminal (one trailing newline
  * dropped), else with a no-echo prompt on the terminal. */

@@ -144,53 +144,6 @@ static int on_delta(Run *run, sd_bus_message *m) {
         return 0;
 }
 
-/* info a{sv} → a JSON object with the same keys. */
-static int info_to_json(sd_bus_message *m, json_object **ret) {
-        json_object *o = json_object_new_object();
-        int r;
-
-        if (!o)
-                return -ENOMEM;
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents;
-                json_object *v = NULL;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r >= 0)
-                        r = sd_bus_message_peek_type(m, NULL, &contents);
-                if (r < 0)
-                        break;
-                if (streq(contents, "s")) {
-                        const char *s;
-                        r = sd_bus_message_read(m, "v", "s", &s);
-                        v = json_object_new_string(s);
-                } else if (streq(contents, "u")) {
-                        uint32_t u;
-                        r = sd_bus_message_read(m, "v", "u", &u);
-                        v = json_object_new_int64(u);
-                } else if (streq(contents, "d")) {
-                        double d;
-                        r = sd_bus_message_read(m, "v", "d", &d);
-                        v = json_object_new_double(d);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        break;
-                if (v)
-                        json_object_object_add(o, key, v);
-                r = sd_bus_message_exit_container(m);
-        }
-        if (r >= 0)
-                r = sd_bus_message_exit_container(m);
-        if (r < 0) {
-                json_object_put(o);
-                return r;
-        }
-        *ret = o;
-        return 0;
-}
-
 static int process_signal(Run *run, sd_bus_message *m) {
         const char *member = sd_bus_message_get_member(m);
         int r;
@@ -203,7 +156,7 @@ static int process_signal(Run *run, sd_bus_message *m) {
         if (streq_ptr(member, "Delta"))
                 r = on_delta(run, m);
         else if (streq_ptr(member, "Finished")) {
-                r = info_to_json(m, &run->info);
+                r = cli_dict_to_json(m, &run->info); /* info, with the same keys */
                 if (r >= 0)
                         run_finish(run, EXIT_OK);
         } else if (streq_ptr(member, "Failed")) {
@@ -335,21 +288,18 @@ static int append_options(sd_bus_message *m) {
 }
 
 static void print_usage(json_object *info) {
-        json_object *v;
-#define NUM(k) (json_object_object_get_ex(info, k, &v) ? json_object_get_int64(v) : 0)
-#define DBL(k) (json_object_object_get_ex(info, k, &v) ? json_object_get_double(v) : 0.0)
-#define STR(k) (json_object_object_get_ex(info, k, &v) ? json_object_get_string(v) : "")
+        int64_t attempts = cli_json_int(info, "attempts", 0);
+
         fprintf(stderr,
                 "Model:   %s (stop: %s)\n"
                 "Tokens:  %" PRIi64 " input, %" PRIi64 " output, %" PRIi64 " cache read, %" PRIi64 " cache write\n"
                 "Cost:    $%.6f\n"
                 "Latency: first token %.0f ms, total %.0f ms (%" PRIi64 " attempt%s)\n",
-                STR("model"), STR("stop_reason"), NUM("input_tokens"), NUM("output_tokens"), NUM("cache_read_tokens"),
-                NUM("cache_write_tokens"), DBL("cost_usd"), DBL("latency_first_ms"), DBL("latency_total_ms"),
-                NUM("attempts"), NUM("attempts") == 1 ? "" : "s");
-#undef NUM
-#undef DBL
-#undef STR
+                strempty(cli_json_str(info, "model")), strempty(cli_json_str(info, "stop_reason")),
+                cli_json_int(info, "input_tokens", 0), cli_json_int(info, "output_tokens", 0),
+                cli_json_int(info, "cache_read_tokens", 0), cli_json_int(info, "cache_write_tokens", 0),
+                cli_json_double(info, "cost_usd", 0), cli_json_double(info, "latency_first_ms", 0),
+                cli_json_double(info, "latency_total_ms", 0), attempts, attempts == 1 ? "" : "s");
 }
 
 static void print_json(Run *run) {

@@ -14,52 +14,28 @@
 
 typedef struct CreditsInfo {
         double balance, threshold;
-        char *state;
+        const char *state;
         uint64_t updated_at;
+        json_object *props; /* owns state */
 } CreditsInfo;
 
 static void credits_info_done(CreditsInfo *i) {
-        free(i->state);
+        json_object_put(i->props);
 }
 
 static int credits_info_get(sd_bus *bus, CreditsInfo *i) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
-                               "s", IFACE("Credits"));
+        r = cli_get_all(bus, IFACE("Credits"), &error, &i->props);
         if (r < 0)
                 return -cli_fail_bus("read the balance", &error, r);
-
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name, *contents;
-
-                r = sd_bus_message_read_basic(reply, 's', &name);
-                if (r >= 0)
-                        r = sd_bus_message_peek_type(reply, NULL, &contents);
-                if (r < 0)
-                        break;
-                if (streq(name, "Balance") && streq(contents, "d"))
-                        r = sd_bus_message_read(reply, "v", "d", &i->balance);
-                else if (streq(name, "LowThreshold") && streq(contents, "d"))
-                        r = sd_bus_message_read(reply, "v", "d", &i->threshold);
-                else if (streq(name, "UpdatedAt") && streq(contents, "t"))
-                        r = sd_bus_message_read(reply, "v", "t", &i->updated_at);
-                else if (streq(name, "State") && streq(contents, "s")) {
-                        const char *s;
-                        r = sd_bus_message_read(reply, "v", "s", &s);
-                        if (r >= 0 && free_and_strdup(&i->state, s) < 0)
-                                r = -ENOMEM;
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
-        }
-        if (r < 0 || !i->state)
-                return -cli_fail(EXIT_FAIL, "Failed to parse the balance from bankr-llmd: %s",
-                                 r < 0 ? strerror(-r) : "no State property");
+        i->balance = cli_json_double(i->props, "Balance", 0);
+        i->threshold = cli_json_double(i->props, "LowThreshold", 0);
+        i->updated_at = cli_json_uint(i->props, "UpdatedAt", 0);
+        i->state = cli_json_str(i->props, "State");
+        if (!i->state)
+                return -cli_fail(EXIT_FAIL, "Failed to parse the balance from bankr-llmd: no State property");
         return 0;
 }
 
@@ -79,16 +55,6 @@ static void format_age(char *buf, size_t size, uint64_t updated_at) {
                 (void) snprintf(buf, size, "%" PRIu64 " h ago", s / 3600);
         else
                 (void) snprintf(buf, size, "%" PRIu64 " days ago", s / 86400);
-}
-
-/* Dollars as a JSON number without binary noise (12.5, not 12.500000000000002). */
-static const char *usd(char *buf, size_t size, double d) {
-        for (int prec = 15; prec <= 17; prec++) {
-                (void) snprintf(buf, size, "%.*g", prec, d);
-                if (strtod(buf, NULL) == d)
-                        break;
-        }
-        return buf;
 }
 
 static int exit_for_state(const char *state) {
@@ -223,14 +189,13 @@ int verb_credits(int argc, char *argv[]) {
         if (json) {
                 json_object *o = json_object_new_object();
                 uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC;
-                char b[32], t[32];
 
-                json_object_object_add(o, "balance_usd", json_object_new_double_s(info.balance, usd(b, sizeof b, info.balance)));
+                json_object_object_add(o, "balance_usd", cli_json_number(info.balance));
                 json_object_object_add(o, "state", json_object_new_string(info.state));
                 json_object_object_add(o, "updated_at", json_object_new_uint64(info.updated_at));
                 json_object_object_add(o, "age_s", info.updated_at == 0 ? NULL :
                                        json_object_new_int64(now > info.updated_at ? (int64_t) ((now - info.updated_at) / USEC_PER_SEC) : 0));
-                json_object_object_add(o, "low_threshold_usd", json_object_new_double_s(info.threshold, usd(t, sizeof t, info.threshold)));
+                json_object_object_add(o, "low_threshold_usd", cli_json_number(info.threshold));
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
                 json_object_put(o);
                 return code;

@@ -23,86 +23,16 @@ static const char *source_text(const char *source) {
         return "";
 }
 
-typedef struct KeyInfo {
-        bool present;
-        char *source, *kind, *masked, *gateway, *api_url, *version;
-        char *api_masked, *api_source;
-} KeyInfo;
-
-static void key_info_done(KeyInfo *i) {
-        free(i->source);
-        free(i->kind);
-        free(i->masked);
-        free(i->gateway);
-        free(i->api_url);
-        free(i->version);
-        free(i->api_masked);
-        free(i->api_source);
-}
-
-static int key_info_get(sd_bus *bus, KeyInfo *i) {
+/* Properties of the Key interface (Present, Source, Kind, Masked, GatewayUrl,
+ * ApiUrl, ApiKeyMasked, ApiKeySource, Version) as a JSON object. */
+static int key_info_get(sd_bus *bus, json_object **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply,
-                               "s", IFACE("Key"));
+        r = cli_get_all(bus, IFACE("Key"), &error, ret);
         if (r < 0)
                 return -cli_fail_bus("read the key status", &error, r);
-
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r < 0)
-                goto fail;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name, *contents;
-                char **target = NULL;
-
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        goto fail;
-                r = sd_bus_message_peek_type(reply, NULL, &contents);
-                if (r < 0)
-                        goto fail;
-                if (streq(name, "Present") && streq(contents, "b")) {
-                        int b;
-                        r = sd_bus_message_read(reply, "v", "b", &b);
-                        i->present = b;
-                } else {
-                        if (streq(name, "Source"))
-                                target = &i->source;
-                        else if (streq(name, "Kind"))
-                                target = &i->kind;
-                        else if (streq(name, "Masked"))
-                                target = &i->masked;
-                        else if (streq(name, "GatewayUrl"))
-                                target = &i->gateway;
-                        else if (streq(name, "ApiUrl"))
-                                target = &i->api_url;
-                        else if (streq(name, "Version"))
-                                target = &i->version;
-                        else if (streq(name, "ApiKeyMasked"))
-                                target = &i->api_masked;
-                        else if (streq(name, "ApiKeySource"))
-                                target = &i->api_source;
-                        if (target && streq(contents, "s")) {
-                                const char *s;
-                                r = sd_bus_message_read(reply, "v", "s", &s);
-                                if (r >= 0 && free_and_strdup(target, s) < 0)
-                                        r = -ENOMEM;
-                        } else
-                                r = sd_bus_message_skip(reply, "v");
-                }
-                if (r < 0)
-                        goto fail;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        goto fail;
-        }
-        if (r < 0)
-                goto fail;
         return 0;
-fail:
-        return -cli_fail(EXIT_FAIL, "Failed to parse the key status: %s", strerror(-r));
 }
 
 static void json_add_str(json_object *o, const char *k, const char *v) {
@@ -116,7 +46,7 @@ int verb_status(int argc, char *argv[]) {
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(key_info_done) KeyInfo info = {};
+        _cleanup_(json_object_putp) json_object *info = NULL;
         bool json = false;
         int c, r;
 
@@ -144,19 +74,25 @@ int verb_status(int argc, char *argv[]) {
         if (r < 0)
                 return -r;
 
+        bool present = cli_json_bool(info, "Present", false);
+        const char *gateway = cli_json_str(info, "GatewayUrl"), *api_url = cli_json_str(info, "ApiUrl"),
+                   *source = cli_json_str(info, "Source"), *kind = cli_json_str(info, "Kind"),
+                   *masked = cli_json_str(info, "Masked"), *api_source = cli_json_str(info, "ApiKeySource"),
+                   *api_masked = cli_json_str(info, "ApiKeyMasked"), *version = cli_json_str(info, "Version");
+
         if (json) {
                 json_object *o = json_object_new_object(), *k = json_object_new_object(), *a = json_object_new_object();
-                json_add_str(o, "gateway_url", info.gateway);
-                json_add_str(o, "api_url", info.api_url);
-                json_object_object_add(k, "present", json_object_new_boolean(info.present));
-                json_add_str(k, "source", info.source);
-                json_add_str(k, "kind", info.kind);
-                json_add_str(k, "masked", info.masked);
+                json_add_str(o, "gateway_url", gateway);
+                json_add_str(o, "api_url", api_url);
+                json_object_object_add(k, "present", json_object_new_boolean(present));
+                json_add_str(k, "source", source);
+                json_add_str(k, "kind", kind);
+                json_add_str(k, "masked", masked);
                 json_object_object_add(o, "key", k);
-                json_add_str(a, "source", info.api_source);
-                json_add_str(a, "masked", info.api_masked);
+                json_add_str(a, "source", api_source);
+                json_add_str(a, "masked", api_masked);
                 json_object_object_add(o, "api_key", a);
-                json_add_str(o, "service_version", info.version);
+                json_add_str(o, "service_version", version);
                 json_add_str(o, "cli_version", VERSION);
                 printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -164,16 +100,15 @@ int verb_status(int argc, char *argv[]) {
                 return 0;
         }
 
-        printf("    Gateway: %s\n", strna(info.gateway));
-        if (info.present)
-                printf("        Key: %s (%s key, %s)\n", info.masked, streq_ptr(info.kind, "api") ? "API" : "LLM",
-                       source_text(info.source));
+        printf("    Gateway: %s\n", strna(gateway));
+        if (present)
+                printf("        Key: %s (%s key, %s)\n", masked, streq_ptr(kind, "api") ? "API" : "LLM", source_text(source));
         else
                 printf("        Key: none (set one with \"bankr-llm key set\")\n");
-        if (!isempty(info.api_masked))
-                printf("    API key: %s (%s)\n", info.api_masked, source_text(info.api_source));
-        printf("  Agent API: %s\n", strna(info.api_url));
-        printf("    Service: bankr-llmd %s\n", strna(info.version));
+        if (!isempty(api_masked))
+                printf("    API key: %s (%s)\n", api_masked, source_text(api_source));
+        printf("  Agent API: %s\n", strna(api_url));
+        printf("    Service: bankr-llmd %s\n", strna(version));
         printf("        CLI: bankr-llm %s\n", VERSION);
         return 0;
 }
@@ -342,7 +277,7 @@ static int key_import(int argc, char *argv[]) {
 
 static int key_status(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(key_info_done) KeyInfo info = {};
+        _cleanup_(json_object_putp) json_object *info = NULL;
         int r;
 
         if (argc > 1 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
@@ -358,11 +293,12 @@ static int key_status(int argc, char *argv[]) {
         r = key_info_get(bus, &info);
         if (r < 0)
                 return -r;
-        if (!info.present) {
+        if (!cli_json_bool(info, "Present", false)) {
                 printf("No key. Set one with \"bankr-llm key set\" or import one with \"bankr-llm key import\".\n");
                 return EXIT_NO_KEY;
         }
-        printf("%s key %s, %s.\n", streq_ptr(info.kind, "api") ? "API" : "LLM", info.masked, source_text(info.source));
+        printf("%s key %s, %s.\n", streq_ptr(cli_json_str(info, "Kind"), "api") ? "API" : "LLM",
+               cli_json_str(info, "Masked"), source_text(cli_json_str(info, "Source")));
         return 0;
 }
 
@@ -392,19 +328,20 @@ int verb_key(int argc, char *argv[]) {
 
 /* --- config ------------------------------------------------------------- */
 
-static int config_get(sd_bus *bus, const char *name, KeyInfo *info) {
+static int config_get(sd_bus *bus, const char *name, json_object *info) {
         if (streq(name, "llmUrl"))
-                printf("%s\n", strna(info->gateway));
+                printf("%s\n", strna(cli_json_str(info, "GatewayUrl")));
         else if (streq(name, "apiUrl"))
-                printf("%s\n", strna(info->api_url));
+                printf("%s\n", strna(cli_json_str(info, "ApiUrl")));
         else if (streq(name, "llmKey")) {
-                if (info->present && streq_ptr(info->kind, "llm"))
-                        printf("%s (%s)\n", info->masked, source_text(info->source));
+                if (cli_json_bool(info, "Present", false) && streq_ptr(cli_json_str(info, "Kind"), "llm"))
+                        printf("%s (%s)\n", cli_json_str(info, "Masked"), source_text(cli_json_str(info, "Source")));
                 else
                         printf("(not set)\n");
         } else if (streq(name, "apiKey")) {
-                if (!isempty(info->api_masked))
-                        printf("%s (%s)\n", info->api_masked, source_text(info->api_source));
+                const char *masked = cli_json_str(info, "ApiKeyMasked");
+                if (!isempty(masked))
+                        printf("%s (%s)\n", masked, source_text(cli_json_str(info, "ApiKeySource")));
                 else
                         printf("(not set)\n");
         }
@@ -417,7 +354,7 @@ static int invalid_config_key(const char *name) {
 
 int verb_config(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(key_info_done) KeyInfo info = {};
+        _cleanup_(json_object_putp) json_object *info = NULL;
         int r;
 
         if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
@@ -443,10 +380,10 @@ int verb_config(int argc, char *argv[]) {
                 if (r < 0)
                         return -r;
                 if (argc == 3)
-                        return config_get(bus, argv[2], &info);
+                        return config_get(bus, argv[2], info);
                 for (const char *const *k = bankr_config_keys; *k; k++) {
                         printf("%s: ", *k);
-                        config_get(bus, *k, &info);
+                        config_get(bus, *k, info);
                 }
                 return 0;
         }

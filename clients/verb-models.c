@@ -8,153 +8,9 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <math.h>
 #include <time.h>
 
 #include "cli.h"
-
-/* A double as the shortest decimal that reads back the same (0.1, not
- * 0.10000000000000001 as json-c would print it). */
-static json_object *json_number(double d) {
-        char buf[32];
-
-        if (!isfinite(d))
-                return NULL;
-        for (int prec = 15; prec <= 17; prec++) {
-                (void) snprintf(buf, sizeof buf, "%.*g", prec, d);
-                if (strtod(buf, NULL) == d)
-                        break;
-        }
-        return json_object_new_double_s(d, buf);
-}
-
-/* One D-Bus value (the types the Models dicts use) as JSON. */
-static int variant_to_json(sd_bus_message *m, json_object **ret) {
-        const char *contents;
-        char type;
-        int r;
-
-        r = sd_bus_message_peek_type(m, &type, &contents);
-        if (r <= 0)
-                return r < 0 ? r : -EBADMSG;
-
-        switch (type) {
-        case 's': {
-                const char *s;
-                r = sd_bus_message_read_basic(m, 's', &s);
-                if (r < 0)
-                        return r;
-                *ret = json_object_new_string(s);
-                return 0;
-        }
-        case 'u': {
-                uint32_t u;
-                r = sd_bus_message_read_basic(m, 'u', &u);
-                if (r < 0)
-                        return r;
-                *ret = json_object_new_int64(u);
-                return 0;
-        }
-        case 't': {
-                uint64_t t;
-                r = sd_bus_message_read_basic(m, 't', &t);
-                if (r < 0)
-                        return r;
-                *ret = json_object_new_uint64(t);
-                return 0;
-        }
-        case 'd': {
-                double d;
-                r = sd_bus_message_read_basic(m, 'd', &d);
-                if (r < 0)
-                        return r;
-                *ret = json_number(d);
-                return 0;
-        }
-        case 'b': {
-                int b;
-                r = sd_bus_message_read_basic(m, 'b', &b);
-                if (r < 0)
-                        return r;
-                *ret = json_object_new_boolean(b);
-                return 0;
-        }
-        case 'v': {
-                r = sd_bus_message_enter_container(m, 'v', contents);
-                if (r < 0)
-                        return r;
-                r = variant_to_json(m, ret);
-                if (r < 0)
-                        return r;
-                return sd_bus_message_exit_container(m);
-        }
-        case 'a': {
-                bool dict = contents[0] == '{';
-                json_object *o = dict ? json_object_new_object() : json_object_new_array();
-                char entry[16] = ""; /* "{sv}" → "sv" */
-
-                if (dict) {
-                        size_t l = strlen(contents);
-                        if (l < 4 || l - 2 >= sizeof entry || contents[1] != 's') {
-                                json_object_put(o);
-                                return -EBADMSG; /* only string-keyed dicts are used */
-                        }
-                        memcpy(entry, contents + 1, l - 2);
-                }
-
-                r = sd_bus_message_enter_container(m, 'a', contents);
-                if (r < 0)
-                        goto fail;
-                for (;;) {
-                        json_object *v = NULL;
-
-                        if (dict) {
-                                const char *key;
-                                r = sd_bus_message_enter_container(m, 'e', entry);
-                                if (r == 0)
-                                        break;
-                                if (r < 0)
-                                        goto fail;
-                                r = sd_bus_message_read_basic(m, 's', &key);
-                                if (r < 0)
-                                        goto fail;
-                                r = variant_to_json(m, &v);
-                                if (r < 0)
-                                        goto fail;
-                                json_object_object_add(o, key, v);
-                                r = sd_bus_message_exit_container(m);
-                                if (r < 0)
-                                        goto fail;
-                        } else {
-                                r = sd_bus_message_at_end(m, false);
-                                if (r < 0)
-                                        goto fail;
-                                if (r > 0)
-                                        break;
-                                r = variant_to_json(m, &v);
-                                if (r < 0)
-                                        goto fail;
-                                json_object_array_add(o, v);
-                        }
-                }
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        goto fail;
-                *ret = o;
-                return 0;
-        fail:
-                json_object_put(o);
-                return r;
-        }
-        default:
-                /* Anything else (a future addition) is skipped, not fatal. */
-                r = sd_bus_message_skip(m, (char[]) { type, 0 });
-                if (r < 0)
-                        return r;
-                *ret = NULL;
-                return 0;
-        }
-}
 
 typedef struct ModelsInfo {
         json_object *models; /* array of objects */
@@ -206,6 +62,7 @@ static int call_two(sd_bus *bus, sd_bus_message **ret_models, sd_bus_message **r
 static int models_info_get(sd_bus *bus, ModelsInfo *i) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL, *url = NULL;
+        _cleanup_(json_object_putp) json_object *props = NULL;
         const char *gateway;
         int r;
 
@@ -213,30 +70,14 @@ static int models_info_get(sd_bus *bus, ModelsInfo *i) {
         if (r < 0)
                 return -cli_fail_bus("read the model list", &error, r);
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name;
-
-                r = sd_bus_message_read_basic(reply, 's', &name);
-                if (r < 0)
-                        break;
-                if (streq(name, "Models")) {
-                        json_object_put(i->models);
-                        i->models = NULL;
-                        r = variant_to_json(reply, &i->models);
-                } else if (streq(name, "Live")) {
-                        int b;
-                        r = sd_bus_message_read(reply, "v", "b", &b);
-                        i->live = b;
-                } else if (streq(name, "UpdatedAt"))
-                        r = sd_bus_message_read(reply, "v", "t", &i->updated_at);
-                else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r >= 0)
-                        r = sd_bus_message_exit_container(reply);
+        r = cli_dict_to_json(reply, &props);
+        if (r >= 0) {
+                i->models = json_object_get(cli_json_get(props, "Models", json_type_array));
+                i->live = cli_json_bool(props, "Live", false);
+                i->updated_at = cli_json_uint(props, "UpdatedAt", 0);
+                if (!i->models)
+                        r = -ENODATA;
         }
-        if (r >= 0 && !json_object_is_type(i->models, json_type_array))
-                r = -ENODATA;
         if (r >= 0)
                 r = sd_bus_message_read(url, "v", "s", &gateway);
         if (r >= 0 && free_and_strdup(&i->gateway, gateway) < 0)
@@ -245,20 +86,6 @@ static int models_info_get(sd_bus *bus, ModelsInfo *i) {
                 return -cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
                                  r == -ENODATA ? "no Models property" : strerror(-r));
         return 0;
-}
-
-static const char *jstr(json_object *o, const char *key) {
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return "";
-        return json_object_get_string(v);
-}
-
-static double jprice(json_object *o, const char *key) {
-        json_object *p, *v;
-        if (!json_object_object_get_ex(o, "pricing", &p) || !json_object_object_get_ex(p, key, &v))
-                return 0;
-        return json_object_get_double(v);
 }
 
 /* 200000 → "200K", 1000000 → "1M", 1048576 → "1.05M". */
@@ -302,17 +129,17 @@ static void print_table(const ModelsInfo *info) {
                                (int) width[5], head[5]);
                 }
                 for (size_t i = 0; i < n; i++) {
-                        json_object *o = json_object_array_get_idx(info->models, i), *v;
+                        json_object *o = json_object_array_get_idx(info->models, i);
+                        json_object *pricing = cli_json_get(o, "pricing", json_type_object);
                         char ctx[16], in[24], out[24];
                         const char *col[N_COLS];
 
-                        format_tokens(ctx, sizeof ctx,
-                                      json_object_object_get_ex(o, "context_window", &v) ? (uint64_t) json_object_get_int64(v) : 0);
-                        format_price(in, sizeof in, jprice(o, "input"));
-                        format_price(out, sizeof out, jprice(o, "output"));
-                        col[0] = jstr(o, "id");
-                        col[1] = jstr(o, "name");
-                        col[2] = jstr(o, "provider");
+                        format_tokens(ctx, sizeof ctx, cli_json_uint(o, "context_window", 0));
+                        format_price(in, sizeof in, cli_json_double(pricing, "input", 0));
+                        format_price(out, sizeof out, cli_json_double(pricing, "output", 0));
+                        col[0] = strempty(cli_json_str(o, "id"));
+                        col[1] = strempty(cli_json_str(o, "name"));
+                        col[2] = strempty(cli_json_str(o, "provider"));
                         col[3] = ctx;
                         col[4] = in;
                         col[5] = out;

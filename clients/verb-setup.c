@@ -84,69 +84,37 @@ call:
 /* The service's model list (Models property), only as far as the default
  * hint needs it: id, name, provider, api. */
 static int read_models(sd_bus *bus, ModelList **ret) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(json_object_putp) json_object *models = NULL;
         _cleanup_(model_list_freep) ModelList *l = NULL;
+        size_t n;
         int r;
 
-        r = sd_bus_get_property(bus, BUS_NAME, OBJECT_PATH, IFACE("Models"), "Models", &error, &reply, "aa{sv}");
+        r = sd_bus_get_property(bus, BUS_NAME, OBJECT_PATH, IFACE("Models"), "Models", NULL, &reply, "aa{sv}");
         if (r < 0)
                 return r;
+        r = cli_variant_to_json(reply, &models);
+        if (r < 0)
+                return r;
+        if (!json_object_is_type(models, json_type_array))
+                return -EBADMSG;
+        n = json_object_array_length(models);
         l = calloc(1, sizeof(ModelList));
         if (!l)
                 return -ENOMEM;
-        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
-                Model *n = reallocarray(l->models, l->n + 1, sizeof(Model));
-                if (!n)
-                        return -ENOMEM;
-                l->models = n;
+        l->models = calloc(n ?: 1, sizeof(Model));
+        if (!l->models)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(models, i);
                 Model *model = &l->models[l->n++];
-                *model = (Model) {};
 
-                while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                        const char *name, *contents;
-                        char **target = NULL;
-
-                        r = sd_bus_message_read(reply, "s", &name);
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_peek_type(reply, NULL, &contents);
-                        if (r < 0)
-                                return r;
-                        if (streq(contents, "s")) {
-                                if (streq(name, "id"))
-                                        target = &model->id;
-                                else if (streq(name, "name"))
-                                        target = &model->name;
-                                else if (streq(name, "provider"))
-                                        target = &model->provider;
-                                else if (streq(name, "api"))
-                                        target = &model->api;
-                        }
-                        if (target) {
-                                const char *v;
-                                r = sd_bus_message_read(reply, "v", "s", &v);
-                                if (r >= 0 && free_and_strdup(target, v) < 0)
-                                        r = -ENOMEM;
-                        } else
-                                r = sd_bus_message_skip(reply, "v");
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_exit_container(reply);
-                        if (r < 0)
-                                return r;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
+                if (free_and_strdup(&model->id, cli_json_str(o, "id")) < 0 ||
+                    free_and_strdup(&model->name, cli_json_str(o, "name")) < 0 ||
+                    free_and_strdup(&model->provider, cli_json_str(o, "provider")) < 0 ||
+                    free_and_strdup(&model->api, cli_json_str(o, "api")) < 0)
+                        return -ENOMEM;
         }
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(l);
         return 0;
 }

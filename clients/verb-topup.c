@@ -164,39 +164,17 @@ static int call_guarded(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_
 /* Balance and State, when the service has them; false otherwise (an older
  * service, or one not yet able to tell). */
 static bool get_balance(sd_bus *bus, double *ret_balance, char **ret_state) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *state = NULL;
-        bool have_balance = false;
-        double balance = 0;
-        int r;
+        _cleanup_(json_object_putp) json_object *props = NULL;
+        char *state;
 
-        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", NULL, &reply, "s",
-                               IFACE("Credits"));
-        if (r < 0)
+        if (cli_get_all(bus, IFACE("Credits"), NULL, &props) < 0 ||
+            !cli_json_get(props, "Balance", json_type_double) || !cli_json_str(props, "State"))
                 return false;
-        if (sd_bus_message_enter_container(reply, 'a', "{sv}") < 0)
+        state = strdup(cli_json_str(props, "State"));
+        if (!state)
                 return false;
-        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
-                const char *name, *contents, *s;
-
-                if (sd_bus_message_read(reply, "s", &name) < 0 || sd_bus_message_peek_type(reply, NULL, &contents) < 0)
-                        return false;
-                if (streq(name, "Balance") && streq(contents, "d")) {
-                        r = sd_bus_message_read(reply, "v", "d", &balance);
-                        have_balance = r >= 0;
-                } else if (streq(name, "State") && streq(contents, "s")) {
-                        r = sd_bus_message_read(reply, "v", "s", &s);
-                        if (r >= 0 && free_and_strdup(&state, s) < 0)
-                                return false;
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0 || sd_bus_message_exit_container(reply) < 0)
-                        return false;
-        }
-        if (!have_balance || !state)
-                return false;
-        *ret_balance = balance;
-        *ret_state = TAKE_PTR(state);
+        *ret_balance = cli_json_double(props, "Balance", 0);
+        *ret_state = state;
         return true;
 }
 
@@ -362,48 +340,24 @@ static void credits_auto_help(void) {
 }
 
 static int print_auto_settings(sd_bus_message *reply, bool json) {
-        _cleanup_strv_free_ char **tokens = NULL;
-        _cleanup_free_ char *last_at = NULL, *last_error = NULL;
-        double amount = NAN, threshold = NAN;
-        int enabled = -1, r;
+        _cleanup_(json_object_putp) json_object *settings = NULL;
+        json_object *tokens;
+        const char *last_at, *last_error;
+        double amount, threshold;
+        bool enabled;
+        size_t n_tokens;
+        int r;
 
-        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        r = cli_dict_to_json(reply, &settings);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name, *contents, *s;
-
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r >= 0)
-                        r = sd_bus_message_peek_type(reply, NULL, &contents);
-                if (r < 0)
-                        return r;
-                if (streq(name, "enabled") && streq(contents, "b"))
-                        r = sd_bus_message_read(reply, "v", "b", &enabled);
-                else if (streq(name, "amount_usd") && streq(contents, "d"))
-                        r = sd_bus_message_read(reply, "v", "d", &amount);
-                else if (streq(name, "threshold_usd") && streq(contents, "d"))
-                        r = sd_bus_message_read(reply, "v", "d", &threshold);
-                else if (streq(name, "tokens") && streq(contents, "as")) {
-                        r = sd_bus_message_enter_container(reply, 'v', "as");
-                        if (r >= 0)
-                                r = sd_bus_message_read_strv(reply, &tokens);
-                        if (r >= 0)
-                                r = sd_bus_message_exit_container(reply);
-                } else if ((streq(name, "last_top_up_at") || streq(name, "last_error")) && streq(contents, "s")) {
-                        r = sd_bus_message_read(reply, "v", "s", &s);
-                        if (r >= 0 && free_and_strdup(streq(name, "last_error") ? &last_error : &last_at, s) < 0)
-                                r = -ENOMEM;
-                } else
-                        r = sd_bus_message_skip(reply, "v");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
+        enabled = cli_json_bool(settings, "enabled", false);
+        amount = cli_json_double(settings, "amount_usd", NAN);
+        threshold = cli_json_double(settings, "threshold_usd", NAN);
+        tokens = cli_json_get(settings, "tokens", json_type_array);
+        n_tokens = tokens ? json_object_array_length(tokens) : 0;
+        last_at = cli_json_str(settings, "last_top_up_at");
+        last_error = cli_json_str(settings, "last_error");
 
         if (json) {
                 json_object *o = json_object_new_object(), *arr = json_object_new_array();
@@ -412,11 +366,11 @@ static int print_auto_settings(sd_bus_message *reply, bool json) {
                         json_object_put(arr);
                         return -ENOMEM;
                 }
-                json_object_object_add(o, "enabled", json_object_new_boolean(enabled > 0));
+                json_object_object_add(o, "enabled", json_object_new_boolean(enabled));
                 json_object_object_add(o, "amount_usd", isfinite(amount) ? json_object_new_double(amount) : NULL);
                 json_object_object_add(o, "threshold_usd", isfinite(threshold) ? json_object_new_double(threshold) : NULL);
-                for (size_t i = 0; tokens && tokens[i]; i++)
-                        json_object_array_add(arr, json_object_new_string(tokens[i]));
+                for (size_t i = 0; i < n_tokens; i++)
+                        json_object_array_add(arr, json_object_get(json_object_array_get_idx(tokens, i)));
                 json_object_object_add(o, "tokens", arr);
                 if (last_at)
                         json_object_object_add(o, "last_top_up_at", json_object_new_string(last_at));
@@ -428,14 +382,14 @@ static int print_auto_settings(sd_bus_message *reply, bool json) {
                 return 0;
         }
 
-        printf("  Auto top-up: %s\n", enabled > 0 ? "enabled" : "disabled");
+        printf("  Auto top-up: %s\n", enabled ? "enabled" : "disabled");
         if (isfinite(amount) && isfinite(threshold))
                 printf("       Amount: $%.2f when the balance falls below $%.2f\n", amount, threshold);
         printf("       Tokens: ");
-        if (strv_length(tokens) == 0)
+        if (n_tokens == 0)
                 printf("(the default)");
-        for (size_t i = 0; tokens && tokens[i]; i++)
-                printf("%s%s", i > 0 ? ", " : "", tokens[i]);
+        for (size_t i = 0; i < n_tokens; i++)
+                printf("%s%s", i > 0 ? ", " : "", json_object_get_string(json_object_array_get_idx(tokens, i)));
         printf("\n");
         if (last_at)
                 printf("  Last top-up: %s\n", last_at);
