@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <locale.h>
 #include <math.h>
 #include <stdarg.h>
 #include <termios.h>
@@ -138,6 +139,41 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret) {
         if (r < 0)
                 return -cli_fail_bus("read a property", &error, r);
         *ret = b;
+        return 0;
+}
+
+/* Characters checked first: strtod() alone would take " 1e3", "0x10", "-1"
+ * and "inf". */
+int cli_parse_usd(const char *s, double *ret) {
+        locale_t c_locale;
+        const char *p;
+        char *end;
+        double v;
+        bool digits = false, dot = false;
+
+        if (!s)
+                return -EINVAL;
+        if (s[0] == '$')
+                s++;
+        for (p = s; *p; p++) {
+                if (*p >= '0' && *p <= '9')
+                        digits = true;
+                else if (*p == '.' && !dot)
+                        dot = true;
+                else
+                        return -EINVAL;
+        }
+        if (!digits)
+                return -EINVAL;
+        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
+        if (!c_locale)
+                return -ENOMEM;
+        errno = 0;
+        v = strtod_l(s, &end, c_locale);
+        freelocale(c_locale);
+        if (errno != 0 || *end != 0 || !isfinite(v))
+                return -EINVAL;
+        *ret = v;
         return 0;
 }
 

@@ -91,6 +91,11 @@ uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
  * null) when not finite. */
 json_object *cli_json_number(double d);
 
+/* A dollar amount as people write it: "25", "25.50", "$25" (digits and at
+ * most one dot), in the C locale whatever LC_NUMERIC says. -EINVAL for
+ * anything else, such as exponents, hex, signs, spaces, inf or nan. */
+int cli_parse_usd(const char *s, double *ret);
+
 /* Reads a secret: from stdin when it is not a terminal (one trailing newline
  * dropped), else with a no-echo prompt on the terminal. */
 int cli_read_secret(const char *prompt, char **ret);

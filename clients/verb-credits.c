@@ -65,20 +65,6 @@ static int exit_for_state(const char *state) {
         return EXIT_OK;
 }
 
-static int parse_usd(const char *s, double *ret) {
-        char *end = NULL;
-        double d;
-
-        if (s[0] == '$')
-                s++;
-        errno = 0;
-        d = strtod(s, &end);
-        if (errno != 0 || !end || end == s || *end != 0 || !isfinite(d))
-                return -EINVAL;
-        *ret = d;
-        return 0;
-}
-
 static int set_threshold(sd_bus *bus, double d) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -137,7 +123,7 @@ int verb_credits(int argc, char *argv[]) {
                         refresh = true;
                         break;
                 case 't':
-                        if (parse_usd(optarg, &threshold) < 0)
+                        if (cli_parse_usd(optarg, &threshold) < 0)
                                 return cli_usage("Invalid threshold \"%s\": expected an amount in USD, e.g. 2.50.", optarg);
                         if (threshold < 0 || threshold > 1000000)
                                 return cli_usage("The threshold must be between 0 and 1000000 USD.");

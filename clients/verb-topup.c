@@ -8,7 +8,6 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
-#include <locale.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,45 +29,10 @@
 
 /* --- helpers ------------------------------------------------------------- */
 
-/* A dollar amount as people write it: "25", "25.50", "$25". Parsed in the C
- * locale whatever LC_NUMERIC says; no exponents, hex, inf or nan. */
-static int parse_usd(const char *s, double *ret) {
-        locale_t c_locale;
-        const char *p;
-        char *end;
-        double v;
-        bool digits = false, dot = false;
-
-        if (!s)
-                return -EINVAL;
-        if (s[0] == '$')
-                s++;
-        for (p = s; *p; p++) {
-                if (*p >= '0' && *p <= '9')
-                        digits = true;
-                else if (*p == '.' && !dot)
-                        dot = true;
-                else
-                        return -EINVAL;
-        }
-        if (!digits)
-                return -EINVAL;
-        c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t) 0);
-        if (!c_locale)
-                return -ENOMEM;
-        errno = 0;
-        v = strtod_l(s, &end, c_locale);
-        freelocale(c_locale);
-        if (errno != 0 || *end != 0 || !isfinite(v))
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 static int parse_usd_arg(const char *what, const char *s, double lo, double hi, double *ret) {
         double v;
 
-        if (parse_usd(s, &v) < 0)
+        if (cli_parse_usd(s, &v) < 0)
                 return cli_usage("Invalid %s \"%s\": expected a number of US dollars such as 25 or 12.50.", what, s);
         if (v < lo || v > hi)
                 return cli_usage("Invalid %s $%s: it must be between $%g and $%g.", what, s[0] == '$' ? s + 1 : s, lo, hi);
