@@ -91,6 +91,10 @@ uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
  * null) when not finite. */
 json_object *cli_json_number(double d);
 
+/* Appends one {sv} entry holding an "as" to the a{sv} open in m; plain
+ * types fit sd_bus_message_append(m, "{sv}", key, "s", value) directly. */
+int cli_append_dict_strv(sd_bus_message *m, const char *key, char **strv);
+
 /* A dollar amount as people write it: "25", "25.50", "$25" (digits and at
  * most one dot), in the C locale whatever LC_NUMERIC says. -EINVAL for
  * anything else, such as exponents, hex, signs, spaces, inf or nan. */

@@ -269,19 +269,8 @@ static int append_options(sd_bus_message *m) {
                 r = sd_bus_message_append(m, "{sv}", "temperature", "d", arg_temperature);
         if (r >= 0 && arg_api)
                 r = sd_bus_message_append(m, "{sv}", "api", "s", arg_api);
-        if (r >= 0 && arg_fallback) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "fallback_models");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, arg_fallback);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && arg_fallback)
+                r = cli_append_dict_strv(m, "fallback_models", arg_fallback);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;

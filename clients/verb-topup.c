@@ -456,19 +456,8 @@ int verb_credits_auto(int argc, char *argv[]) {
                         r = sd_bus_message_append(m, "{sv}", "amount_usd", "d", amount);
                 if (r >= 0 && !isnan(threshold))
                         r = sd_bus_message_append(m, "{sv}", "threshold_usd", "d", threshold);
-                if (r >= 0 && tokens) {
-                        r = sd_bus_message_open_container(m, 'e', "sv");
-                        if (r >= 0)
-                                r = sd_bus_message_append(m, "s", "tokens");
-                        if (r >= 0)
-                                r = sd_bus_message_open_container(m, 'v', "as");
-                        if (r >= 0)
-                                r = sd_bus_message_append_strv(m, tokens);
-                        if (r >= 0)
-                                r = sd_bus_message_close_container(m);
-                        if (r >= 0)
-                                r = sd_bus_message_close_container(m);
-                }
+                if (r >= 0 && tokens)
+                        r = cli_append_dict_strv(m, "tokens", tokens);
                 if (r >= 0)
                         r = sd_bus_message_close_container(m);
                 if (r < 0)
