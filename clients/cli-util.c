@@ -1,11 +1,18 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <locale.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 
 #include "cli.h"
 #include "log.h"
+
+#define AGENT_READY_TIMEOUT_MSEC 5000
 
 bool arg_no_ask = false;
 
@@ -192,6 +199,75 @@ int cli_parse_usd(const char *s, double *ret) {
                 return -EINVAL;
         *ret = v;
         return 0;
+}
+
+/* Starts pkttyagent for our process when we are on a terminal, so polkit
+ * can ask for a password right here if no graphical agent is running. Its
+ * absence is not an error: a graphical agent may answer, or polkit says no. */
+static pid_t agent_open(void) {
+        int fds[2];
+        pid_t pid;
+        char buf[1];
+
+        if (!isatty(STDIN_FILENO) || access("/usr/bin/pkttyagent", X_OK) < 0)
+                return 0;
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return 0;
+
+        pid = fork();
+        if (pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return 0;
+        }
+        if (pid == 0) {
+                char pid_arg[32], fd_arg[32];
+                int fd = fds[1];
+
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
+                close(fds[0]);
+                /* The one fd it must inherit: pkttyagent closes it once registered. */
+                if (fd != 3) {
+                        if (dup2(fd, 3) < 0)
+                                _exit(EXIT_FAIL);
+                        fd = 3;
+                } else
+                        (void) fcntl(fd, F_SETFD, 0);
+                (void) snprintf(pid_arg, sizeof pid_arg, "%d", (int) getppid());
+                (void) snprintf(fd_arg, sizeof fd_arg, "%d", fd);
+                execl("/usr/bin/pkttyagent", "pkttyagent", "--process", pid_arg, "--notify-fd", fd_arg, "--fallback",
+                      (char *) NULL);
+                _exit(EXIT_FAIL);
+        }
+
+        close(fds[1]);
+        /* Wait until it has registered (or died), so polkit finds it. */
+        struct pollfd p = { .fd = fds[0], .events = POLLIN };
+        if (poll(&p, 1, AGENT_READY_TIMEOUT_MSEC) > 0)
+                (void) read(fds[0], buf, sizeof buf);
+        close(fds[0]);
+        return pid;
+}
+
+static void agent_close(pid_t pid) {
+        if (pid <= 0)
+                return;
+        (void) kill(pid, SIGTERM);
+        (void) waitpid(pid, NULL, 0);
+}
+
+int cli_call_interactive(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply) {
+        pid_t agent = 0;
+        int r;
+
+        r = sd_bus_message_set_allow_interactive_authorization(m, !arg_no_ask);
+        if (r < 0)
+                return r;
+        if (!arg_no_ask)
+                agent = agent_open();
+        r = sd_bus_call(bus, m, CLI_INTERACTIVE_TIMEOUT_USEC, error, ret_reply);
+        agent_close(agent);
+        return r;
 }
 
 json_object *cli_json_number(double d) {

@@ -63,6 +63,15 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
+/* polkit gives a person 5 minutes to type a password; wait a bit longer. */
+#define CLI_INTERACTIVE_TIMEOUT_USEC (6 * 60 * USEC_PER_SEC)
+
+/* Calls m for a method that polkit may have to ask a person about: allows
+ * interactive authorization, starts pkttyagent for the duration when stdin
+ * is a terminal (for when no graphical agent runs), and waits
+ * CLI_INTERACTIVE_TIMEOUT_USEC. Prints nothing. */
+int cli_call_interactive(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply);
+
 /* D-Bus replies as JSON, so that every verb reads them the same way.
  *
  * cli_variant_to_json() converts the complete value at m's position: s, o

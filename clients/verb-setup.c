@@ -14,9 +14,6 @@
 #include "safe-install.h"
 #include "setup-gen.h"
 
-/* polkit may ask for a password (300 s on the service's side): wait longer. */
-#define SETUP_CALL_TIMEOUT_USEC (330 * USEC_PER_SEC)
-
 /* Exit codes of the launchers when the tool cannot be run, as in sh(1). */
 #define EXIT_CANNOT_EXEC 126
 #define EXIT_COMMAND_NOT_FOUND 127
@@ -44,16 +41,14 @@ static const char *pretty_path(const char *path, char **buf) {
         return *buf;
 }
 
-/* Calls a Setup method; allows polkit to ask interactively (unless --no-ask). */
+/* Calls a Setup method. Only Environment and key=inline need reveal-key, so
+ * only they get a password agent; the others may still wait for the keyring. */
 static int setup_call(sd_bus *bus, const char *method, sd_bus_error *error, sd_bus_message **ret_reply, const char *tool,
                       const char *key_mode, bool force) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Setup"), method);
-        if (r < 0)
-                return r;
-        r = sd_bus_message_set_allow_interactive_authorization(m, !arg_no_ask);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(m, "s", tool);
@@ -78,7 +73,9 @@ static int setup_call(sd_bus *bus, const char *method, sd_bus_error *error, sd_b
         if (r < 0)
                 return r;
 call:
-        return sd_bus_call(bus, m, SETUP_CALL_TIMEOUT_USEC, error, ret_reply);
+        if (streq(method, "Environment") || streq_ptr(key_mode, "inline"))
+                return cli_call_interactive(bus, m, error, ret_reply);
+        return sd_bus_call(bus, m, CLI_INTERACTIVE_TIMEOUT_USEC, error, ret_reply);
 }
 
 /* The service's model list (Models property), only as far as the default

@@ -1,25 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bankr-llm credits add | credits auto | key reveal: the verbs behind
- * polkit. Each call lets polkit ask for a password (allow-interactive-
- * authorization) and waits long enough for a person to type it; on a
- * terminal, pkttyagent is started for the duration of the call so that the
- * question can be asked there when no graphical agent is running.
+ * polkit. Each call goes through cli_call_interactive(), so that polkit can
+ * ask for a password, on the terminal when no graphical agent is running.
  */
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <json-c/json.h>
 
 #include "cli.h"
-
-/* polkit gives a person 5 minutes to type a password; wait a bit longer. */
-#define GUARDED_CALL_TIMEOUT_USEC (6 * 60 * USEC_PER_SEC)
-#define AGENT_READY_TIMEOUT_MSEC 5000
 
 #define TOP_UP_MIN 1.0
 #define TOP_UP_MAX 1000.0
@@ -54,75 +43,6 @@ static bool token_ok(const char *t) {
 
 static void print_usd_line(const char *label, double v) {
         printf("%s$%.2f\n", label, v);
-}
-
-/* Starts pkttyagent for our process when we are on a terminal, so polkit
- * can ask for a password right here if no graphical agent is running. Its
- * absence is not an error: a graphical agent may answer, or polkit says no. */
-static pid_t agent_open(void) {
-        int fds[2];
-        pid_t pid;
-        char buf[1];
-
-        if (!isatty(STDIN_FILENO) || access("/usr/bin/pkttyagent", X_OK) < 0)
-                return 0;
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return 0;
-
-        pid = fork();
-        if (pid < 0) {
-                close(fds[0]);
-                close(fds[1]);
-                return 0;
-        }
-        if (pid == 0) {
-                char pid_arg[32], fd_arg[32];
-                int fd = fds[1];
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGTERM);
-                close(fds[0]);
-                /* The one fd it must inherit: pkttyagent closes it once registered. */
-                if (fd != 3) {
-                        if (dup2(fd, 3) < 0)
-                                _exit(EXIT_FAIL);
-                        fd = 3;
-                } else
-                        (void) fcntl(fd, F_SETFD, 0);
-                (void) snprintf(pid_arg, sizeof pid_arg, "%d", (int) getppid());
-                (void) snprintf(fd_arg, sizeof fd_arg, "%d", fd);
-                execl("/usr/bin/pkttyagent", "pkttyagent", "--process", pid_arg, "--notify-fd", fd_arg, "--fallback",
-                      (char *) NULL);
-                _exit(EXIT_FAIL);
-        }
-
-        close(fds[1]);
-        /* Wait until it has registered (or died), so polkit finds it. */
-        struct pollfd p = { .fd = fds[0], .events = POLLIN };
-        if (poll(&p, 1, AGENT_READY_TIMEOUT_MSEC) > 0)
-                (void) read(fds[0], buf, sizeof buf);
-        close(fds[0]);
-        return pid;
-}
-
-static void agent_close(pid_t pid) {
-        if (pid <= 0)
-                return;
-        (void) kill(pid, SIGTERM);
-        (void) waitpid(pid, NULL, 0);
-}
-
-/* A call that polkit may have to ask a person about. */
-static int call_guarded(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply) {
-        pid_t agent;
-        int r;
-
-        r = sd_bus_message_set_allow_interactive_authorization(m, true);
-        if (r < 0)
-                return r;
-        agent = agent_open();
-        r = sd_bus_call(bus, m, GUARDED_CALL_TIMEOUT_USEC, error, ret_reply);
-        agent_close(agent);
-        return r;
 }
 
 /* Balance and State, when the service has them; false otherwise (an older
@@ -261,7 +181,7 @@ int verb_credits_add(int argc, char *argv[]) {
                 r = sd_bus_message_append(m, "ds", amount, token);
         if (r < 0)
                 return cli_fail_bus("add credits", NULL, r);
-        r = call_guarded(bus, m, &error, &reply);
+        r = cli_call_interactive(bus, m, &error, &reply);
         if (r < 0)
                 return cli_fail_bus("add credits", &error, r);
         r = sd_bus_message_read(reply, "dds", &granted, &balance, &tx);
@@ -462,7 +382,7 @@ int verb_credits_auto(int argc, char *argv[]) {
                         r = sd_bus_message_close_container(m);
                 if (r < 0)
                         return cli_fail_bus("change the auto top-up settings", NULL, r);
-                r = call_guarded(bus, m, &error, &reply);
+                r = cli_call_interactive(bus, m, &error, &reply);
                 if (r < 0)
                         return cli_fail_bus("change the auto top-up settings", &error, r);
                 if (!json)
@@ -516,7 +436,7 @@ int verb_key_reveal(int argc, char *argv[]) {
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Reveal");
         if (r < 0)
                 return cli_fail_bus("reveal the key", NULL, r);
-        r = call_guarded(bus, m, &error, &reply);
+        r = cli_call_interactive(bus, m, &error, &reply);
         if (r < 0)
                 return cli_fail_bus("reveal the key", &error, r);
         /* Wiped when the reply is freed. */
