@@ -201,6 +201,17 @@ int cli_parse_usd(const char *s, double *ret) {
         return 0;
 }
 
+int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_error *error,
+                     sd_bus_message **ret_reply) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, iface, method);
+        if (r < 0)
+                return r;
+        return sd_bus_call(bus, m, 60 * USEC_PER_SEC, error, ret_reply);
+}
+
 /* Starts pkttyagent for our process when we are on a terminal, so polkit
  * can ask for a password right here if no graphical agent is running. Its
  * absence is not an error: a graphical agent may answer, or polkit says no. */

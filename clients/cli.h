@@ -63,6 +63,12 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
+/* Calls a method without arguments that waits for the gateway (Refresh,
+ * Validate), allowing longer than the service's own HTTP timeouts. Prints
+ * nothing. */
+int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_error *error,
+                     sd_bus_message **ret_reply);
+
 /* polkit gives a person 5 minutes to type a password; wait a bit longer. */
 #define CLI_INTERACTIVE_TIMEOUT_USEC (6 * 60 * USEC_PER_SEC)
 

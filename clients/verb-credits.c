@@ -145,11 +145,8 @@ int verb_credits(int argc, char *argv[]) {
         }
         if (refresh) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
 
-                r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Credits"), "Refresh");
-                if (r >= 0)
-                        r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+                r = cli_call_gateway(bus, IFACE("Credits"), "Refresh", &error, NULL);
                 /* Exhausted and rejected keys are told below, as states. */
                 if (r < 0 && !sd_bus_error_has_names(&error, "bot.bankr.LLM1.Error.PaymentRequired",
                                                      "bot.bankr.LLM1.Error.Unauthorized")) {
@@ -221,7 +218,7 @@ int verb_key_validate(int argc, char *argv[]) {
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *state = NULL;
         const char *message;
         bool present = true;
@@ -248,9 +245,7 @@ int verb_key_validate(int argc, char *argv[]) {
         if (r > 0)
                 return r;
 
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Validate");
-        if (r >= 0)
-                r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+        r = cli_call_gateway(bus, IFACE("Key"), "Validate", &error, &reply);
         if (r < 0)
                 return cli_fail_bus("validate the key", &error, r);
         r = sd_bus_message_read(reply, "bs", &ok, &message);

@@ -222,11 +222,8 @@ int verb_models(int argc, char *argv[]) {
 
         if (refresh) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
 
-                r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Models"), "Refresh");
-                if (r >= 0)
-                        r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, &reply);
+                r = cli_call_gateway(bus, IFACE("Models"), "Refresh", &error, NULL);
                 if (r < 0) {
                         code = cli_fail_bus("refresh the model list", &error, r);
                         if (code == EXIT_NO_SERVICE)
