@@ -294,6 +294,12 @@ json_object *cli_json_number(double d) {
         return json_object_new_double_s(d, buf);
 }
 
+void cli_print_json(json_object *o) {
+        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+        fflush(stdout);
+}
+
 /* The elements of the array m has just entered, up to its end. For a dict,
  * entry is the signature inside its braces ("sv"). */
 static int array_to_json(sd_bus_message *m, const char *entry, json_object *o) {

@@ -101,6 +101,9 @@ double cli_json_double(json_object *o, const char *key, double def);
 int64_t cli_json_int(json_object *o, const char *key, int64_t def);
 uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
 
+/* Prints o as every --json does: indented, URLs without \/ escapes. */
+void cli_print_json(json_object *o);
+
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
  * not 0.10000000000000001 or 1.0 as json-c would print it); NULL (JSON
  * null) when not finite. */

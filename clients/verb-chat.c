@@ -304,9 +304,7 @@ static void print_json(Run *run) {
                 json_object_object_add(e, "partial", json_object_new_boolean(run->partial));
                 json_object_object_add(o, "error", e);
         }
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-        fflush(stdout);
+        cli_print_json(o);
         json_object_put(o);
 }
 

@@ -179,7 +179,7 @@ int verb_credits(int argc, char *argv[]) {
                 json_object_object_add(o, "age_s", info.updated_at == 0 ? NULL :
                                        json_object_new_int64(now > info.updated_at ? (int64_t) ((now - info.updated_at) / USEC_PER_SEC) : 0));
                 json_object_object_add(o, "low_threshold_usd", cli_json_number(info.threshold));
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+                cli_print_json(o);
                 json_object_put(o);
                 return code;
         }

@@ -94,8 +94,7 @@ int verb_status(int argc, char *argv[]) {
                 json_object_object_add(o, "api_key", a);
                 json_add_str(o, "service_version", version);
                 json_add_str(o, "cli_version", VERSION);
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                cli_print_json(o);
                 json_object_put(o);
                 return 0;
         }

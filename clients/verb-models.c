@@ -237,9 +237,7 @@ int verb_models(int argc, char *argv[]) {
                 return -r;
 
         if (json) {
-                printf("%s\n", json_object_to_json_string_ext(info.models, JSON_C_TO_STRING_PRETTY |
-                                                                                  JSON_C_TO_STRING_SPACED |
-                                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+                cli_print_json(info.models);
                 return code;
         }
         if (json_object_array_length(info.models) == 0)

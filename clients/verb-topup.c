@@ -260,8 +260,7 @@ static int print_auto_settings(sd_bus_message *reply, bool json) {
                         json_object_object_add(o, "last_top_up_at", json_object_new_string(last_at));
                 if (last_error)
                         json_object_object_add(o, "last_error", json_object_new_string(last_error));
-                printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                cli_print_json(o);
                 json_object_put(o);
                 return 0;
         }
