@@ -61,8 +61,6 @@ int cli_exit_for_error(const char *name);
 int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret);
 int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-
 /* Calls a method without arguments that waits for the gateway (Refresh,
  * Validate), allowing longer than the service's own HTTP timeouts. Prints
  * nothing. */
@@ -77,6 +75,8 @@ int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_
  * is a terminal (for when no graphical agent runs), and waits
  * CLI_INTERACTIVE_TIMEOUT_USEC. Prints nothing. */
 int cli_call_interactive(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply);
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
 /* D-Bus replies as JSON, so that every verb reads them the same way.
  *
