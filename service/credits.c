@@ -17,6 +17,7 @@
 #include <math.h>
 
 #include "gateway.h"
+#include "json-strict.h"
 #include "log.h"
 #include "modules.h"
 
@@ -122,41 +123,50 @@ static void credits_load_settings(Credits *cr) {
         json_object_put(root);
 }
 
-/* Rewrites settings.json with the new threshold, keeping any other field. */
-static int credits_save_settings(Credits *cr, double threshold) {
-        _cleanup_free_ char *path = settings_path(cr), *data = NULL;
-        struct json_object *root = NULL;
-        const char *s;
+/* Rewrites settings.json with the new threshold, keeping any other field.
+ * A file that cannot be read back exactly (not strict JSON, not an object)
+ * is left as it is: -EBADMSG with *ret_why saying what is wrong, since
+ * rewriting it would silently drop whatever else it holds. */
+static int credits_save_settings(Credits *cr, double threshold, char **ret_why) {
+        _cleanup_free_ char *path = settings_path(cr), *data = NULL, *text = NULL, *what = NULL;
+        _cleanup_json_ struct json_object *root = NULL;
+        const char *remedy = NULL;
         size_t size;
         int r;
 
         if (!path)
                 return -ENOMEM;
         r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
-        if (r >= 0)
-                root = json_tokener_parse(data);
-        if (!root || !json_object_is_type(root, json_type_object)) {
-                json_object_put(root);
+        if (r >= 0) {
+                if (memchr(data, 0, size)) {
+                        if (asprintf(ret_why, "it holds NUL bytes; remove it or fix it by hand") < 0)
+                                return -ENOMEM;
+                        return -EBADMSG;
+                }
+                r = json_parse_strict(data, &root, &what, &remedy);
+                if (r == -EBADMSG) {
+                        if (asprintf(ret_why, "%s; %s", strna(what), strna(remedy)) < 0)
+                                return -ENOMEM;
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+        } else if (r != -ENOENT)
+                return r;
+        if (!root) { /* no file, or an empty one */
                 root = json_object_new_object();
                 if (!root)
                         return -ENOMEM;
         }
-        if (json_object_object_add(root, "low_threshold_usd", json_object_new_double(threshold)) < 0) {
-                json_object_put(root);
+        if (json_object_object_add(root, "low_threshold_usd", json_new_number(threshold)) < 0)
                 return -ENOMEM;
-        }
-        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+        r = json_to_text(root, &text);
+        if (r < 0)
+                return r;
         r = mkdir_p(cr->context->state_dir, 0700);
-        if (r >= 0 && s) {
-                _cleanup_free_ char *text = NULL;
-                if (asprintf(&text, "%s\n", s) < 0)
-                        r = -ENOMEM;
-                else
-                        r = write_file_atomic(path, text, strlen(text), 0600);
-        } else if (r >= 0)
-                r = -ENOMEM;
-        json_object_put(root);
-        return r;
+        if (r < 0)
+                return r;
+        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* --- state -------------------------------------------------------------- */
@@ -553,6 +563,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 
 static int property_set_threshold(sd_bus *bus, const char *path, const char *interface, const char *property,
                                   sd_bus_message *value, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *why = NULL;
         Credits *cr = userdata;
         double d;
         int r;
@@ -571,7 +582,14 @@ static int property_set_threshold(sd_bus *bus, const char *path, const char *int
         if (d == cr->threshold)
                 return 0;
 
-        r = credits_save_settings(cr, d);
+        r = credits_save_settings(cr, d, &why);
+        if (r == -EBADMSG) {
+                log_warning("Not saving the low threshold: %s/settings.json cannot be read back: %s.",
+                            cr->context->state_dir, why);
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
+                                         "Cannot save the low threshold: %s/settings.json was left untouched, "
+                                         "because %s.", cr->context->state_dir, why);
+        }
         if (r < 0) {
                 log_warning_errno(r, "Failed to save the low threshold in %s/settings.json: %m", cr->context->state_dir);
                 return sd_bus_error_set_errnof(error, r, "Failed to save the low threshold in %s/settings.json: %m",

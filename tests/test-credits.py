@@ -267,6 +267,35 @@ class Threshold(CreditsTest):
         self.env.restart_service()
         self.assertEqual(self.env.get("Credits", "LowThreshold"), 2.5)
 
+    def test_unreadable_settings_file_is_never_rewritten(self):
+        # settings.json is ours, but someone may have edited it: setting the
+        # threshold must not replace what cannot be read back with a file
+        # holding only the threshold.
+        path = os.path.join(self.env.home, ".config", "bankr-llm", "settings.json")
+        os.makedirs(os.path.dirname(path))
+        self.start_ok()
+        for text in ('{"low_threshold_usd": 3, "mine": [1, 2',  # truncated
+                     '["low_threshold_usd", 3]',                 # not an object
+                     '{"low_threshold_usd": 3} {"mine": 1}',     # trailing text
+                     "{'low_threshold_usd': 3, 'mine': 1}"):     # not JSON
+            with open(path, "w") as f:
+                f.write(text)
+            ok, err = call_gdbus(self.env, "org.freedesktop.DBus.Properties", "Set", "bot.bankr.LLM1.Credits",
+                                 "LowThreshold", "<7.5>")
+            self.assertFalse(ok, text)
+            self.assertEqual(err[0], ERR + "InvalidConfig", (text, err))
+            self.assertIn(path, err[1])
+            self.assertIn("left untouched", err[1])
+            with open(path) as f:
+                self.assertEqual(f.read(), text)
+            self.assertNotEqual(self.env.get("Credits", "LowThreshold"), 7.5)
+        # An empty file holds nothing to lose.
+        open(path, "w").close()
+        self.env.set("Credits", "LowThreshold", "d", 7.5)
+        with open(path) as f:
+            self.assertEqual(json.load(f), {"low_threshold_usd": 7.5})
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+
     def test_broken_settings_file(self):
         path = os.path.join(self.env.home, ".config", "bankr-llm", "settings.json")
         os.makedirs(os.path.dirname(path))
