@@ -32,7 +32,10 @@ static void help(void) {
                 printf("  %-10s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  -h --help       show this help (COMMAND --help for a command)\n"
-               "     --version    show the version\n\n"
+               "     --version    show the version\n"
+               "     --no-ask-password\n"
+               "                  never let polkit ask for a password (fail with exit code 7\n"
+               "                  instead), and never ask for confirmation\n\n"
                "Exit codes:\n"
                "    0  success\n"
                "    1  failure not listed below\n"
@@ -57,6 +60,7 @@ int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
+                { "no-ask-password", no_argument, NULL, 'N' },
                 {}
         };
         int c;
@@ -74,6 +78,9 @@ int main(int argc, char *argv[]) {
                 case 'V':
                         printf("bankr-llm %s\n", VERSION);
                         return 0;
+                case 'N':
+                        arg_no_ask = true;
+                        break;
                 default:
                         return EXIT_USAGE;
                 }

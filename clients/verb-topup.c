@@ -148,8 +148,9 @@ int verb_credits_add(int argc, char *argv[]) {
         /* Spending needs a yes from a person, or an explicit --yes. */
         if (!yes && (arg_no_ask || !isatty(STDIN_FILENO)))
                 return cli_fail(EXIT_USAGE,
-                                "Refusing to add credits without confirmation: standard input is not a terminal.\n"
+                                "Refusing to add credits without confirmation: %s.\n"
                                 "Run it on a terminal, or pass --yes to confirm spending $%.2f from your wallet.",
+                                arg_no_ask ? "--no-ask-password was given" : "standard input is not a terminal",
                                 amount);
 
         r = cli_bus(&bus);

@@ -419,6 +419,19 @@ class AgentErrors(TopUpTest):
         self.gw.api_keys = {"bk_other"}
         self.one_top_up_fails(None, ERR + "Unauthorized", "key set --api")
 
+    def test_api_key_quoted_by_the_agent_api_is_redacted(self):
+        # Some servers quote the key they rejected; it must not reach a bus error.
+        key = FakeGateway.DEFAULT_API_KEY
+        msg = self.one_top_up_fails(Fault.http(401, "Invalid API key: %s (expired)" % key), ERR + "Unauthorized",
+                                    "Invalid API key")
+        self.assertIn("(expired)", msg)
+        self.gw.push_fault("auto-topup", Fault.http(400, "bad request for key %s" % key))
+        ok, err = call_gdbus(self.env, CREDITS, "GetAutoTopUp")
+        self.assertFalse(ok)
+        self.assertIn("bad request for key", err[1])
+        self.assertNotIn(key, err[1])
+        self.assertNotIn(key, self.env.log())
+
     def test_500_may_have_gone_through(self):
         self.one_top_up_fails(Fault.http(500), ERR + "GatewayError", ["may or may not", "Internal server error"])
 
@@ -479,6 +492,17 @@ class Cli(TopUpTest):
         calls = self.polkit.check_calls()
         self.assertEqual(len(calls), 1)
         self.assertEqual(calls[0]["flags"], 1, "allow-interactive-authorization was not passed on")
+
+    def test_no_ask_password(self):
+        self.polkit.set_allowed([TOP_UP])
+        r = self.env.cli("--no-ask-password", "credits", "add", "25")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--no-ask-password", r.stderr)
+        r = self.env.cli("--no-ask-password", "credits", "add", "25", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        calls = self.polkit.check_calls()
+        self.assertEqual(len(calls), 1)
+        self.assertEqual(calls[0]["flags"], 0, "allow-interactive-authorization was set")
 
     def test_credits_add_with_token(self):
         self.polkit.set_allowed([TOP_UP])
