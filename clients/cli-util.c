@@ -9,6 +9,9 @@
 #include <sys/wait.h>
 #include <termios.h>
 
+#include <inttypes.h>
+#include <time.h>
+
 #include "cli.h"
 #include "log.h"
 
@@ -576,4 +579,22 @@ int cli_read_secret(const char *prompt, char **ret) {
                 line[--l] = 0;
         *ret = TAKE_PTR(line);
         return 0;
+}
+
+void cli_format_age(char *buf, size_t size, uint64_t updated_at) {
+        uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC, s;
+
+        if (updated_at == 0) {
+                (void) snprintf(buf, size, "never");
+                return;
+        }
+        s = now > updated_at ? (now - updated_at) / USEC_PER_SEC : 0;
+        if (s < 60)
+                (void) snprintf(buf, size, "just now");
+        else if (s < 2 * 3600)
+                (void) snprintf(buf, size, "%" PRIu64 " min ago", s / 60);
+        else if (s < 2 * 86400)
+                (void) snprintf(buf, size, "%" PRIu64 " h ago", s / 3600);
+        else
+                (void) snprintf(buf, size, "%" PRIu64 " days ago", s / 86400);
 }

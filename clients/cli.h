@@ -109,6 +109,10 @@ void cli_print_json(json_object *o);
  * null) when not finite. */
 json_object *cli_json_number(double d);
 
+/* "just now", "12 min ago", "3 h ago", "2 days ago", "never" (for 0), from
+ * µs since the epoch. */
+void cli_format_age(char *buf, size_t size, uint64_t updated_at);
+
 /* Appends one {sv} entry holding an "as" to the a{sv} open in m; plain
  * types fit sd_bus_message_append(m, "{sv}", key, "s", value) directly. */
 int cli_append_dict_strv(sd_bus_message *m, const char *key, char **strv);

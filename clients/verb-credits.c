@@ -39,24 +39,6 @@ static int credits_info_get(sd_bus *bus, CreditsInfo *i) {
         return 0;
 }
 
-static void format_age(char *buf, size_t size, uint64_t updated_at) {
-        uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC, s;
-
-        if (updated_at == 0) {
-                (void) snprintf(buf, size, "never");
-                return;
-        }
-        s = now > updated_at ? (now - updated_at) / USEC_PER_SEC : 0;
-        if (s < 60)
-                (void) snprintf(buf, size, "just now");
-        else if (s < 2 * 3600)
-                (void) snprintf(buf, size, "%" PRIu64 " min ago", s / 60);
-        else if (s < 2 * 86400)
-                (void) snprintf(buf, size, "%" PRIu64 " h ago", s / 3600);
-        else
-                (void) snprintf(buf, size, "%" PRIu64 " days ago", s / 86400);
-}
-
 static int exit_for_state(const char *state) {
         if (streq_ptr(state, "exhausted"))
                 return EXIT_NO_CREDITS;
@@ -185,7 +167,7 @@ int verb_credits(int argc, char *argv[]) {
         }
 
         char age[32];
-        format_age(age, sizeof age, info.updated_at);
+        cli_format_age(age, sizeof age, info.updated_at);
 
         if (streq(info.state, "ok"))
                 printf("Balance: $%.2f\n  State: ok (warning below $%.2f)\nUpdated: %s\n", info.balance,

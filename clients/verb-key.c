@@ -55,8 +55,9 @@ int verb_status(int argc, char *argv[]) {
                 switch (c) {
                 case 'h':
                         printf("bankr-llm status [--json]\n\n"
-                               "Show the gateway URL, where the key comes from (masked), and the\n"
-                               "version of the running service.\n");
+                               "Show the gateway URL, where the key comes from (masked), the credit\n"
+                               "balance and model list bankr-llmd holds (without asking the gateway),\n"
+                               "and the version of the running service.\n");
                         return 0;
                 case 'j':
                         json = true;
@@ -73,6 +74,20 @@ int verb_status(int argc, char *argv[]) {
         r = key_info_get(bus, &info);
         if (r < 0)
                 return -r;
+
+        /* What the service holds; both are answered from memory. */
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(json_object_putp) json_object *credits = NULL, *models = NULL;
+        (void) cli_get_all(bus, IFACE("Credits"), &error, &credits);
+        sd_bus_error_free(&error);
+        (void) cli_get_all(bus, IFACE("Models"), &error, &models);
+        json_object *list = cli_json_get(models, "Models", json_type_array);
+        size_t n_models = list ? json_object_array_length(list) : 0;
+        bool live = cli_json_bool(models, "Live", false);
+        const char *state = cli_json_str(credits, "State");
+        double balance = cli_json_double(credits, "Balance", 0);
+        char age[64];
+        cli_format_age(age, sizeof age, cli_json_uint(credits, "UpdatedAt", 0));
 
         bool present = cli_json_bool(info, "Present", false);
         const char *gateway = cli_json_str(info, "GatewayUrl"), *api_url = cli_json_str(info, "ApiUrl"),
@@ -92,6 +107,19 @@ int verb_status(int argc, char *argv[]) {
                 json_add_str(a, "source", api_source);
                 json_add_str(a, "masked", api_masked);
                 json_object_object_add(o, "api_key", a);
+                if (credits) {
+                        json_object *cr = json_object_new_object();
+                        json_add_str(cr, "state", state);
+                        json_object_object_add(cr, "balance_usd", cli_json_number(balance));
+                        json_object_object_add(cr, "updated_at", json_object_new_uint64(cli_json_uint(credits, "UpdatedAt", 0)));
+                        json_object_object_add(o, "credits", cr);
+                }
+                if (models) {
+                        json_object *mo = json_object_new_object();
+                        json_object_object_add(mo, "count", json_object_new_uint64(n_models));
+                        json_object_object_add(mo, "live", json_object_new_boolean(live));
+                        json_object_object_add(o, "models", mo);
+                }
                 json_add_str(o, "service_version", version);
                 json_add_str(o, "cli_version", VERSION);
                 cli_print_json(o);
@@ -107,6 +135,16 @@ int verb_status(int argc, char *argv[]) {
         if (!isempty(api_masked))
                 printf("    API key: %s (%s)\n", api_masked, source_text(api_source));
         printf("  Agent API: %s\n", strna(api_url));
+        if (credits) {
+                if (!present)
+                        printf("    Credits: unknown (no key)\n");
+                else if (isempty(state) || streq(state, "unknown"))
+                        printf("    Credits: unknown (\"bankr-llm credits --refresh\" asks the gateway)\n");
+                else
+                        printf("    Credits: $%.2f (%s, %s)\n", balance, state, age);
+        }
+        if (models)
+                printf("     Models: %zu (%s)\n", n_models, live ? "live" : "cached or built-in catalog");
         printf("    Service: bankr-llmd %s\n", strna(version));
         printf("        CLI: bankr-llm %s\n", VERSION);
         return 0;
