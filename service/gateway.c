@@ -44,8 +44,7 @@ static const char *final_stop(const char *s) {
         return n > 0 && strchr(".!?", s[n - 1]) ? "" : ".";
 }
 
-/* Some servers quote the key they rejected; it must not reach a bus error. */
-static void redact_key(char *s, const char *key) {
+void gateway_redact_key(char *s, const char *key) {
         size_t kl = key ? strlen(key) : 0;
         char *p;
 
@@ -86,7 +85,7 @@ int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what
         body = http_request_get_body(r, &len);
         if (chat_parse_error_body(body, len, NULL, &gw_message) < 0)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_NO_MEMORY, "Out of memory."), -EIO;
-        redact_key(gw_message, context_llm_key(c));
+        gateway_redact_key(gw_message, context_llm_key(c));
         const char *gm = strempty(gw_message), *stop = final_stop(gm);
 
         switch (status) {

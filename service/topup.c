@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "chat-wire.h"
+#include "gateway.h"
 #include "http.h"
 #include "log.h"
 #include "modules.h"
@@ -510,6 +511,8 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
 
         if (chat_parse_error_body(body, len, NULL, &msg) < 0)
                 return -ENOMEM;
+        gateway_redact_key(msg, context_api_key(credits_context(ac->credits)));
+        gateway_redact_key(msg, context_llm_key(credits_context(ac->credits)));
 
         switch (status) {
         case 400:
