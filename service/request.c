@@ -397,19 +397,37 @@ void request_notify_shutdown(Request *r) {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* Replaces every occurrence of the key in s by "***": a gateway might echo
- * what it was sent. */
-static void scrub_key(char *s, const char *key) {
-        size_t kl;
-        char *p;
+/* A copy of s, a text the gateway sent, with the key replaced by "***"
+ * wherever it is quoted. The gateway's texts are cut to a few hundred
+ * bytes, so the start of the key may also end the text (or stand before
+ * the "…" of the cut): more of it than key_mask() shows is replaced too.
+ * Only the gateway's texts are redacted, never our own sentences, so a
+ * short key cannot garble them. */
+static char *redact_key(const char *s, const char *key) {
+        static const size_t shown = 6; /* key_mask() shows the first 6 characters */
+        size_t kl = key ? strlen(key) : 0, n = 0;
+        char *out;
 
-        if (!s || isempty(key))
-                return;
-        kl = strlen(key);
-        while ((p = strstr(s, key))) {
-                memcpy(p, "***", 3);
-                memmove(p + 3, p + kl, strlen(p + kl) + 1);
+        if (!s)
+                return NULL;
+        /* "***" for each byte at worst (a one-byte key). */
+        out = malloc(strlen(s) * 3 + 1);
+        if (!out)
+                return NULL;
+        while (*s) {
+                size_t m = 0;
+
+                while (m < kl && s[m] && s[m] == key[m])
+                        m++;
+                if (kl > 0 && (m == kl || (m > shown && (!s[m] || startswith(s + m, "…"))))) {
+                        memcpy(out + n, "***", 3);
+                        n += 3;
+                        s += m;
+                } else
+                        out[n++] = *s++;
         }
+        out[n] = 0;
+        return out;
 }
 
 /* Remembers the failure of this attempt as the one to report. */
@@ -422,7 +440,6 @@ static void request_note_error(Request *r, const char *name, const char *fmt, ..
         if (vasprintf(&m, fmt, ap) < 0)
                 m = NULL;
         va_end(ap);
-        scrub_key(m, context_llm_key(r->context));
         r->error_name = name;
         free(r->error_message);
         r->error_message = m;
@@ -609,15 +626,18 @@ static char *closest_models_hint(Request *r) {
 
 /* A complete non-2xx answer. */
 static void request_status_failed(Request *r, long status) {
-        _cleanup_free_ char *type = NULL, *gw = NULL, *hint = NULL;
+        _cleanup_free_ char *type = NULL, *raw = NULL, *gw = NULL, *hint = NULL;
         uint64_t retry_after = UINT64_MAX, ra;
         const char *body, *model = request_model(r);
         size_t len;
         int k;
 
         body = http_request_get_body(r->http, &len);
-        k = chat_parse_error_body(body, len, &type, &gw);
+        k = chat_parse_error_body(body, len, &type, &raw);
         if (k < 0)
+                return request_fail_oom(r);
+        gw = redact_key(raw, context_llm_key(r->context));
+        if (!gw)
                 return request_fail_oom(r);
         k = http_parse_retry_after(http_request_get_header(r->http, "retry-after"),
                                    http_request_get_header(r->http, "retry-after-ms"), now_usec(CLOCK_REALTIME), &ra);
@@ -661,7 +681,7 @@ static void request_status_failed(Request *r, long status) {
                                    "The gateway failed to answer for %s (HTTP %ld: %s). Try again later.", model, status, gw);
                 return request_attempt_failed(r, RETRY_YES, retry_after);
         }
-        if (status >= 400 && message_says_model_not_found(type, gw)) {
+        if (status >= 400 && message_says_model_not_found(type, raw)) {
                 hint = closest_models_hint(r);
                 request_note_error(r, BUS_ERROR_MODEL_NOT_FOUND, "The gateway does not know the model \"%s\" (HTTP %ld: %s).%s",
                                    model, status, gw, strempty(hint));
@@ -677,24 +697,27 @@ static void request_status_failed(Request *r, long status) {
 
 /* The stream failed (error event, unparsable data, or no terminator). */
 static void request_stream_failed(Request *r) {
-        const char *type = NULL, *msg = NULL;
-        const char *name = BUS_ERROR_GATEWAY_ERROR;
+        _cleanup_free_ char *type = NULL, *msg = NULL; /* t and m as they may be shown */
+        const char *name = BUS_ERROR_GATEWAY_ERROR, *t = NULL, *m = NULL;
         Retry retry = RETRY_NO;
 
-        (void) chat_stream_get_error(r->stream, &type, &msg);
-        if (streq_ptr(type, CHAT_ERROR_INCOMPLETE)) {
+        (void) chat_stream_get_error(r->stream, &t, &m);
+        if ((t && !(type = redact_key(t, context_llm_key(r->context)))) ||
+            (m && !(msg = redact_key(m, context_llm_key(r->context)))))
+                return request_fail_oom(r);
+        if (streq_ptr(t, CHAT_ERROR_INCOMPLETE)) {
                 request_note_error(r, BUS_ERROR_GATEWAY_ERROR,
                                    "The answer from the gateway ended before it was complete (no end-of-stream marker).");
                 retry = RETRY_YES;
-        } else if (streq_ptr(type, CHAT_ERROR_INVALID_RESPONSE)) {
+        } else if (streq_ptr(t, CHAT_ERROR_INVALID_RESPONSE)) {
                 request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway sent an answer that cannot be read: %s",
                                    strna(msg));
         } else {
-                if (streq_ptr(type, "rate_limit_error")) {
+                if (streq_ptr(t, "rate_limit_error")) {
                         name = BUS_ERROR_RATE_LIMITED;
                         retry = RETRY_YES;
-                } else if (streq_ptr(type, "overloaded_error") || streq_ptr(type, "api_error") ||
-                           streq_ptr(type, "server_error")) {
+                } else if (streq_ptr(t, "overloaded_error") || streq_ptr(t, "api_error") ||
+                           streq_ptr(t, "server_error")) {
                         name = BUS_ERROR_GATEWAY_UNAVAILABLE;
                         retry = RETRY_YES;
                 }

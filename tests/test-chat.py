@@ -356,6 +356,16 @@ class Failures(ChatTest):
         self.assertIn("bad key *** rejected", res.error[1])
         self.assertNotIn(KEY, self.env.log())
 
+    def test_key_cut_by_the_message_cap_is_scrubbed(self):
+        # Gateway messages are capped at 300 bytes: a key quoted at the cut
+        # must not leave its first half behind.
+        self.gw.push_fault("chat", Fault.http(401, message="x" * 285 + " " + KEY))
+        _, res = self.run_one()
+        self.assertEqual(res.error[0], E + "Unauthorized")
+        self.assertNotIn(KEY[:10], res.error[1])
+        self.assertIn("***", res.error[1])
+        self.assertNotIn(KEY[:10], self.env.log())
+
     def test_unknown_model(self):
         _, res = self.run_one("claude-haiku-4.6")
         name, msg, _ = res.error
@@ -596,6 +606,21 @@ class BadArguments(ChatTest):
         # Exactly at the limit is fine.
         text, _ = self.c.complete(OPENAI_MODEL, [("user", big)])
         self.assertEqual(text, "Hello, world!")
+
+
+class ShortKey(ChatTest):
+    # Keys are opaque: a one-character key is accepted, and scrubbing it
+    # from gateway messages must neither overrun the buffer nor loop.
+    service_env = {"BANKR_LLM_KEY": "*"}
+
+    def test_short_key_scrubbed_safely(self):
+        self.gw.llm_keys = {"*"}
+        self.gw.push_fault("chat", Fault.http(401, message="bad key * and ** rejected"))
+        _, res = self.run_one(timeout=5)
+        name, msg, _ = res.error
+        self.assertEqual(name, E + "Unauthorized")
+        self.assertIn("rejected the key", msg)
+        self.assertIn("bad key *** and ****** rejected", msg)
 
 
 class NoKey(ChatTest):
