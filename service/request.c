@@ -271,6 +271,7 @@ static void request_stop_timers(Request *r) {
 }
 
 static void request_finish(Request *r) {
+        const char *answered;
         int k;
 
         if (!request_is_active(r))
@@ -278,8 +279,11 @@ static void request_finish(Request *r) {
         r->end_usec = now_usec(CLOCK_MONOTONIC);
         r->stop_reason = chat_stream_get_stop_reason(r->stream);
         chat_stream_get_usage(r->stream, &r->usage);
-        if (chat_stream_get_model(r->stream))
-                (void) free_and_strdup(&r->answered_model, chat_stream_get_model(r->stream));
+        answered = chat_stream_get_model(r->stream);
+        /* Only a name the bus can carry: one broken byte would make info
+         * unsendable, and the caller would never hear the end. */
+        if (answered && utf8_is_valid_n(answered, strlen(answered)))
+                (void) free_and_strdup(&r->answered_model, answered);
         request_stop_timers(r);
         request_flush(r, true);
         /* The stream may still be closing cleanly: let it, so the connection
@@ -298,8 +302,13 @@ static void request_finish(Request *r) {
                         k = request_append_info(r, reply);
                 if (k >= 0)
                         k = sd_bus_send(NULL, reply, NULL);
-                if (k < 0)
+                if (k < 0) {
                         log_warning_errno(k, "Failed to answer Complete: %m");
+                        /* Never leave the call unanswered. */
+                        (void) sd_bus_reply_method_errorf(r->complete, BUS_ERROR_GATEWAY_ERROR,
+                                                          "The answer could not be sent over the bus: %s",
+                                                          strerror(-k));
+                }
                 r->complete = sd_bus_message_unref(r->complete);
         }
 

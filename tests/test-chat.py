@@ -366,6 +366,22 @@ class Failures(ChatTest):
         self.assertIn("***", res.error[1])
         self.assertNotIn(KEY[:10], self.env.log())
 
+    def test_answered_model_not_utf8(self):
+        # A model name with a broken UTF-8 byte must not keep Finished (or
+        # Complete's reply) from being sent.
+        chunk = (b'data: {"id":"c1","object":"chat.completion.chunk","model":"gpt\xff-x","choices":'
+                 b'[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}\n\n')
+        body = chunk % (b"hi", b"null") + chunk % (b"", b'"stop"') + b"data: [DONE]\n\n"
+        for _ in range(2):
+            self.gw.push_fault("chat", Fault(status=200, body=body, content_type="text/event-stream"))
+        _, res = self.run_one(timeout=5)
+        self.assertIsNone(res.error)
+        self.assertEqual(res.text, "hi")
+        self.assertEqual(res.info["model"], OPENAI_MODEL)
+        text, info = self.c.complete(OPENAI_MODEL, [("user", "hi")], timeout=10)
+        self.assertEqual(text, "hi")
+        self.assertEqual(info["model"], OPENAI_MODEL)
+
     def test_unknown_model(self):
         _, res = self.run_one("claude-haiku-4.6")
         name, msg, _ = res.error
