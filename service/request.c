@@ -546,7 +546,10 @@ static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after
                         if (k >= 0)
                                 return;
                 }
-        } else if (retry != RETRY_NO && r->model_idx + 1 < r->n_models) {
+        }
+        /* The same model again is out (attempts used up, a Retry-After
+         * beyond the cap or past the deadline): on to the next one. */
+        if (retry != RETRY_NO && r->model_idx + 1 < r->n_models) {
                 log_info("Request %" PRIu64 ": %s failed (%s); falling back to %s.", r->id, request_model(r),
                          strna(r->error_message), r->models[r->model_idx + 1]);
                 r->model_idx++;

@@ -271,6 +271,16 @@ class Failures(ChatTest):
         self.assertIn("rate limiting", res.error[1])
         self.assertEqual(len(self.gw.requests_for("chat")), 1)
 
+    def test_retry_after_past_the_deadline_moves_to_the_fallback(self):
+        # Waiting 3 s would overrun timeout_s=2: the fallback is asked at once.
+        self.gw.push_fault("chat", Fault.http(429, headers={"Retry-After": "3"}, model=OPENAI_MODEL))
+        t = time.monotonic()
+        _, res = self.run_one(OPENAI_MODEL, opts={"fallback_models": ["deepseek-v3.2"], "timeout_s": U(2)})
+        self.assertIsNone(res.error)
+        self.assertEqual(res.info["model"], "deepseek-v3.2")
+        self.assertEqual(res.info["attempts"], 2)
+        self.assertLess(time.monotonic() - t, 1.5 * SLOW)
+
     def test_429_after_retries(self):
         self.gw.push_fault("chat", Fault.http(429, message="slow down please", times=None))
         _, res = self.run_one()
