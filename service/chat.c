@@ -14,6 +14,9 @@
 #include "request.h"
 
 #define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
+/* Empty messages cost no text but memory and time on the loop (the JSON
+ * body grows ~50 bytes per message): their number has a cap of its own. */
+#define CHAT_MAX_MESSAGES 10000U
 #define CHAT_MAX_PER_CALLER 128U
 #define CHAT_MAX_TOTAL 1024U
 /* Ended requests kept for reading at most; beyond, the oldest go early, so
@@ -194,6 +197,12 @@ static int read_messages(sd_bus_message *m, ChatMessage **ret, size_t *ret_n, si
                 if (*size > CHAT_TEXT_LIMIT) {
                         k = sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
                                               "The messages hold more than 4 MiB of text, the limit for one request.");
+                        goto fail;
+                }
+                if (n >= CHAT_MAX_MESSAGES) {
+                        k = sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                              "The request holds more than %u messages, the limit for one request.",
+                                              CHAT_MAX_MESSAGES);
                         goto fail;
                 }
                 if (n == alloc) {

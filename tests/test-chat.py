@@ -633,6 +633,14 @@ class BadArguments(ChatTest):
         text, _ = self.c.complete(OPENAI_MODEL, [("user", big)])
         self.assertEqual(text, "Hello, world!")
 
+    def test_message_count_limit(self):
+        # Empty messages cost no text but memory and time on the loop (a
+        # million of them took 10 s and 1.1 GB): their number is capped.
+        many = [("user", "")] * 10000 + [("user", "hi")]
+        self.bad(OPENAI_MODEL, many, {}, name=E + "LimitExceeded", contains="10000 messages")
+        text, _ = self.c.complete(OPENAI_MODEL, many[1:])
+        self.assertEqual(text, "Hello, world!")
+
 
 class ShortKey(ChatTest):
     # Keys are opaque: a one-character key is accepted, and scrubbing it
