@@ -142,8 +142,10 @@ static void keys_recompute(Keys *k, bool initial) {
                 return;
         }
 
-        /* Compare by value: the pointer may move between sources holding the same key. */
-        key_changed = !streq_ptr(key, k->key) || !streq(source, k->source);
+        /* Compare by value: the pointer may move between sources holding the
+         * same key, and the same key from another source (an import, say) is
+         * no new key for models and credits to refetch with. */
+        key_changed = !streq_ptr(key, k->key);
         if ((key != NULL) != (k->key != NULL))
                 changed[n_changed++] = "Present";
         if (!streq(source, k->source))

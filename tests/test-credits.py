@@ -306,6 +306,31 @@ class Threshold(CreditsTest):
         self.assertIn("Ignoring low_threshold_usd", self.env.log())
 
 
+class SameKeyNewSource(CreditsTest):
+    service_env = FAST
+
+    def test_same_key_from_another_source_is_not_a_new_key(self):
+        # Moving the key from the config file to the keyring changes Key.Source,
+        # not the key: the balance, its state and Low stay as they are, and
+        # nothing is fetched again.
+        self.gw.balance = 0.5
+        self.env.write_config({"llmKey": KEY})
+        self.env.start_service()
+        wait_until(lambda: self.state() == "low", what="the first balance")
+        wait_until(lambda: self.env.get("Models", "Live"), what="the first model list")
+        n_credits, n_models = len(self.gw.requests_for("credits")), len(self.gw.requests_for("models"))
+        with BusMonitor(self.env) as mon:
+            self.assertEqual(self.env.call("Key", "Import", "b", True), ["keyring"])
+            self.assertEqual(self.env.get("Key", "Source"), "keyring")
+            mon.settle(0.5 * SLOW)
+            self.assertEqual(mon.count("Credits.Low"), 0, mon.text())
+            self.assertEqual(mon.changed("Credits"), [], mon.text())
+            self.assertEqual(mon.changed("Models"), [], mon.text())
+        self.assertEqual(self.state(), "low")
+        self.assertEqual(len(self.gw.requests_for("credits")), n_credits)
+        self.assertEqual(len(self.gw.requests_for("models")), n_models)
+
+
 class Validate(CreditsTest):
     def test_good_key(self):
         self.start_ok()
