@@ -329,7 +329,7 @@ static void on_lookup_done(KeyringOp op, const char *kind, KeyringStatus status,
         Keys *k = userdata;
         int i = kind_from_string(kind);
 
-        if (i < 0)
+        if (i < 0 || status == KEYRING_CANCELLED)
                 return;
         if (status != KEYRING_OK)
                 log_debug("Keyring lookup of the %s key failed: %s", kind, strna(message));
@@ -363,8 +363,8 @@ static int on_ring_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_
 /* --- methods ------------------------------------------------------------ */
 
 static int reply_keyring_error(sd_bus_message *m, KeyringStatus status, const char *message) {
-        return sd_bus_reply_method_errorf(m, BUS_ERROR_KEYRING_UNAVAILABLE, "%s",
-                                          message ?: "The keyring is not available.");
+        return sd_bus_reply_method_errorf(m, status == KEYRING_CANCELLED ? BUS_ERROR_CANCELLED : BUS_ERROR_KEYRING_UNAVAILABLE,
+                                          "%s", message ?: "The keyring is not available.");
 }
 
 static void on_store_done(KeyringOp op, const char *kind, KeyringStatus status, const char *secret,

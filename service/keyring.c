@@ -2,9 +2,13 @@
 #include <libsecret/secret.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
+#include <time.h>
 
 #include "keyring.h"
 #include "log.h"
+
+/* How long exiting waits for a job that is running in libsecret. */
+#define KEYRING_EXIT_TIMEOUT_USEC (2 * USEC_PER_SEC)
 
 typedef struct Job Job;
 struct Job {
@@ -26,6 +30,7 @@ struct Keyring {
         pthread_mutex_t lock;
         pthread_cond_t cond;
         Job *todo, *todo_tail; /* guarded by lock */
+        Job *running;          /* guarded by lock; owned by the worker */
         Job *done, *done_tail; /* guarded by lock */
         bool quit;             /* guarded by lock */
 };
@@ -115,12 +120,14 @@ static void *worker(void *arg) {
                 k->todo = j->next;
                 if (!k->todo)
                         k->todo_tail = NULL;
+                j->next = NULL;
+                k->running = j; /* so that keyring_forget() still finds it */
                 pthread_mutex_unlock(&k->lock);
 
-                j->next = NULL;
                 run_job(j);
 
                 pthread_mutex_lock(&k->lock);
+                k->running = NULL;
                 if (k->done_tail)
                         k->done_tail->next = j;
                 else
@@ -133,21 +140,31 @@ static void *worker(void *arg) {
         }
 }
 
+static Job *pop_done(Keyring *k) {
+        Job *j;
+
+        pthread_mutex_lock(&k->lock);
+        j = k->done;
+        if (j) {
+                k->done = j->next;
+                if (!k->done)
+                        k->done_tail = NULL;
+                j->next = NULL;
+        }
+        pthread_mutex_unlock(&k->lock);
+        return j;
+}
+
 static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Keyring *k = userdata;
         uint64_t n;
-        Job *list;
+        Job *j;
 
         (void) !read(fd, &n, sizeof n);
 
-        pthread_mutex_lock(&k->lock);
-        list = k->done;
-        k->done = k->done_tail = NULL;
-        pthread_mutex_unlock(&k->lock);
-
-        while (list) {
-                Job *j = list;
-                list = j->next;
+        /* One at a time: a callback may free the owner of a later job, and
+         * keyring_forget() only reaches jobs still on the list. */
+        while ((j = pop_done(k))) {
                 if (j->cb)
                         j->cb(j->op, j->kind, j->status, j->secret, j->message, j->userdata);
                 job_free(j);
@@ -183,29 +200,63 @@ int keyring_new(sd_event *e, Keyring **ret) {
         return 0;
 }
 
-static void job_list_free(Job *j) {
+/* Jobs that will not be dispatched: their owners still hear of them. */
+static void job_list_cancel(Job *j) {
         while (j) {
                 Job *n = j->next;
+                if (j->cb)
+                        j->cb(j->op, j->kind, KEYRING_CANCELLED, NULL, "bankr-llmd is shutting down.", j->userdata);
                 job_free(j);
                 j = n;
         }
 }
 
+static int join_bounded(Keyring *k) {
+        struct timespec ts;
+        uint64_t until = now_usec(CLOCK_REALTIME) + KEYRING_EXIT_TIMEOUT_USEC;
+
+        ts.tv_sec = (time_t) (until / USEC_PER_SEC);
+        ts.tv_nsec = (long) (until % USEC_PER_SEC) * 1000;
+        return -pthread_timedjoin_np(k->thread, NULL, &ts);
+}
+
 Keyring *keyring_free(Keyring *k) {
+        Job *todo, *done;
+        int r = 0;
+
         if (!k)
                 return NULL;
-        if (k->thread_started) {
-                pthread_mutex_lock(&k->lock);
-                k->quit = true;
-                pthread_cond_signal(&k->cond);
-                pthread_mutex_unlock(&k->lock);
-                /* A job stuck in libsecret would hold us here; at exit that is
-                 * acceptable, and the keyring's own timeouts bound it. */
-                (void) pthread_join(k->thread, NULL);
-        }
-        job_list_free(k->todo);
-        job_list_free(k->done);
+
+        /* Once quit is set the worker takes no more jobs: the queues are ours. */
+        pthread_mutex_lock(&k->lock);
+        k->quit = true;
+        pthread_cond_signal(&k->cond);
+        todo = TAKE_PTR(k->todo);
+        done = TAKE_PTR(k->done);
+        k->todo_tail = k->done_tail = NULL;
+        pthread_mutex_unlock(&k->lock);
+        job_list_cancel(todo);
+        job_list_cancel(done);
+
+        if (k->thread_started)
+                r = join_bounded(k);
         sd_event_source_disable_unref(k->source);
+        k->source = NULL;
+        if (r < 0) {
+                /* Stuck in libsecret (a keyring that does not answer, a prompt
+                 * nobody answers). The worker still uses k, so k stays: the
+                 * process is exiting, and the thread ends with it. */
+                log_warning_errno(r, "The keyring did not finish a call within %u s; exiting without waiting for it.",
+                                  (unsigned) (KEYRING_EXIT_TIMEOUT_USEC / USEC_PER_SEC));
+                pthread_mutex_lock(&k->lock);
+                if (k->running)
+                        k->running->cb = NULL;
+                pthread_mutex_unlock(&k->lock);
+                (void) pthread_detach(k->thread);
+                return NULL;
+        }
+        job_list_cancel(k->done); /* what finished meanwhile */
+        k->done = NULL;
         closep(&k->efd);
         pthread_mutex_destroy(&k->lock);
         pthread_cond_destroy(&k->cond);
@@ -246,6 +297,8 @@ int keyring_submit(Keyring *k, KeyringOp op, const char *kind, const char *secre
 
 void keyring_forget(Keyring *k, void *userdata) {
         pthread_mutex_lock(&k->lock);
+        if (k->running && k->running->userdata == userdata)
+                k->running->cb = NULL;
         for (Job *j = k->todo; j; j = j->next)
                 if (j->userdata == userdata)
                         j->cb = NULL;

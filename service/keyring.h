@@ -24,14 +24,21 @@ typedef enum KeyringStatus {
         KEYRING_UNAVAILABLE, /* no Secret Service on the bus, or no bus */
         KEYRING_LOCKED,
         KEYRING_FAILED,
+        KEYRING_CANCELLED, /* never ran, or its result was dropped: the daemon is exiting */
 } KeyringStatus;
 
 /* Called on the loop. secret is the looked-up key (NULL if none) or, for a
- * store, the key that was stored; it is wiped after the call; message is a sentence for people when status != KEYRING_OK. */
+ * store, the key that was stored; it is wiped after the call; message is a sentence for people when status != KEYRING_OK.
+ * Every submitted job gets exactly one call, unless forgotten: jobs still
+ * queued when the keyring is freed get KEYRING_CANCELLED from keyring_free(),
+ * so that their owners can release what they hold (and change nothing). */
 typedef void (*keyring_callback_t)(KeyringOp op, const char *kind, KeyringStatus status, const char *secret,
                                    const char *message, void *userdata);
 
 int keyring_new(sd_event *e, Keyring **ret);
+/* Waits a little for a job running in libsecret; one still stuck then (a
+ * keyring that does not answer, a prompt nobody answers) is abandoned to
+ * the exiting process rather than holding up the exit. */
 Keyring *keyring_free(Keyring *k);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Keyring *, keyring_free);
 

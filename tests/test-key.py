@@ -291,6 +291,45 @@ class LockedKeyring(KeyTest):
         self.assertEqual(self.env.get("Key", "Kind"), "api")
 
 
+class HungKeyring(KeyTest):
+    """A Secret Service that owns its name but never answers: libsecret's
+    blocking calls sit in the worker thread for their D-Bus timeout."""
+    env_args = {"keyring": False}
+
+    def test_shutdown_does_not_wait_for_a_stuck_keyring_call(self):
+        env = self.env
+        hole = subprocess.Popen(
+            ["/usr/bin/python3", "-c",
+             "import dbus, sys, time\n"
+             "b = dbus.bus.BusConnection(sys.argv[1])\n"
+             "b.request_name('org.freedesktop.secrets')\n"
+             "print('ready', flush=True)\n"
+             "time.sleep(120)\n",
+             env.environ["DBUS_SESSION_BUS_ADDRESS"]],
+            env=env.environ, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(hole.stdout.readline().strip(), "ready")
+            env.write_config({"llmKey": KEY})
+            # Takes the name once the keyring start-up wait (3 s) is over.
+            env.start_service()
+            self.assertEqual(env.get("Key", "Source"), "config")
+            # A store queued behind the stuck lookups.
+            setter = subprocess.Popen(["gdbus", "call", "--session", "--dest", BUS_NAME, "--object-path", OBJ,
+                                       "--method", "bot.bankr.LLM1.Key.Set", KEY2, "llm"],
+                                      env=env.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.3)
+            start = time.monotonic()
+            env.stop_service(timeout=8)
+            self.assertLess(time.monotonic() - start, 8)
+            _, err = setter.communicate(timeout=10)
+            self.assertNotEqual(setter.returncode, 0)
+            self.assertIn("did not finish a call", env.log())
+            self.assertNotIn(KEY2, env.log())
+        finally:
+            hole.kill()
+            hole.wait()
+
+
 class Resolution(KeyTest):
     def test_order_and_precedence(self):
         env = self.env
