@@ -85,6 +85,33 @@ char *key_mask(const char *key) {
         return m;
 }
 
+char *key_redact(const char *s, const char *key) {
+        static const size_t shown = 6; /* key_mask() shows the first 6 characters */
+        size_t kl = key ? strlen(key) : 0, n = 0;
+        char *out;
+
+        if (!s)
+                return NULL;
+        /* "***" for each byte at worst (a one-byte key). */
+        out = malloc(strlen(s) * 3 + 1);
+        if (!out)
+                return NULL;
+        while (*s) {
+                size_t m = 0;
+
+                while (m < kl && s[m] && s[m] == key[m])
+                        m++;
+                if (kl > 0 && (m == kl || (m > shown && (!s[m] || startswith(s + m, "\xe2\x80\xa6") || startswith(s + m, "..."))))) {
+                        memcpy(out + n, "***", 3);
+                        n += 3;
+                        s += m;
+                } else
+                        out[n++] = *s++;
+        }
+        out[n] = 0;
+        return out;
+}
+
 bool key_kind_valid(const char *kind) {
         return kind && (streq(kind, "llm") || streq(kind, "api"));
 }

@@ -18,5 +18,12 @@ int key_check(const char *key, size_t len, const char **ret_reason);
  * characters, "" for NULL/empty. Counts characters, not bytes. */
 char *key_mask(const char *key);
 
+/* A copy of s, a text some server sent, with key replaced by "***" wherever
+ * it is quoted. Servers cut their messages, so a start of the key that ends
+ * the text (or stands before a "…") is replaced too once it is longer than
+ * what key_mask() shows. NULL key or s: a plain copy (NULL for NULL). Only
+ * for texts from outside: a short key would garble our own sentences. */
+char *key_redact(const char *s, const char *key);
+
 /* "llm" or "api" → true. */
 bool key_kind_valid(const char *kind);

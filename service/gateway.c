@@ -7,6 +7,7 @@
 
 #include "chat-wire.h"
 #include "gateway.h"
+#include "keyfmt.h"
 #include "log.h"
 
 int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t max_body, HttpRequest **ret) {
@@ -44,22 +45,9 @@ static const char *final_stop(const char *s) {
         return n > 0 && strchr(".!?", s[n - 1]) ? "" : ".";
 }
 
-void gateway_redact_key(char *s, const char *key) {
-        size_t kl = key ? strlen(key) : 0;
-        char *p;
-
-        if (!s || kl == 0)
-                return;
-        while ((p = strstr(s, key))) {
-                size_t n = MIN(kl, (size_t) 3); /* never longer than the key */
-                memcpy(p, "***", n);
-                memmove(p + n, p + kl, strlen(p + kl) + 1);
-                s = p + n;
-        }
-}
-
 int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error) {
         const char *url = context_gateway_url(c), *why = http_request_get_error_message(r);
+        _cleanup_erase_ char *raw = NULL; /* may quote the key */
         _cleanup_free_ char *gw_message = NULL;
         const char *body;
         size_t len;
@@ -83,9 +71,11 @@ int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what
                 return 0;
 
         body = http_request_get_body(r, &len);
-        if (chat_parse_error_body(body, len, NULL, &gw_message) < 0)
+        if (chat_parse_error_body(body, len, NULL, &raw) < 0)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_NO_MEMORY, "Out of memory."), -EIO;
-        gateway_redact_key(gw_message, context_llm_key(c));
+        gw_message = key_redact(raw, context_llm_key(c));
+        if (raw && !gw_message)
+                return sd_bus_error_set(ret_error, SD_BUS_ERROR_NO_MEMORY, "Out of memory."), -EIO;
         const char *gm = strempty(gw_message), *stop = final_stop(gm);
 
         switch (status) {

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 
 #include "http.h"
+#include "keyfmt.h"
 #include "log.h"
 #include "models.h"
 #include "modules.h"
@@ -406,39 +407,6 @@ void request_notify_shutdown(Request *r) {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* A copy of s, a text the gateway sent, with the key replaced by "***"
- * wherever it is quoted. The gateway's texts are cut to a few hundred
- * bytes, so the start of the key may also end the text (or stand before
- * the "…" of the cut): more of it than key_mask() shows is replaced too.
- * Only the gateway's texts are redacted, never our own sentences, so a
- * short key cannot garble them. */
-static char *redact_key(const char *s, const char *key) {
-        static const size_t shown = 6; /* key_mask() shows the first 6 characters */
-        size_t kl = key ? strlen(key) : 0, n = 0;
-        char *out;
-
-        if (!s)
-                return NULL;
-        /* "***" for each byte at worst (a one-byte key). */
-        out = malloc(strlen(s) * 3 + 1);
-        if (!out)
-                return NULL;
-        while (*s) {
-                size_t m = 0;
-
-                while (m < kl && s[m] && s[m] == key[m])
-                        m++;
-                if (kl > 0 && (m == kl || (m > shown && (!s[m] || startswith(s + m, "…"))))) {
-                        memcpy(out + n, "***", 3);
-                        n += 3;
-                        s += m;
-                } else
-                        out[n++] = *s++;
-        }
-        out[n] = 0;
-        return out;
-}
-
 /* Remembers the failure of this attempt as the one to report. */
 static void request_note_error(Request *r, const char *name, const char *fmt, ...) _printf_(3, 4);
 static void request_note_error(Request *r, const char *name, const char *fmt, ...) {
@@ -648,7 +616,7 @@ static void request_status_failed(Request *r, long status) {
         k = chat_parse_error_body(body, len, &type, &raw);
         if (k < 0)
                 return request_fail_oom(r);
-        gw = redact_key(raw, context_llm_key(r->context));
+        gw = key_redact(raw, context_llm_key(r->context));
         if (!gw)
                 return request_fail_oom(r);
         k = http_parse_retry_after(http_request_get_header(r->http, "retry-after"),
@@ -714,8 +682,8 @@ static void request_stream_failed(Request *r) {
         Retry retry = RETRY_NO;
 
         (void) chat_stream_get_error(r->stream, &t, &m);
-        if ((t && !(type = redact_key(t, context_llm_key(r->context)))) ||
-            (m && !(msg = redact_key(m, context_llm_key(r->context)))))
+        if ((t && !(type = key_redact(t, context_llm_key(r->context)))) ||
+            (m && !(msg = key_redact(m, context_llm_key(r->context)))))
                 return request_fail_oom(r);
         if (streq_ptr(t, CHAT_ERROR_INCOMPLETE)) {
                 request_note_error(r, BUS_ERROR_GATEWAY_ERROR,

@@ -20,6 +20,7 @@
 #include "chat-wire.h"
 #include "gateway.h"
 #include "http.h"
+#include "keyfmt.h"
 #include "log.h"
 #include "modules.h"
 #include "polkit.h"
@@ -506,13 +507,16 @@ static int parse_top_up(json_object *root, double *ret_granted, double *ret_bala
 
 /* Errors for answers that are not 2xx. */
 static int set_status_error(AgentCall *ac, long status, const char *body, size_t len, sd_bus_error *error) {
+        _cleanup_erase_ char *raw = NULL, *half = NULL; /* may quote a key */
         _cleanup_free_ char *msg = NULL;
         bool top_up = ac->op == AGENT_TOP_UP;
 
-        if (chat_parse_error_body(body, len, NULL, &msg) < 0)
+        if (chat_parse_error_body(body, len, NULL, &raw) < 0)
                 return -ENOMEM;
-        gateway_redact_key(msg, context_api_key(credits_context(ac->credits)));
-        gateway_redact_key(msg, context_llm_key(credits_context(ac->credits)));
+        half = key_redact(raw, context_api_key(credits_context(ac->credits)));
+        msg = key_redact(half, context_llm_key(credits_context(ac->credits)));
+        if (!msg)
+                return -ENOMEM;
 
         switch (status) {
         case 400:

@@ -114,6 +114,26 @@ static void test_keys(void) {
                         fprintf(stderr, "key_mask(%s) = %s, wanted %s\n", strna(masks[i].in), strna(m), masks[i].out);
                 CHECK(streq_ptr(m, masks[i].out));
         }
+        struct {
+                const char *in, *key, *out;
+        } redactions[] = {
+                { "bad key bk_secret_123 here", "bk_secret_123", "bad key *** here" },
+                { "bk_secret_123bk_secret_123", "bk_secret_123", "******" },
+                { "cut: bk_secre", "bk_secret_123", "cut: ***" },          /* a start longer than the mask shows */
+                { "cut: bk_secre\xe2\x80\xa6", "bk_secret_123", "cut: ***\xe2\x80\xa6" },
+                { "cut: bk_sec", "bk_secret_123", "cut: bk_sec" },         /* what key_mask() shows anyway */
+                { "a*b", "*", "a***b" },                                   /* a one-byte key cannot loop or overflow */
+                { "nothing", NULL, "nothing" },
+                { "", "k", "" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(redactions); i++) {
+                _cleanup_free_ char *out = key_redact(redactions[i].in, redactions[i].key);
+                if (!streq_ptr(out, redactions[i].out))
+                        fprintf(stderr, "key_redact(%s) = %s, wanted %s\n", redactions[i].in, strna(out), redactions[i].out);
+                CHECK(streq_ptr(out, redactions[i].out));
+        }
+        CHECK(key_redact(NULL, "k") == NULL);
+
         CHECK(key_kind_valid("llm") && key_kind_valid("api") && !key_kind_valid("LLM") && !key_kind_valid(""));
 }
 
