@@ -140,9 +140,9 @@ int bankr_config_load(const char *path, BankrConfig **ret, char **ret_error) {
                 *ret = c;
                 return 0;
         }
-        if (r == -EFBIG) {
+        if (r == -EFBIG || r == -EBADFD || r == -EISDIR) {
                 if (ret_error)
-                        *ret_error = strdup("the file is larger than 1 MiB");
+                        *ret_error = strdup(r == -EFBIG ? "the file is larger than 1 MiB" : "it is not a regular file");
                 return -EBADMSG;
         }
         if (r < 0)

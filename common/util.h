@@ -130,7 +130,9 @@ uint64_t now_usec(int clock_id);
 /* Checks that s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 bool utf8_is_valid_n(const char *s, size_t n);
 
-/* Reads a whole file (at most max bytes; -EFBIG beyond). NUL-terminated. */
+/* Reads a whole regular file (at most max bytes; -EFBIG beyond; -EISDIR or
+ * -EBADFD for a directory or anything else that is not a regular file).
+ * NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* Writes data to path atomically: temp file in the same directory, fsync,

@@ -372,8 +372,10 @@ static void models_update(Models *m, bool key_changed) {
                 return;
         }
 
-        /* The first key of this run is not a change: a fresh cache stays. */
-        if (!m->seen_key && m->cache && !m->live) {
+        /* The first key of this run is not a change: a fresh cache stays.
+         * A cache from another gateway is not served at all (its models may
+         * not exist here): the catalog stays until the fetch answers. */
+        if (!m->seen_key && m->cache && !m->live && streq_ptr(m->cache_url, context_gateway_url(m->context))) {
                 ModelList *copy = NULL;
                 if (model_list_copy(m->cache, &copy) < 0) {
                         log_oom();
