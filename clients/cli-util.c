@@ -152,23 +152,6 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret) {
         return 0;
 }
 
-int cli_append_dict_strv(sd_bus_message *m, const char *key, char **strv) {
-        int r;
-
-        r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", key);
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, strv);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        return r;
-}
-
 /* Characters checked first: strtod() alone would take " 1e3", "0x10", "-1"
  * and "inf". */
 int cli_parse_usd(const char *s, double *ret) {

@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "bus-util.h"
 #include "util.h"
 
 #define BUS_NAME "bot.bankr.LLM1"
@@ -113,9 +114,6 @@ json_object *cli_json_number(double d);
  * µs since the epoch. */
 void cli_format_age(char *buf, size_t size, uint64_t updated_at);
 
-/* Appends one {sv} entry holding an "as" to the a{sv} open in m; plain
- * types fit sd_bus_message_append(m, "{sv}", key, "s", value) directly. */
-int cli_append_dict_strv(sd_bus_message *m, const char *key, char **strv);
 
 /* A dollar amount as people write it: "25", "25.50", "$25" (digits and at
  * most one dot), in the C locale whatever LC_NUMERIC says. -EINVAL for

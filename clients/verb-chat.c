@@ -270,7 +270,7 @@ static int append_options(sd_bus_message *m) {
         if (r >= 0 && arg_api)
                 r = sd_bus_message_append(m, "{sv}", "api", "s", arg_api);
         if (r >= 0 && arg_fallback)
-                r = cli_append_dict_strv(m, "fallback_models", arg_fallback);
+                r = bus_append_dict_strv(m, "fallback_models", arg_fallback);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;

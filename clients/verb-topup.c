@@ -377,7 +377,7 @@ int verb_credits_auto(int argc, char *argv[]) {
                 if (r >= 0 && !isnan(threshold))
                         r = sd_bus_message_append(m, "{sv}", "threshold_usd", "d", threshold);
                 if (r >= 0 && tokens)
-                        r = cli_append_dict_strv(m, "tokens", tokens);
+                        r = bus_append_dict_strv(m, "tokens", tokens);
                 if (r >= 0)
                         r = sd_bus_message_close_container(m);
                 if (r < 0)

@@ -15,6 +15,7 @@
 #include <math.h>
 
 #include "gateway.h"
+#include "bus-util.h"
 #include "log.h"
 #include "models.h"
 #include "modules.h"
@@ -430,17 +431,7 @@ static int append_model(sd_bus_message *reply, const Model *md) {
                                   md->max_output_tokens);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "input");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(reply, md->input);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+        r = bus_append_dict_strv(reply, "input", md->input);
         if (r < 0)
                 return r;
         r = sd_bus_message_append(reply, "{sv}", "pricing", "a{sd}", 4, "input", md->price_input, "output",

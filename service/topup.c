@@ -21,6 +21,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
+#include "bus-util.h"
 #include "log.h"
 #include "modules.h"
 #include "polkit.h"
@@ -448,17 +449,7 @@ static int append_auto_top_up(sd_bus_message *reply, const AutoTopUp *a) {
                                   "threshold_usd", "d", a->threshold_usd);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "s", "tokens");
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(reply, a->tokens);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
+        r = bus_append_dict_strv(reply, "tokens", a->tokens);
         if (r < 0)
                 return r;
         if (a->last_top_up_at) {
