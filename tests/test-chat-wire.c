@@ -134,21 +134,6 @@ static void run(ChatApi api, const char *body, Result *res) {
         run_pieces(api, body, strlen(body), 0, 0, res);
 }
 
-static char *with_eol(const char *t, const char *eol) {
-        size_t n = 0, el = strlen(eol);
-        char *r = malloc(strlen(t) * el + 1);
-
-        ASSERT(r);
-        for (; *t; t++)
-                if (*t == '\n') {
-                        memcpy(r + n, eol, el);
-                        n += el;
-                } else
-                        r[n++] = *t;
-        r[n] = 0;
-        return r;
-}
-
 static void assert_usage(const ChatUsage *u, uint64_t in, uint64_t out, uint64_t cr, uint64_t cw) {
         if (u->input != in || u->output != out || u->cache_read != cr || u->cache_write != cw) {
                 fprintf(stderr, "usage %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 ", expected %" PRIu64 "/%" PRIu64

@@ -120,22 +120,6 @@ static void expected_log(const char *t, char *out, size_t size) {
         memcpy(out, l.s, l.n + 1);
 }
 
-/* Rewrites every "\n" as eol. */
-static char *with_eol(const char *t, const char *eol) {
-        size_t n = 0, el = strlen(eol);
-        char *r = malloc(strlen(t) * el + 1);
-
-        ASSERT(r);
-        for (; *t; t++)
-                if (*t == '\n') {
-                        memcpy(r + n, eol, el);
-                        n += el;
-                } else
-                        r[n++] = *t;
-        r[n] = 0;
-        return r;
-}
-
 static void check_random_splits(const char *s, size_t n, const char *expect, unsigned seed) {
         srandom(seed);
         for (int round = 0; round < 200; round++) {

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The two stream transcripts of wire-protocols.md, exactly as real upstreams
- * send them; shared by the SSE and chat-wire unit tests. */
+ * send them, and a helper to change their line endings; shared by the SSE
+ * and chat-wire unit tests. */
 #pragma once
+
+#include <stdlib.h>
+#include <string.h>
 
 static const char openai_transcript[] =
         "data: {\"id\":\"chatcmpl-abc\",\"object\":\"chat.completion.chunk\",\"created\":1761564674,\"model\":\"gpt-5-mini\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\n"
@@ -37,3 +41,20 @@ static const char anthropic_transcript[] =
         "event: message_stop\n"
         "data: {\"type\": \"message_stop\"}\n"
         "\n";
+
+/* Rewrites every "\n" as eol (aborts when out of memory: tests only). */
+static inline char *with_eol(const char *t, const char *eol) {
+        size_t n = 0, el = strlen(eol);
+        char *r = malloc(strlen(t) * el + 1);
+
+        if (!r)
+                abort();
+        for (; *t; t++)
+                if (*t == '\n') {
+                        memcpy(r + n, eol, el);
+                        n += el;
+                } else
+                        r[n++] = *t;
+        r[n] = 0;
+        return r;
+}
