@@ -17,6 +17,12 @@ from gi.repository import GLib
 
 dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
 
+# Closed connections stay referenced until the process ends: dbus-python
+# raises "D-Bus connection does not have a Connection instance associated
+# with it" inside GLib's dispatch when a message still queued for a
+# connection arrives after its Python object was garbage-collected.
+_closed = []
+
 BUS_NAME = "bot.bankr.LLM1"
 OBJ = "/bot/bankr/LLM1"
 CHAT = "bot.bankr.LLM1.Chat"
@@ -103,6 +109,10 @@ class ChatClient:
 
     def close(self):
         self.bus.close()
+        _closed.append(self.bus)
+        ctx = GLib.MainContext.default()
+        while ctx.pending():
+            ctx.iteration(False)
 
     def _result(self, path):
         return self.results.setdefault(str(path), Result())
