@@ -33,6 +33,7 @@ struct Keyring {
         Job *running;          /* guarded by lock; owned by the worker */
         Job *done, *done_tail; /* guarded by lock */
         bool quit;             /* guarded by lock */
+        bool reconnect;        /* guarded by lock: drop libsecret's service before the next job */
 };
 
 static const SecretSchema key_schema = {
@@ -122,8 +123,15 @@ static void *worker(void *arg) {
                         k->todo_tail = NULL;
                 j->next = NULL;
                 k->running = j; /* so that keyring_forget() still finds it */
+                bool reconnect = TAKE_PTR(k->reconnect);
                 pthread_mutex_unlock(&k->lock);
 
+                /* libsecret caches one SecretService proxy per process, bound
+                 * to the unique name of the keyring it first met. After the
+                 * keyring restarted, that name is gone for good: drop the
+                 * proxy so that the next call finds the new owner. */
+                if (reconnect)
+                        secret_service_disconnect(); /* worker thread */
                 run_job(j);
 
                 pthread_mutex_lock(&k->lock);
@@ -293,6 +301,12 @@ int keyring_submit(Keyring *k, KeyringOp op, const char *kind, const char *secre
         pthread_cond_signal(&k->cond);
         pthread_mutex_unlock(&k->lock);
         return 0;
+}
+
+void keyring_reconnect(Keyring *k) {
+        pthread_mutex_lock(&k->lock);
+        k->reconnect = true;
+        pthread_mutex_unlock(&k->lock);
 }
 
 void keyring_forget(Keyring *k, void *userdata) {
