@@ -60,7 +60,7 @@ int http_new(sd_event *e, Http **ret);
 Http *http_free(Http *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Http *, http_free);
 
-/* Number of requests started and not yet finished: for exit-on-idle. */
+/* Number of requests started and not yet finished (tests use it). */
 unsigned http_n_running(Http *h);
 
 /* method: "GET", "POST", "HEAD", … ; url: http:// or https:// only, without

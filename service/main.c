@@ -65,6 +65,29 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
+/* Each stream holds a socket, and 1024 of them may be in flight. Raise the
+ * soft RLIMIT_NOFILE to the hard one, as systemd's own daemons do
+ * (rlimit_nofile_bump()): the soft limit of 1024 exists for programs that
+ * still use select(), and nothing here does (sd-event and sd-bus use epoll
+ * and poll, curl uses poll and our sd-event sockets, GLib uses poll).
+ * bankr-llmd execs no programs; one that ever does must set the soft limit
+ * back to FD_SETSIZE in the child first, as systemd's rlimit_nofile_safe()
+ * does. chat.c sizes its request limits from the limit in force after this. */
+
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(-errno, "Failed to raise the soft limit on open files: %m");
+        else
+                log_debug("Raised the soft limit on open files to %llu.", (unsigned long long) rl.rlim_cur);
+}
+
 static int xdg_dir(const char *env, const char *fallback, const char *leaf, char **ret) {
         const char *base = getenv(env), *home = getenv("HOME");
         char *p;
@@ -252,6 +275,8 @@ static int run(int argc, char *argv[]) {
                 return r;
         if (arg_verbose)
                 log_max_level = LOG_DEBUG;
+
+        raise_nofile_limit();
 
         /* The key lives in this process: keep it out of core dumps and away
          * from ptrace by other processes of the same user. */

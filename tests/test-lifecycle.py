@@ -11,7 +11,7 @@ import sys
 import time
 import unittest
 
-from harness import Env, HERE, DAEMON, wait_until, BUS_NAME
+from harness import Env, HERE, DAEMON, SLOW, wait_until, BUS_NAME
 
 KEY = "bk_test_llm_0123456789abcdef"
 PYTHON = "/usr/bin/python3"
@@ -69,6 +69,76 @@ class BusGone(LifecycleTest):
         self.assertNotIn(KEY, log)
 
 
+def limit_daemon(env, soft, hard):
+    """Runs the daemon under prlimit --nofile=soft:hard from now on."""
+    wrapper = os.path.join(env.dir, "run-bankr-llmd")
+    with open(wrapper) as f:
+        text = f.read()
+    text = text.replace("\nexec ", "\nexec prlimit --nofile=%d:%d -- " % (soft, hard), 1)
+    with open(wrapper, "w") as f:
+        f.write(text)
+
+
+def nofile_limits(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no open files limit for %d" % pid)
+
+
+class FileDescriptors(LifecycleTest):
+
+    def setUp(self):
+        from fakegw import FakeGateway
+        self.env_args = {"service_env": {"BANKR_LLM_KEY": FakeGateway.DEFAULT_KEY}}
+        super().setUp()
+
+    def test_soft_limit_is_raised_to_the_hard_one(self):
+        limit_daemon(self.env, 100, 4096)
+        pid = self.env.start_service()
+        self.assertEqual(nofile_limits(pid), (4096, 4096))
+
+    def test_streams_leave_descriptors_for_the_rest(self):
+        # A hard limit of 200: the documented 2 x 128 streams do not fit, and
+        # must be refused (LimitExceeded) before they starve the buses, the
+        # keyring and the gateway requests of descriptors.
+        from chatclient import ChatClient
+        from fakegw import Fault
+        import dbus
+        env, gw = self.env, self.env.gateway
+        limit_daemon(env, 200, 200)
+        env.start_service()
+        gw.push_fault("chat", Fault(hang=True, times=None))
+        clients = [ChatClient(env) for _ in range(2)]
+        admitted, refused = 0, []
+        try:
+            for c in clients:
+                for _ in range(128):
+                    try:
+                        c.start("gpt-5-mini", [("user", "hi")])
+                        admitted += 1
+                    except dbus.exceptions.DBusException as e:
+                        refused.append((e.get_dbus_name(), e.get_dbus_message()))
+            self.assertTrue(refused)
+            self.assertEqual({n for n, _ in refused}, {"bot.bankr.LLM1.Error.LimitExceeded"}, refused[:3])
+            self.assertIn("%d requests in flight" % admitted, refused[0][1])
+            time.sleep(0.5 * SLOW)
+            # Every admitted stream is still running: none failed for want of a socket.
+            self.assertEqual(clients[0].get("/bot/bankr/LLM1", "ActiveRequests", iface="bot.bankr.LLM1.Chat"),
+                             admitted)
+            env.call("Models", "Refresh")
+            env.call("Key", "Set", "ss", KEY, "api")
+            self.assertEqual(env.secret_lookup("api"), KEY)
+        finally:
+            for c in clients:
+                c.close()
+            gw.stop()
+        self.assertNotIn("Connection refused", env.log())
+        self.assertNotIn("out of file descriptors", env.log())
+
+
 class NameTakeover(LifecycleTest):
     def request_name(self, flags):
         r = self.env.busctl("--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -93,7 +163,7 @@ class NameTakeover(LifecycleTest):
         record = os.path.join(self.env.dir, "impostor.record")
         argv = [PYTHON, os.path.join(HERE, "impostor.py"), record] + (["--systemd"] if systemd else [])
         p = subprocess.Popen(argv, env=self.env.environ, stdout=subprocess.PIPE, text=True)
-        self.addCleanup(lambda: (p.terminate(), p.wait(5)))
+        self.addCleanup(lambda: (p.terminate(), p.wait(5), p.stdout.close()))
         self.assertEqual(p.stdout.readline().strip(), "ready")
         return p, record
 
