@@ -11,7 +11,7 @@ import sys
 import time
 import unittest
 
-from harness import Env, HERE, DAEMON, SLOW, wait_until, BUS_NAME
+from harness import Env, HERE, DAEMON, SLOW, call_gdbus, wait_until, BUS_NAME
 
 KEY = "bk_test_llm_0123456789abcdef"
 PYTHON = "/usr/bin/python3"
@@ -186,6 +186,35 @@ class NameTakeover(LifecycleTest):
         r = self.env.cli("key", "set", input=KEY + "\n")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.env.secret_lookup("llm"), KEY)
+
+
+class NoDefaultCollection(LifecycleTest):
+    """A fresh user with no login keyring: gnome-keyring started on an empty
+    keyrings directory without --unlock has no default collection."""
+    env_args = {"keyring": False}
+
+    def setUp(self):
+        super().setUp()
+        p = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--components=secrets"],
+                             env=self.env.environ, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=self.env._logfile("keyring.log"))
+        self.env.procs.append(p)
+        self.env.keyring_proc = p
+        subprocess.run(["gdbus", "wait", "--session", "--timeout", "10", "org.freedesktop.secrets"],
+                       env=self.env.environ, check=True, timeout=15)
+
+    def test_set_says_what_is_missing(self):
+        ok, (name, msg) = call_gdbus(self.env, "Key", "Set", KEY, "llm")
+        self.assertFalse(ok)
+        self.assertEqual(name, "bot.bankr.LLM1.Error.KeyringUnavailable", msg)
+        self.assertIn("no default collection", msg)
+        self.assertIn("Seahorse", msg)
+        self.assertNotIn("Object does not exist", msg)
+        self.assertNotIn(KEY, msg)
+        r = self.env.cli("key", "set", input=KEY + "\n")
+        self.assertEqual(r.returncode, 11, r.stderr)
+        self.assertIn("no default collection", r.stderr)
+        self.assertFalse(self.env.get("Key", "Present"))
 
 
 if __name__ == "__main__":
