@@ -69,11 +69,15 @@ static void classify_error(Job *j, GError *error) {
                    error->domain == G_IO_ERROR || error->domain == G_SPAWN_ERROR) {
                 j->status = KEYRING_UNAVAILABLE;
                 j->message = strdup("No Secret Service keyring (such as gnome-keyring or KWallet) is running in this session.");
-        } else if ((remote && strstr(remote, "UnknownObject")) ||
-                   g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT)) {
+        } else if (j->op == KEYRING_STORE &&
+                   ((remote && (strstr(remote, "UnknownObject") || strstr(remote, "UnknownMethod"))) ||
+                    g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+                    g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD)) &&
+                   strstr(error->message, "/collection/")) {
                 /* The "default" alias names a collection that is not there
-                 * (gnome-keyring says "Object does not exist at path
-                 * …/collection/login"): a fresh user without a login keyring. */
+                 * (gnome-keyring answers UnknownMethod, "Object does not
+                 * exist at path …/collection/login"): a fresh user without
+                 * a login keyring. */
                 j->status = KEYRING_UNAVAILABLE;
                 j->message = strdup("The keyring has no default collection (no login keyring), so there is nowhere "
                                     "to store the key. Create a keyring with Seahorse (\"Passwords and Keys\": "
