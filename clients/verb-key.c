@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "bankr-config.h"
+#include "cli-peer.h"
 #include "cli.h"
 #include "keyfmt.h"
 #include "url.h"
@@ -179,7 +180,7 @@ static int store_key(sd_bus *bus, const char *key, const char *kind) {
 
         if (asprintf(&what, "store the %s key", streq(kind, "api") ? "API" : "LLM") < 0)
                 return EXIT_FAIL;
-        r = call_simple(bus, what, "Set", NULL, "ss", key, kind);
+        r = cli_peer_set_key(bus, what, key, kind); /* only to the installed service */
         if (r != 0)
                 return r;
         printf("Stored the %s key %s in the keyring.\n", streq(kind, "api") ? "API" : "LLM", strempty(masked));

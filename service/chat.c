@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <sys/resource.h>
 
 #include "log.h"
 #include "modules.h"
@@ -19,6 +20,14 @@
 #define CHAT_MAX_MESSAGES 10000U
 #define CHAT_MAX_PER_CALLER 128U
 #define CHAT_MAX_TOTAL 1024U
+/* What a request in flight may hold in descriptors: its socket, and curl's
+ * resolver thread's socketpair while the host is looked up. */
+#define CHAT_FDS_PER_REQUEST 3U
+/* Descriptors kept for everything else: the session and system buses, the
+ * keyring's connection, sd-event's epoll, signal, timer and inotify fds,
+ * curl's wakeup pair, Models.Refresh and Credits, files of Setup.Install,
+ * the cache and the settings. */
+#define CHAT_FD_RESERVE 64U
 /* Ended requests kept for reading at most; beyond, the oldest go early, so
  * a script firing thousands of requests cannot grow our memory for 30 s. */
 #define CHAT_MAX_LINGERING 1024U
@@ -36,9 +45,31 @@ struct Chat {
 
         uint64_t linger_usec;
         uint64_t backoff_base_usec;
+        unsigned max_total, max_per_caller; /* CHAT_MAX_*, or fewer if descriptors are short */
         sd_bus_slot *owner_match;
         sd_event_source *exit_source;
 };
+
+/* The documented limits need CHAT_MAX_TOTAL * CHAT_FDS_PER_REQUEST +
+ * CHAT_FD_RESERVE descriptors; main() raised the soft limit to the hard
+ * one. Where even the hard limit is lower, admit fewer requests, so that
+ * streams never starve the buses, the keyring and the files of the fds
+ * they need (and are refused with LimitExceeded instead). */
+static void chat_size_limits(Chat *ch) {
+        struct rlimit rl;
+        uint64_t budget;
+
+        ch->max_total = CHAT_MAX_TOTAL;
+        if (getrlimit(RLIMIT_NOFILE, &rl) >= 0 && rl.rlim_cur != RLIM_INFINITY) {
+                budget = rl.rlim_cur > CHAT_FD_RESERVE ? (rl.rlim_cur - CHAT_FD_RESERVE) / CHAT_FDS_PER_REQUEST : 0;
+                if (budget < ch->max_total) {
+                        ch->max_total = budget > 0 ? (unsigned) budget : 1;
+                        log_warning("Only %llu file descriptors may be open: admitting %u chat requests at a time, "
+                                    "not %u.", (unsigned long long) rl.rlim_cur, ch->max_total, CHAT_MAX_TOTAL);
+                }
+        }
+        ch->max_per_caller = MIN(CHAT_MAX_PER_CALLER, ch->max_total);
+}
 
 /* ---- lists ------------------------------------------------------------- */
 
@@ -509,14 +540,14 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                 return k;
 
         /* Limits and the key, once the call itself is known to be good. */
-        if (ch->n_active >= CHAT_MAX_TOTAL)
+        if (ch->n_active >= ch->max_total)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
                                          "The service already has %u requests in flight, its limit; try again shortly.",
-                                         CHAT_MAX_TOTAL);
-        if (sender && chat_count_caller(ch, sender) >= CHAT_MAX_PER_CALLER)
+                                         ch->max_total);
+        if (sender && chat_count_caller(ch, sender) >= ch->max_per_caller)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
                                          "This client already has %u requests in flight, the limit per client; "
-                                         "wait for some to finish.", CHAT_MAX_PER_CALLER);
+                                         "wait for some to finish.", ch->max_per_caller);
         if (!context_llm_key(ch->context))
                 return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
                                         "No Bankr LLM Gateway key is configured. Set one with \"bankr-llm key set\", "
@@ -607,6 +638,7 @@ int chat_new(Context *c, Chat **ret) {
                 return -ENOMEM;
         ch->context = c;
         ch->next_id = 1;
+        chat_size_limits(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
         ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
         ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
@@ -651,6 +683,3 @@ Chat *chat_free(Chat *ch) {
         return NULL;
 }
 
-bool chat_idle(Chat *ch) {
-        return !ch || ch->n_active == 0;
-}

@@ -20,6 +20,7 @@
  */
 #include <assert.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -679,6 +680,20 @@ static void request_complete(HttpRequest *r, int error) {
                 r->on_done(r, error, r->userdata); /* may free r */
 }
 
+/* Whether this process cannot open one more descriptor right now. */
+static bool out_of_fds(long *ret_errno) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                close(fd);
+                return false;
+        }
+        if (errno != EMFILE && errno != ENFILE)
+                return false;
+        *ret_errno = errno;
+        return true;
+}
+
 /* Turns curl's verdict into an errno and a sentence. */
 static int request_map_result(HttpRequest *r, CURLcode c) {
         const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(c);
@@ -698,6 +713,16 @@ static int request_map_result(HttpRequest *r, CURLcode c) {
                 return -EHOSTUNREACH;
         case CURLE_COULDNT_CONNECT:
                 (void) curl_easy_getinfo(r->curl, CURLINFO_OS_ERRNO, &os_errno);
+                /* curl says "couldn't connect" when socket() itself fails, and
+                 * does not always keep the errno: out of descriptors is ours,
+                 * never the gateway refusing. */
+                if (os_errno == EMFILE || os_errno == ENFILE || (os_errno <= 0 && out_of_fds(&os_errno))) {
+                        request_set_message(r, "bankr-llmd is out of file descriptors (%s); the request to %s was "
+                                            "not sent. Try again when fewer requests are in flight.",
+                                            os_errno == ENFILE ? "the system's table is full" : "its limit is reached",
+                                            r->host);
+                        return -(int) os_errno;
+                }
                 if (os_errno <= 0)
                         os_errno = ECONNREFUSED;
                 request_set_message(r, "Could not connect to %s port %ld: %s", r->host, r->port,

@@ -20,7 +20,8 @@
  *    cancelled nor freed. error is 0 when a complete answer arrived, whatever
  *    its status (check http_request_get_status()), else a negative errno:
  *    -ETIMEDOUT (connect, first byte, idle or total timeout: the message says
- *    which), -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -ECONNRESET (the
+ *    which), -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EMFILE or -ENFILE
+ *    (out of file descriptors: nothing was sent), -ECONNRESET (the
  *    connection broke), -EFBIG (body over the limit), -EPROTO (TLS or HTTP
  *    protocol failure), -EIO (anything else), or the callback's own error.
  *    on_done may free the request, cancel or free other requests and start
@@ -59,7 +60,7 @@ int http_new(sd_event *e, Http **ret);
 Http *http_free(Http *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Http *, http_free);
 
-/* Number of requests started and not yet finished: for exit-on-idle. */
+/* Number of requests started and not yet finished (tests use it). */
 unsigned http_n_running(Http *h);
 
 /* method: "GET", "POST", "HEAD", … ; url: http:// or https:// only, without

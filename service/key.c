@@ -360,6 +360,21 @@ static int on_ring_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return 0;
 }
 
+static int on_ring_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Keys *k = userdata;
+        const char *name, *old_owner, *new_owner;
+
+        if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
+                return 0;
+        if (isempty(new_owner))
+                log_info("The Secret Service (%s) left the bus; keyring keys are gone until it returns.", old_owner);
+        else
+                log_info("The Secret Service is now %s; reconnecting to the keyring.", new_owner);
+        keyring_reconnect(k->context->keyring);
+        schedule(k, &k->ring_timer, on_ring_timer, 50 * USEC_PER_MSEC);
+        return 0;
+}
+
 /* --- methods ------------------------------------------------------------ */
 
 static int reply_keyring_error(sd_bus_message *m, KeyringStatus status, const char *message) {
@@ -663,7 +678,7 @@ int keys_new(Context *c, Keys **ret) {
         r = sd_bus_add_match_async(c->bus, &k->ring_owner_match,
                                    "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                                    "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.freedesktop.secrets'",
-                                   on_ring_changed, NULL, k);
+                                   on_ring_owner_changed, NULL, k);
         if (r < 0)
                 log_warning_errno(r, "Failed to watch the keyring: %m");
 

@@ -33,6 +33,7 @@ struct Keyring {
         Job *running;          /* guarded by lock; owned by the worker */
         Job *done, *done_tail; /* guarded by lock */
         bool quit;             /* guarded by lock */
+        bool reconnect;        /* guarded by lock: drop libsecret's service before the next job */
 };
 
 static const SecretSchema key_schema = {
@@ -68,6 +69,20 @@ static void classify_error(Job *j, GError *error) {
                    error->domain == G_IO_ERROR || error->domain == G_SPAWN_ERROR) {
                 j->status = KEYRING_UNAVAILABLE;
                 j->message = strdup("No Secret Service keyring (such as gnome-keyring or KWallet) is running in this session.");
+        } else if (j->op == KEYRING_STORE &&
+                   ((remote && (strstr(remote, "UnknownObject") || strstr(remote, "UnknownMethod"))) ||
+                    g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT) ||
+                    g_error_matches(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD)) &&
+                   strstr(error->message, "/collection/")) {
+                /* The "default" alias names a collection that is not there
+                 * (gnome-keyring answers UnknownMethod, "Object does not
+                 * exist at path …/collection/login"): a fresh user without
+                 * a login keyring. */
+                j->status = KEYRING_UNAVAILABLE;
+                j->message = strdup("The keyring has no default collection (no login keyring), so there is nowhere "
+                                    "to store the key. Create a keyring with Seahorse (\"Passwords and Keys\": "
+                                    "+, Password Keyring) and make it the default, or log out and in again so "
+                                    "that the login keyring is created; then try again.");
         } else {
                 j->status = KEYRING_FAILED;
                 if (asprintf(&j->message, "The keyring refused the request: %s", error->message) < 0)
@@ -122,8 +137,15 @@ static void *worker(void *arg) {
                         k->todo_tail = NULL;
                 j->next = NULL;
                 k->running = j; /* so that keyring_forget() still finds it */
+                bool reconnect = TAKE_PTR(k->reconnect);
                 pthread_mutex_unlock(&k->lock);
 
+                /* libsecret caches one SecretService proxy per process, bound
+                 * to the unique name of the keyring it first met. After the
+                 * keyring restarted, that name is gone for good: drop the
+                 * proxy so that the next call finds the new owner. */
+                if (reconnect)
+                        secret_service_disconnect(); /* worker thread */
                 run_job(j);
 
                 pthread_mutex_lock(&k->lock);
@@ -293,6 +315,12 @@ int keyring_submit(Keyring *k, KeyringOp op, const char *kind, const char *secre
         pthread_cond_signal(&k->cond);
         pthread_mutex_unlock(&k->lock);
         return 0;
+}
+
+void keyring_reconnect(Keyring *k) {
+        pthread_mutex_lock(&k->lock);
+        k->reconnect = true;
+        pthread_mutex_unlock(&k->lock);
 }
 
 void keyring_forget(Keyring *k, void *userdata) {

@@ -45,5 +45,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Keyring *, keyring_free);
 /* Queue an operation; the callback runs later on the loop, in queue order. */
 int keyring_submit(Keyring *k, KeyringOp op, const char *kind, const char *secret, keyring_callback_t cb, void *userdata);
 
+/* The Secret Service changed owner (the keyring restarted): the jobs queued
+ * from now on talk to the new owner, not to the unique name libsecret met
+ * first. */
+void keyring_reconnect(Keyring *k);
+
 /* Forget callbacks for userdata (its owner is going away). */
 void keyring_forget(Keyring *k, void *userdata);

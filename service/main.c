@@ -18,7 +18,6 @@
 #include "polkit.h"
 
 static bool arg_verbose = false;
-static bool arg_replace = false;
 
 static void help(void) {
         printf("Usage: bankr-llmd [OPTIONS]\n\n"
@@ -27,20 +26,18 @@ static void help(void) {
                "chat answers to D-Bus clients. Normally started by D-Bus activation.\n\n"
                "  -h --help       Show this help\n"
                "     --version    Show the version\n"
-               "  -v --verbose    Log debug messages\n"
-               "     --replace    Take over bot.bankr.LLM1 from a running instance\n\n"
+               "  -v --verbose    Log debug messages\n\n"
                "Environment: BANKR_LLM_KEY, BANKR_API_KEY, BANKR_LLM_URL, BANKR_API_URL,\n"
                "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME.\n"
                "Reference: docs/dbus-api.md and the interface XML in share/dbus-1/interfaces.\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_REPLACE };
+        enum { ARG_VERSION = 0x100 };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
                 { "verbose", no_argument, NULL, 'v' },
-                { "replace", no_argument, NULL, ARG_REPLACE },
                 {}
         };
         int c;
@@ -56,9 +53,6 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'v':
                         arg_verbose = true;
                         break;
-                case ARG_REPLACE:
-                        arg_replace = true;
-                        break;
                 case '?':
                         return -EINVAL;
                 default:
@@ -69,6 +63,29 @@ static int parse_argv(int argc, char *argv[]) {
                 return -EINVAL;
         }
         return 1;
+}
+
+/* Each stream holds a socket, and 1024 of them may be in flight. Raise the
+ * soft RLIMIT_NOFILE to the hard one, as systemd's own daemons do
+ * (rlimit_nofile_bump()): the soft limit of 1024 exists for programs that
+ * still use select(), and nothing here does (sd-event and sd-bus use epoll
+ * and poll, curl uses poll and our sd-event sockets, GLib uses poll).
+ * bankr-llmd execs no programs; one that ever does must set the soft limit
+ * back to FD_SETSIZE in the child first, as systemd's rlimit_nofile_safe()
+ * does. chat.c sizes its request limits from the limit in force after this. */
+
+static void raise_nofile_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return;
+        if (rl.rlim_cur >= rl.rlim_max)
+                return;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                log_debug_errno(-errno, "Failed to raise the soft limit on open files: %m");
+        else
+                log_debug("Raised the soft limit on open files to %llu.", (unsigned long long) rl.rlim_cur);
 }
 
 static int xdg_dir(const char *env, const char *fallback, const char *leaf, char **ret) {
@@ -150,7 +167,20 @@ static int context_new(Context **ret) {
 
 static int on_name_lost(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
-        log_info("Lost the name %s to another instance; exiting.", BUS_NAME);
+        /* We never allow replacement, so only the bus taking it back gets here. */
+        log_info("Lost the name %s; exiting.", BUS_NAME);
+        return sd_event_exit(c->event, 0);
+}
+
+/* The session bus closed our connection (dbus-daemon exited, the session
+ * ended). Nothing can reach us again: exit rather than keep the key in
+ * memory and keep polling the gateway for nobody. The status is 0: the
+ * session is ending or the bus restarts and activates us again on the next
+ * call, so Restart=on-failure must not try to start us on a bus that is
+ * gone (it would fail until the start limit). */
+static int on_bus_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        log_info("The session bus went away; exiting.");
         return sd_event_exit(c->event, 0);
 }
 
@@ -167,6 +197,12 @@ static int connect_bus(Context *c) {
         r = sd_bus_attach_event(c->bus, c->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        /* sd-bus delivers the local Disconnected signal to matches when the
+         * connection closes. */
+        r = sd_bus_match_signal(c->bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_bus_disconnected, c);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the session bus connection: %m");
         return 0;
 }
 
@@ -203,8 +239,8 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return sd_event_exit(c->event, -EIO);
         }
         if (sd_bus_message_read(reply, "u", &result) < 0 || (result != 1 && result != 4)) {
-                log_error("The name %s is already owned by another process (is bankr-llmd already running? "
-                          "use --replace to take over).", BUS_NAME);
+                log_error("The name %s is already owned by another process (is bankr-llmd already running?).",
+                          BUS_NAME);
                 return sd_event_exit(c->event, -EEXIST);
         }
 
@@ -214,12 +250,14 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
 }
 
 static void on_keys_ready(Context *c) {
-        uint32_t flags = arg_replace ? 0x3 /* ALLOW_REPLACEMENT | REPLACE_EXISTING */ : 0x1 /* ALLOW_REPLACEMENT */;
         int r;
 
+        /* Never ALLOW_REPLACEMENT: whoever took the name over with
+         * REPLACE_EXISTING would receive the next key a client sends. And
+         * DO_NOT_QUEUE: a second instance exits rather than wait in line. */
         r = sd_bus_call_method_async(c->bus, NULL, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                      "org.freedesktop.DBus", "RequestName", on_name_acquired, c, "su", BUS_NAME,
-                                     flags | 0x4 /* DO_NOT_QUEUE */);
+                                     (uint32_t) 0x4 /* DO_NOT_QUEUE */);
         if (r < 0) {
                 log_error_errno(r, "Failed to request the name %s: %m", BUS_NAME);
                 (void) sd_event_exit(c->event, r);
@@ -237,6 +275,8 @@ static int run(int argc, char *argv[]) {
                 return r;
         if (arg_verbose)
                 log_max_level = LOG_DEBUG;
+
+        raise_nofile_limit();
 
         /* The key lives in this process: keep it out of core dumps and away
          * from ptrace by other processes of the same user. */

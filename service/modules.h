@@ -57,8 +57,6 @@ int method_credits_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_err
 int chat_new(Context *c, Chat **ret);
 Chat *chat_free(Chat *ch);
 extern const sd_bus_vtable chat_vtable[];
-/* Nothing in flight (for exit-on-idle and clean shutdown). */
-bool chat_idle(Chat *ch);
 
 /* setup.c — bot.bankr.LLM1.Setup */
 int setup_new(Context *c, Setup **ret);

@@ -195,6 +195,14 @@ static int polkit_get_system_bus(Polkit *p, sd_bus **ret) {
         return 0;
 }
 
+/* Why polkit_get_system_bus() failed, for the caller. */
+static const char *no_system_bus_message(int r) {
+        if (r == -EMFILE || r == -ENFILE)
+                return "Cannot check authorization: bankr-llmd is out of file descriptors; try again when fewer "
+                       "requests are in flight.";
+        return "Cannot check authorization: the system bus is not available.";
+}
+
 static bool polkit_query_matches(PolkitQuery *q, sd_bus_message *m) {
         uint64_t cookie = 0;
 
@@ -432,7 +440,7 @@ static void polkit_query_send_check(PolkitQuery *q, uint32_t pid, uint32_t uid) 
 
         r = polkit_get_system_bus(q->polkit, &bus);
         if (r < 0) {
-                polkit_query_complete(q, "Cannot check authorization: the system bus is not available.");
+                polkit_query_complete(q, no_system_bus_message(r));
                 return;
         }
 
@@ -622,8 +630,7 @@ int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_
         /* Fail at once when there is no system bus to ask: no need to park the call. */
         r = polkit_get_system_bus(p, &bus);
         if (r < 0)
-                return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED,
-                                        "Cannot check authorization: the system bus is not available.");
+                return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED, no_system_bus_message(r));
 
         if (!q) {
                 r = polkit_query_new(p, m, &q);

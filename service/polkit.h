@@ -49,5 +49,5 @@ void polkit_set_timeout(Polkit *p, uint64_t usec);
  * Never logs the message's arguments. */
 int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_error *error);
 
-/* Checks waiting for polkit, e.g. to hold off exiting on idle. */
+/* Checks waiting for polkit (tests use it). */
 unsigned polkit_pending(Polkit *p);

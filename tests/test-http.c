@@ -4,9 +4,11 @@
  * stdlib server on 127.0.0.1 started (and killed) by this test.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <systemd/sd-event.h>
@@ -314,6 +316,40 @@ static void test_refused(void) {
         http_request_free(r);
 }
 
+/* Out of descriptors when curl opens the socket: say so, never "refused". */
+static void test_out_of_fds(void) {
+        Result res = {};
+        HttpRequest *r = NULL;
+        struct rlimit old, low;
+        char url[96];
+        int fds[64], n = 0, fd;
+
+        snprintf(url, sizeof url, "%s/v1/models", base);
+        CHECK(http_request_new(http, "GET", url, &r) >= 0);
+        http_request_set_userdata(r, &res);
+        http_request_set_on_done(r, on_done);
+        /* Leave no descriptor free: a low soft limit, and the rest filled. */
+        CHECK(getrlimit(RLIMIT_NOFILE, &old) >= 0);
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        CHECK(fd >= 0);
+        low = (struct rlimit) { .rlim_cur = (rlim_t) fd + 16, .rlim_max = old.rlim_max };
+        close(fd);
+        CHECK(setrlimit(RLIMIT_NOFILE, &low) >= 0);
+        while (n < (int) ELEMENTSOF(fds) && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+                fds[n++] = fd;
+        CHECK(fd < 0 && errno == EMFILE);
+        CHECK(http_request_start(r) >= 0);
+        run_until(&res.done, 5 * USEC_PER_SEC);
+        while (n > 0)
+                close(fds[--n]);
+        CHECK(setrlimit(RLIMIT_NOFILE, &old) >= 0);
+        CHECK(res.done && res.error == -EMFILE);
+        CHECK(strstr(strempty(http_request_get_error_message(r)), "out of file descriptors"));
+        CHECK(!strstr(strempty(http_request_get_error_message(r)), "refused"));
+        log_info("out of fds: %s (%d)", strna(http_request_get_error_message(r)), res.error);
+        http_request_free(r);
+}
+
 /* A listener whose accept queue is full drops further SYNs: connecting to
  * it hangs until the connect timeout. */
 static void test_connect_timeout(void) {
@@ -527,6 +563,7 @@ int main(int argc, char *argv[]) {
         test_error_body_buffered();
         test_max_body();
         test_refused();
+        test_out_of_fds();
         test_connect_timeout();
         test_timeout("/sleep?delay=3", 300 * USEC_PER_MSEC, 0, 0, "first-byte");
         test_timeout("/hang", 2 * USEC_PER_SEC, 300 * USEC_PER_MSEC, 0, "idle");
