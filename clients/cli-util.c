@@ -19,6 +19,46 @@
 
 bool arg_no_ask = false;
 
+static int stdout_errno = 0;
+
+static ssize_t closed_write(void *cookie, const char *buf, size_t size) {
+        errno = EBADF;
+        return -1;
+}
+
+void cli_guard_stdio(void) {
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+                int null;
+
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                null = open("/dev/null", (fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+                if (null < 0)
+                        continue;
+                if (null != fd) {
+                        (void) dup3(null, fd, O_CLOEXEC);
+                        close(null);
+                }
+                if (fd == STDOUT_FILENO) {
+                        FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t) { .write = closed_write });
+                        if (f)
+                                stdout = f;
+                }
+        }
+}
+
+int cli_flush_stdout(void) {
+        if (stdout_errno != 0)
+                return -stdout_errno;
+        errno = 0;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return 0;
+        stdout_errno = errno > 0 ? errno : EIO;
+        if (stdout_errno != EPIPE)
+                fprintf(stderr, "Failed to write output: %s\n", strerror(stdout_errno));
+        return -stdout_errno;
+}
+
 int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]) {
         if (argc < 1 || isempty(argv[0]))
                 return cli_usage("%s needs a command. See --help.", what);
@@ -283,7 +323,7 @@ json_object *cli_json_number(double d) {
 void cli_print_json(json_object *o) {
         printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
-        fflush(stdout);
+        (void) cli_flush_stdout();
 }
 
 /* The elements of the array m has just entered, up to its end. For a dict,

@@ -124,6 +124,19 @@ int cli_parse_usd(const char *s, double *ret);
  * dropped), else with a no-echo prompt on the terminal. */
 int cli_read_secret(const char *prompt, char **ret);
 
+/* Output failures, checked in one place. cli_guard_stdio() runs first in
+ * main(): a closed fd 0, 1 or 2 gets /dev/null (close-on-exec, so a launched
+ * tool sees them closed again) so that no socket can take its number, and a
+ * closed stdout becomes a stream whose every write fails with EBADF.
+ * cli_flush_stdout() flushes stdout and checks its error flag; the first
+ * failure is reported once on stderr ("Failed to write output: No space left
+ * on device") and returned as -errno on this and every later call. EPIPE is
+ * not reported (the reader went away on purpose, as with "| head"). main()
+ * calls it after every verb and turns a failure into exit code 1 (a verb's
+ * own non-zero code is kept). */
+void cli_guard_stdio(void);
+int cli_flush_stdout(void);
+
 /* Process-wide options of the top-level command. */
 extern bool arg_no_ask;
 

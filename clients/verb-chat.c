@@ -134,12 +134,11 @@ static int on_delta(Run *run, sd_bus_message *m) {
         run->len += n;
         if (run->stream && !run->interrupted) {
                 /* Exactly as it came: no reflow, and visible at once. */
-                if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) {
-                        if (errno != EPIPE)
-                                fprintf(stderr, "Failed to write the answer: %m\n");
-                        /* Leaving the bus cancels the request on the service. */
+                (void) fwrite(s, 1, n, stdout);
+                if (cli_flush_stdout() < 0)
+                        /* Reported (except EPIPE); leaving the bus cancels
+                         * the request on the service. */
                         run_finish(run, EXIT_FAIL);
-                }
         }
         return 0;
 }
@@ -358,7 +357,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         if (run.interrupted) {
                 if (run.stream && tty && run.len > 0)
                         fputc('\n', stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
                 return EXIT_INTERRUPTED;
         }
 
@@ -367,7 +366,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         else if (run.stream && tty && run.len > 0 && run.text[run.len - 1] != '\n') {
                 /* Leave the terminal on a fresh line; pipes get the text exactly. */
                 fputc('\n', stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
         }
 
         if (run.error_name) {
@@ -457,7 +456,7 @@ static int interactive(sd_bus *bus, sd_event *event, const char *model) {
                 ssize_t n;
 
                 fputs("> ", stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
                 /* At the prompt Ctrl-C simply ends the program. */
                 sigprocmask(SIG_UNBLOCK, &mask, NULL);
                 n = getline(&line, &cap, stdin);

@@ -444,7 +444,8 @@ int verb_key_reveal(int argc, char *argv[]) {
         r = sd_bus_message_read(reply, "s", &key);
         if (r < 0)
                 return cli_fail(EXIT_FAIL, "Failed to read the key from the answer: %s", strerror(-r));
-        if (printf("%s\n", key) < 0 || fflush(stdout) != 0)
-                return cli_fail(EXIT_FAIL, "Failed to write the key: %m");
+        (void) printf("%s\n", key);
+        if (cli_flush_stdout() < 0) /* reported there */
+                return EXIT_FAIL;
         return 0;
 }

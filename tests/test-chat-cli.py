@@ -245,5 +245,32 @@ class Interactive(ChatCliTest):
                                 {"role": "user", "content": "second one"}])
 
 
+class FailedWrites(ChatCliTest):
+    def test_full_stdout_fails_and_cancels(self):
+        self.gw.stream_options = {"reply": REPLY}
+        r = self.env.run(["sh", "-c", 'exec "$0" "$@" >/dev/full', CLI, "chat", "-m", "gpt-5-mini", "hi"])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "Failed to write output: No space left on device\n")
+        r = self.env.run(["sh", "-c", 'exec "$0" "$@" >&-', CLI, "chat", "-m", "gpt-5-mini", "hi"])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "Failed to write output: Bad file descriptor\n")
+
+    def test_closed_pipe_is_quiet(self):
+        # "| head": the reader leaves on purpose; no message, exit 1, request cancelled.
+        self.gw.stream_options = {"reply": " ".join("w%d" % i for i in range(300)), "drip": 0.02}
+        with subprocess.Popen([CLI, "chat", "-m", "gpt-5-mini", "go"], env=self.env.environ, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as p:
+            try:
+                self.assertTrue(p.stdout.read(2).startswith(b"w"))
+                p.stdout.close()
+                _, err = p.communicate(timeout=10 * SLOW)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(err, b"")
+        self.gw.wait_for(lambda: self.gw.disconnects, timeout=5)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -527,5 +527,38 @@ class Cli(KeyTest):
         self.assertNoKeyLeak(KEY, KEY2, API)
 
 
+class FailedWrites(KeyTest):
+    """Every verb that prints fails (exit 1, one sentence on stderr) when
+    its output cannot be written, instead of exiting 0."""
+
+    def run_to(self, target, *args, input=None):
+        # target: a shell redirection of fd 1 (">/dev/full" or ">&-").
+        return self.env.run(["sh", "-c", 'exec "$0" "$@" %s' % target, CLI] + list(args), input=input)
+
+    def test_full_and_closed_stdout(self):
+        env = self.env
+        env.gateway.llm_keys.add(KEY)
+        env.call("Key", "Set", "ss", KEY, "llm")
+        wait_until(lambda: env.get("Models", "Live"), what="the live model list")
+        verbs = [["status"], ["status", "--json"], ["models"], ["models", "--json"], ["credits"],
+                 ["key", "status"], ["config", "get"], ["config", "get", "llmUrl"],
+                 ["setup", "opencode"], ["--help"], ["chat", "--help"]]
+        for args in verbs:
+            self.assertEqual(env.cli(*args).returncode, 0, args)
+            for target, message in ((">/dev/full", "No space left on device"), (">&-", "Bad file descriptor")):
+                r = self.run_to(target, *args)
+                self.assertEqual(r.returncode, 1, (args, target, r.stderr))
+                self.assertEqual(r.stderr.count("Failed to write output: %s" % message), 1, (args, target, r.stderr))
+        # A verb that changes something and then cannot say so still fails.
+        r = self.run_to(">/dev/full", "key", "set", input=KEY2)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("Failed to write output", r.stderr)
+        # A failing verb keeps its own exit code.
+        env.call("Key", "Clear", "s", "llm")
+        r = self.run_to(">/dev/full", "key", "status")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("Failed to write output", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
