@@ -560,5 +560,61 @@ class FailedWrites(KeyTest):
         self.assertIn("Failed to write output", r.stderr)
 
 
+class KeysOffTheCommandLine(KeyTest):
+    def test_dash_reads_stdin_and_argv_warns(self):
+        env = self.env
+        # login, as "bankr login --llm-key KEY" is used, still works, with a warning.
+        r = env.cli("login", "--llm-key", KEY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY)
+        self.assertIn("Warning: the LLM key was given on the command line", r.stderr)
+        self.assertNotIn(KEY, r.stderr + r.stdout)
+        # "-": from stdin, no warning.
+        r = env.cli("login", "--llm-key", "-", input=KEY2 + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY2)
+        self.assertNotIn("Warning", r.stderr)
+        r = env.cli("login", "--api-key", "-", "--llm-key", KEY, input=API)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((env.secret_lookup("llm"), env.secret_lookup("api")), (KEY, API))
+        self.assertIn("Warning: the LLM key", r.stderr)
+        self.assertNotIn("API key was given", r.stderr)
+        r = env.cli("login", "--llm-key", "-", "--api-key", "-", input=KEY)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("Only one key", r.stderr)
+        r = env.cli("login", "--llm-key", "-", input="")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        # config set: the same.
+        r = env.cli("config", "set", "llmKey", KEY2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Warning: the LLM key was given on the command line", r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY2)
+        r = env.cli("config", "set", "apiKey", "-", input=API + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Warning", r.stderr)
+        self.assertEqual(env.secret_lookup("api"), API)
+        self.assertNoKeyLeak(KEY, KEY2, API)
+
+    def test_argv_is_overwritten(self):
+        # Cheap extra defence: once read, the key is gone from /proc/PID/cmdline
+        # (the call waits on the keyring, which we hold up by stopping the service).
+        env = self.env
+        env.start_service()
+        os.kill(env.service_pid(), signal.SIGSTOP)
+        try:
+            for args in (["login", "--llm-key", KEY], ["config", "set", "llmKey", KEY]):
+                with subprocess.Popen([CLI] + args, env=env.environ, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE) as p:
+                    try:
+                        cmdline = lambda: open("/proc/%d/cmdline" % p.pid, "rb").read()
+                        wait_until(lambda: cmdline().count(b"\0") >= len(args) and KEY.encode() not in cmdline(),
+                                   what="the key to leave the command line of %s" % args)
+                    finally:
+                        p.kill()
+                        p.communicate()
+        finally:
+            os.kill(env.service_pid(), signal.SIGCONT)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
