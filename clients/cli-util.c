@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "term-sanitize.h"
 
 #define AGENT_READY_TIMEOUT_MSEC 5000
 
@@ -71,6 +72,14 @@ int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]) 
                 fprintf(stderr, " %s", v->name);
         fputc('\n', stderr);
         return EXIT_USAGE;
+}
+
+const char *cli_term_safe(FILE *f, const char *s, char **buf) {
+        *buf = NULL;
+        if (!s || term_text_is_safe(s, strlen(s)) || !isatty(fileno(f)))
+                return s;
+        *buf = term_sanitize_string(s);
+        return *buf ?: "(unprintable text)";
 }
 
 int cli_usage(const char *fmt, ...) {
@@ -146,15 +155,19 @@ int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
         int code = EXIT_FAIL;
 
         if (error && sd_bus_error_is_set(error)) {
+                /* May quote the gateway. */
+                _cleanup_free_ char *buf = NULL;
+                const char *message = cli_term_safe(stderr, error->message ?: error->name, &buf);
+
                 code = cli_exit_for_error(error->name);
                 if (code == EXIT_NO_SERVICE) {
                         fprintf(stderr, "Failed to %s: the bankr-llmd service cannot be reached (%s).\n"
                                         "Check that bankr-llmd is installed (its D-Bus activation file is "
                                         "bot.bankr.LLM1.service) or start it by hand.\n",
-                                what, error->message ?: error->name);
+                                what, message);
                         return code;
                 }
-                fprintf(stderr, "Failed to %s: %s\n", what, error->message ?: error->name);
+                fprintf(stderr, "Failed to %s: %s\n", what, message);
                 return code;
         }
         if (r == -ETIMEDOUT)

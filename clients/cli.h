@@ -137,6 +137,13 @@ int cli_read_secret(const char *prompt, char **ret);
 void cli_guard_stdio(void);
 int cli_flush_stdout(void);
 
+/* Gateway-controlled text (an error message, a model's id or name) as it may
+ * be written to f: when f is a terminal, with control sequences made visible
+ * and inert (common/term-sanitize.h); else s itself. A copy, if one was
+ * needed, is left in *buf for the caller to free. Never NULL for non-NULL s;
+ * NULL stays NULL. */
+const char *cli_term_safe(FILE *f, const char *s, char **buf);
+
 /* Process-wide options of the top-level command. */
 extern bool arg_no_ask;
 
