@@ -334,8 +334,26 @@ json_object *cli_json_number(double d) {
 }
 
 void cli_print_json(json_object *o) {
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        /* json-c escapes C0 controls but writes DEL and the C1 controls
+         * (U+0080-U+009F) raw, which a terminal may execute: on one, they
+         * are written as \u escapes instead, the same JSON value. */
+        if (isatty(STDOUT_FILENO))
+                for (const char *p = s; *p; p++) {
+                        unsigned char c = (unsigned char) *p;
+                        if (c == 0x7f)
+                                fputs("\\u007f", stdout);
+                        else if (c == 0xc2 && (unsigned char) p[1] >= 0x80 && (unsigned char) p[1] < 0xa0) {
+                                printf("\\u%04x", (unsigned char) p[1]);
+                                p++;
+                        } else
+                                fputc(c, stdout);
+                }
+        else
+                fputs(s, stdout);
+        fputc('\n', stdout);
         (void) cli_flush_stdout();
 }
 

@@ -102,7 +102,8 @@ double cli_json_double(json_object *o, const char *key, double def);
 int64_t cli_json_int(json_object *o, const char *key, int64_t def);
 uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
 
-/* Prints o as every --json does: indented, URLs without \/ escapes. */
+/* Prints o as every --json does: indented, URLs without \/ escapes; on a
+ * terminal DEL and C1 controls as \u escapes (the same JSON value). */
 void cli_print_json(json_object *o);
 
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;

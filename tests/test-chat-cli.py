@@ -338,7 +338,12 @@ class TerminalFilter(ChatCliTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, EVIL)
         code, out = self.pty_chat("--json", "hi")
-        self.assertEqual(json.loads(out)["text"], EVIL)  # escaped by JSON
+        self.assertEqual(json.loads(out)["text"], EVIL)  # escaped by JSON…
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn("\u009b".encode(), out)  # …C1 controls too, on a terminal
+        self.assertNotIn(b"\x7f", out)
+        r = self.chat("-m", "gpt-5-mini", "--json", "hi")
+        self.assertIn("\u009b", r.stdout)  # a pipe gets json-c's text as it is
 
     def test_gateway_error_message_is_inert(self):
         self.gw.stream_options = {"reply": "one two", "error_after": 1,
