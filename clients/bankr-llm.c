@@ -38,7 +38,9 @@ static void help(void) {
                "                  instead), and never ask for confirmation\n\n"
                "Exit codes:\n"
                "    0  success\n"
-               "    1  failure not listed below\n"
+               "    1  failure not listed below, such as output that could not be written\n"
+               "       (\"Failed to write output: No space left on device\"; a closed pipe,\n"
+               "       as with \"| head\", ends the program without a message)\n"
                "    2  bad command line or arguments\n"
                "    3  the session bus or bankr-llmd cannot be reached\n"
                "    4  no key is configured\n"
@@ -56,7 +58,7 @@ static void help(void) {
                "Reference: docs/cli.md (installed in share/doc/bankr-llmd).\n");
 }
 
-int main(int argc, char *argv[]) {
+static int run(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
@@ -64,10 +66,6 @@ int main(int argc, char *argv[]) {
                 {}
         };
         int c;
-
-        setlocale(LC_ALL, "");
-        log_set_program("bankr-llm");
-        log_prefix_levels = false;
 
         /* "+": stop at the verb, so its own options are left for it. */
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
@@ -90,4 +88,20 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
         return dispatch_verb("bankr-llm", verbs, argc - optind, argv + optind);
+}
+
+int main(int argc, char *argv[]) {
+        int code;
+
+        cli_guard_stdio();
+        setlocale(LC_ALL, "");
+        log_set_program("bankr-llm");
+        log_prefix_levels = false;
+
+        code = run(argc, argv);
+        /* The one check of stdout for every verb: a full disk, a closed or
+         * broken stdout is a failure, never a silent exit 0. */
+        if (cli_flush_stdout() < 0 && code == EXIT_OK)
+                code = EXIT_FAIL;
+        return code;
 }

@@ -14,10 +14,51 @@
 
 #include "cli.h"
 #include "log.h"
+#include "term-sanitize.h"
 
 #define AGENT_READY_TIMEOUT_MSEC 5000
 
 bool arg_no_ask = false;
+
+static int stdout_errno = 0;
+
+static ssize_t closed_write(void *cookie, const char *buf, size_t size) {
+        errno = EBADF;
+        return -1;
+}
+
+void cli_guard_stdio(void) {
+        for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+                int null;
+
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                null = open("/dev/null", (fd == STDIN_FILENO ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+                if (null < 0)
+                        continue;
+                if (null != fd) {
+                        (void) dup3(null, fd, O_CLOEXEC);
+                        close(null);
+                }
+                if (fd == STDOUT_FILENO) {
+                        FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t) { .write = closed_write });
+                        if (f)
+                                stdout = f;
+                }
+        }
+}
+
+int cli_flush_stdout(void) {
+        if (stdout_errno != 0)
+                return -stdout_errno;
+        errno = 0;
+        if (fflush(stdout) == 0 && !ferror(stdout))
+                return 0;
+        stdout_errno = errno > 0 ? errno : EIO;
+        if (stdout_errno != EPIPE)
+                fprintf(stderr, "Failed to write output: %s\n", strerror(stdout_errno));
+        return -stdout_errno;
+}
 
 int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]) {
         if (argc < 1 || isempty(argv[0]))
@@ -31,6 +72,14 @@ int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]) 
                 fprintf(stderr, " %s", v->name);
         fputc('\n', stderr);
         return EXIT_USAGE;
+}
+
+const char *cli_term_safe(FILE *f, const char *s, char **buf) {
+        *buf = NULL;
+        if (!s || term_text_is_safe(s, strlen(s)) || !isatty(fileno(f)))
+                return s;
+        *buf = term_sanitize_string(s);
+        return *buf ?: "(unprintable text)";
 }
 
 int cli_usage(const char *fmt, ...) {
@@ -106,15 +155,19 @@ int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
         int code = EXIT_FAIL;
 
         if (error && sd_bus_error_is_set(error)) {
+                /* May quote the gateway. */
+                _cleanup_free_ char *buf = NULL;
+                const char *message = cli_term_safe(stderr, error->message ?: error->name, &buf);
+
                 code = cli_exit_for_error(error->name);
                 if (code == EXIT_NO_SERVICE) {
                         fprintf(stderr, "Failed to %s: the bankr-llmd service cannot be reached (%s).\n"
                                         "Check that bankr-llmd is installed (its D-Bus activation file is "
                                         "bot.bankr.LLM1.service) or start it by hand.\n",
-                                what, error->message ?: error->name);
+                                what, message);
                         return code;
                 }
-                fprintf(stderr, "Failed to %s: %s\n", what, error->message ?: error->name);
+                fprintf(stderr, "Failed to %s: %s\n", what, message);
                 return code;
         }
         if (r == -ETIMEDOUT)
@@ -281,9 +334,27 @@ json_object *cli_json_number(double d) {
 }
 
 void cli_print_json(json_object *o) {
-        printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-        fflush(stdout);
+        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+
+        /* json-c escapes C0 controls but writes DEL and the C1 controls
+         * (U+0080-U+009F) raw, which a terminal may execute: on one, they
+         * are written as \u escapes instead, the same JSON value. */
+        if (isatty(STDOUT_FILENO))
+                for (const char *p = s; *p; p++) {
+                        unsigned char c = (unsigned char) *p;
+                        if (c == 0x7f)
+                                fputs("\\u007f", stdout);
+                        else if (c == 0xc2 && (unsigned char) p[1] >= 0x80 && (unsigned char) p[1] < 0xa0) {
+                                printf("\\u%04x", (unsigned char) p[1]);
+                                p++;
+                        } else
+                                fputc(c, stdout);
+                }
+        else
+                fputs(s, stdout);
+        fputc('\n', stdout);
+        (void) cli_flush_stdout();
 }
 
 /* The elements of the array m has just entered, up to its end. For a dict,

@@ -102,7 +102,8 @@ double cli_json_double(json_object *o, const char *key, double def);
 int64_t cli_json_int(json_object *o, const char *key, int64_t def);
 uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
 
-/* Prints o as every --json does: indented, URLs without \/ escapes. */
+/* Prints o as every --json does: indented, URLs without \/ escapes; on a
+ * terminal DEL and C1 controls as \u escapes (the same JSON value). */
 void cli_print_json(json_object *o);
 
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
@@ -123,6 +124,26 @@ int cli_parse_usd(const char *s, double *ret);
 /* Reads a secret: from stdin when it is not a terminal (one trailing newline
  * dropped), else with a no-echo prompt on the terminal. */
 int cli_read_secret(const char *prompt, char **ret);
+
+/* Output failures, checked in one place. cli_guard_stdio() runs first in
+ * main(): a closed fd 0, 1 or 2 gets /dev/null (close-on-exec, so a launched
+ * tool sees them closed again) so that no socket can take its number, and a
+ * closed stdout becomes a stream whose every write fails with EBADF.
+ * cli_flush_stdout() flushes stdout and checks its error flag; the first
+ * failure is reported once on stderr ("Failed to write output: No space left
+ * on device") and returned as -errno on this and every later call. EPIPE is
+ * not reported (the reader went away on purpose, as with "| head"). main()
+ * calls it after every verb and turns a failure into exit code 1 (a verb's
+ * own non-zero code is kept). */
+void cli_guard_stdio(void);
+int cli_flush_stdout(void);
+
+/* Gateway-controlled text (an error message, a model's id or name) as it may
+ * be written to f: when f is a terminal, with control sequences made visible
+ * and inert (common/term-sanitize.h); else s itself. A copy, if one was
+ * needed, is left in *buf for the caller to free. Never NULL for non-NULL s;
+ * NULL stays NULL. */
+const char *cli_term_safe(FILE *f, const char *s, char **buf);
 
 /* Process-wide options of the top-level command. */
 extern bool arg_no_ask;

@@ -13,6 +13,7 @@
 
 #include "bankr-config.h"
 #include "cli.h"
+#include "term-sanitize.h"
 
 /* Used when neither -m nor defaultModel in ~/.bankr/config.json names one:
  * fast, cheap, and served by the gateway for every account. */
@@ -27,6 +28,7 @@ static const char *arg_api = NULL;
 static char **arg_fallback = NULL;
 static bool arg_usage = false;
 static bool arg_json = false;
+static bool arg_raw = false;
 
 typedef struct History {
         char **role;
@@ -81,6 +83,10 @@ typedef struct Run {
         sd_bus_message **early; /* signals that came before Start's reply */
         size_t n_early;
         bool stream;       /* write deltas to stdout */
+        bool sanitize;     /* …through the terminal filter */
+        TermSanitizer term;
+        char *safe;        /* the filter's output buffer */
+        size_t safe_alloc;
         char *text;
         size_t len, alloc;
         json_object *info;
@@ -100,6 +106,7 @@ static void run_done(Run *run) {
         free(run->path);
         free(run->service);
         free(run->text);
+        free(run->safe);
         json_object_put(run->info);
         free(run->error_name);
         free(run->error_message);
@@ -134,12 +141,27 @@ static int on_delta(Run *run, sd_bus_message *m) {
         run->len += n;
         if (run->stream && !run->interrupted) {
                 /* Exactly as it came: no reflow, and visible at once. */
-                if (fwrite(s, 1, n, stdout) != n || fflush(stdout) != 0) {
-                        if (errno != EPIPE)
-                                fprintf(stderr, "Failed to write the answer: %m\n");
-                        /* Leaving the bus cancels the request on the service. */
-                        run_finish(run, EXIT_FAIL);
+                const char *out = s;
+                size_t k = n;
+
+                if (run->sanitize) {
+                        /* On a terminal: nothing it would execute. */
+                        size_t need = TERM_SANITIZE_OUT_MAX(n);
+                        if (need > run->safe_alloc) {
+                                char *p = realloc(run->safe, need);
+                                if (!p)
+                                        return -ENOMEM;
+                                run->safe = p;
+                                run->safe_alloc = need;
+                        }
+                        k = term_sanitize(&run->term, s, n, run->safe);
+                        out = run->safe;
                 }
+                (void) fwrite(out, 1, k, stdout);
+                if (cli_flush_stdout() < 0)
+                        /* Reported (except EPIPE); leaving the bus cancels
+                         * the request on the service. */
+                        run_finish(run, EXIT_FAIL);
         }
         return 0;
 }
@@ -278,13 +300,15 @@ static int append_options(sd_bus_message *m) {
 
 static void print_usage(json_object *info) {
         int64_t attempts = cli_json_int(info, "attempts", 0);
+        _cleanup_free_ char *buf = NULL;
+        const char *model = cli_term_safe(stderr, strempty(cli_json_str(info, "model")), &buf);
 
         fprintf(stderr,
                 "Model:   %s (stop: %s)\n"
                 "Tokens:  %" PRIi64 " input, %" PRIi64 " output, %" PRIi64 " cache read, %" PRIi64 " cache write\n"
                 "Cost:    $%.6f\n"
                 "Latency: first token %.0f ms, total %.0f ms (%" PRIi64 " attempt%s)\n",
-                strempty(cli_json_str(info, "model")), strempty(cli_json_str(info, "stop_reason")),
+                model, strempty(cli_json_str(info, "stop_reason")),
                 cli_json_int(info, "input_tokens", 0), cli_json_int(info, "output_tokens", 0),
                 cli_json_int(info, "cache_read_tokens", 0), cli_json_int(info, "cache_write_tokens", 0),
                 cli_json_double(info, "cost_usd", 0), cli_json_double(info, "latency_first_ms", 0),
@@ -324,6 +348,8 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         bool tty = isatty(STDOUT_FILENO);
         int r;
 
+        run.sanitize = run.stream && tty && !arg_raw;
+
         /* Before Start: the service's signals to us cannot be missed. */
         r = sd_bus_match_signal(bus, &match, NULL, NULL, IFACE("Request"), NULL, on_signal, &run);
         if (r < 0)
@@ -355,10 +381,17 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                         return EXIT_FAIL;
                 }
         }
+        if (run.sanitize) {
+                /* A sequence cut off at the end shows as U+FFFD. */
+                char tail[TERM_SANITIZE_FINISH_MAX];
+                size_t k = term_sanitize_finish(&run.term, tail);
+                if (k > 0)
+                        (void) fwrite(tail, 1, k, stdout);
+        }
         if (run.interrupted) {
                 if (run.stream && tty && run.len > 0)
                         fputc('\n', stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
                 return EXIT_INTERRUPTED;
         }
 
@@ -367,12 +400,13 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         else if (run.stream && tty && run.len > 0 && run.text[run.len - 1] != '\n') {
                 /* Leave the terminal on a fresh line; pipes get the text exactly. */
                 fputc('\n', stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
         }
 
         if (run.error_name) {
+                _cleanup_free_ char *buf = NULL;
                 fprintf(stderr, "Failed to chat%s: %s\n", run.partial ? " (the answer above is incomplete)" : "",
-                        strempty(run.error_message));
+                        cli_term_safe(stderr, strempty(run.error_message), &buf));
                 return run.exit_code;
         }
         if (run.exit_code != EXIT_OK)
@@ -457,7 +491,7 @@ static int interactive(sd_bus *bus, sd_event *event, const char *model) {
                 ssize_t n;
 
                 fputs("> ", stdout);
-                fflush(stdout);
+                (void) cli_flush_stdout();
                 /* At the prompt Ctrl-C simply ends the program. */
                 sigprocmask(SIG_UNBLOCK, &mask, NULL);
                 n = getline(&line, &cap, stdin);
@@ -491,11 +525,12 @@ static int interactive(sd_bus *bus, sd_event *event, const char *model) {
 
 static void help(void) {
         printf("bankr-llm chat [OPTIONS] [PROMPT...]\n\n"
-               "Ask a model through the Bankr LLM Gateway and stream the answer to stdout,\n"
-               "exactly as it arrives. The prompt is the arguments joined by spaces; without\n"
-               "arguments (or with \"-\") it is read from stdin. When stdin is a terminal and no\n"
-               "prompt is given, runs a conversation: each line is a question, the history is\n"
-               "kept for the session, and an empty line or Ctrl-D ends it.\n\n"
+               "Ask a model through the Bankr LLM Gateway and stream the answer to stdout as\n"
+               "it arrives (filtered on a terminal, see below). The prompt is the arguments\n"
+               "joined by spaces; without arguments (or with \"-\") it is read from stdin.\n"
+               "When stdin is a terminal and no prompt is given, runs a conversation: each\n"
+               "line is a question, the history is kept for the session, and an empty line\n"
+               "or Ctrl-D ends it.\n\n"
                "  -m --model MODEL        model id (default: defaultModel in ~/.bankr/config.json,\n"
                "                          else " CHAT_DEFAULT_MODEL ")\n"
                "  -s --system TEXT        system prompt\n"
@@ -506,13 +541,24 @@ static void help(void) {
                "                          (repeatable, at most 4)\n"
                "     --usage              print tokens, cost and latency to stderr at the end\n"
                "     --json               print one JSON object (text, info) instead of streaming\n"
+               "     --raw                write the answer to a terminal exactly as it came,\n"
+               "                          control sequences included (see below)\n"
                "  -h --help               show this help\n\n"
+               "On a terminal the answer is filtered, because a model can be led (by a prompt\n"
+               "injection, say) to write escape sequences that the terminal would execute:\n"
+               "set the clipboard (OSC 52), the window title, clear the screen. Control\n"
+               "characters are shown in caret notation instead (ESC as ^[, so \"\\e[2J\" shows\n"
+               "as ^[[2J; BEL ^G; CR ^M; DEL ^?), C1 controls as the ESC sequence they stand\n"
+               "for (U+009B as ^[[) and invalid UTF-8 as U+FFFD; text, newlines, tabs and\n"
+               "UTF-8 are kept. Written to a pipe or file, or with --json (JSON escapes\n"
+               "them), the answer is exact; --raw makes it exact on a terminal too. Model\n"
+               "names and gateway error messages on a terminal get the same filter.\n\n"
                "Ctrl-C cancels the request on the service and exits with 130. Exit codes are\n"
                "those of \"bankr-llm --help\" (9: unknown model, 6: no credits, 8: gateway).\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_JSON };
+        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_JSON, ARG_RAW };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "model", required_argument, NULL, 'm' },
@@ -523,6 +569,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "fallback", required_argument, NULL, ARG_FALLBACK },
                 { "usage", no_argument, NULL, ARG_USAGE },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "raw", no_argument, NULL, ARG_RAW },
                 {}
         };
         char *end;
@@ -578,6 +625,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case ARG_RAW:
+                        arg_raw = true;
                         break;
                 default:
                         return -EXIT_USAGE;

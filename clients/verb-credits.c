@@ -245,11 +245,12 @@ int verb_key_validate(int argc, char *argv[]) {
                         return -r;
         }
 
+        _cleanup_free_ char *safe = NULL;
         if (ok) {
-                printf("%s\n", message);
+                printf("%s\n", cli_term_safe(stdout, message, &safe));
                 return streq(state, "exhausted") ? EXIT_NO_CREDITS : EXIT_OK;
         }
-        fprintf(stderr, "%s\n", message);
+        fprintf(stderr, "%s\n", cli_term_safe(stderr, message, &safe));
         if (!present)
                 return EXIT_NO_KEY;
         return streq(state, "unauthorized") ? EXIT_UNAUTHORIZED : EXIT_GATEWAY;

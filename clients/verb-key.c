@@ -24,6 +24,31 @@ static const char *source_text(const char *source) {
         return "";
 }
 
+/* A key given as an argument: visible in /proc/PID/cmdline (ps) to other
+ * users until we overwrite it, which only shortens that window. */
+static int key_from_argv(const char *what, char *arg, char **ret) {
+        char *k = strdup(arg);
+        if (!k)
+                return -ENOMEM;
+        explicit_bzero(arg, strlen(arg));
+        fprintf(stderr,
+                "Warning: the %s was given on the command line, where other users can read it (ps,\n"
+                "/proc/PID/cmdline) while the program starts. Give \"-\" to read it from standard\n"
+                "input instead, or use \"bankr-llm key set\".\n", what);
+        *ret = k;
+        return 0;
+}
+
+/* "-": from standard input (no echo on a terminal), as key set reads it. */
+static int key_from_stdin(const char *prompt, char **ret) {
+        int r = cli_read_secret(prompt, ret);
+        if (r == -ENODATA)
+                return cli_fail(EXIT_USAGE, "Failed to read the key: standard input was empty.");
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to read the key: %s", strerror(-r));
+        return 0;
+}
+
 /* Properties of the Key interface (Present, Source, Kind, Masked, GatewayUrl,
  * ApiUrl, ApiKeyMasked, ApiKeySource, Version) as a JSON object. */
 static int key_info_get(sd_bus *bus, json_object **ret) {
@@ -400,8 +425,12 @@ int verb_config(int argc, char *argv[]) {
                        "bankr-llm config set KEY VALUE\n\n"
                        "Keys, as in the bankr CLI: llmKey, apiKey, llmUrl, apiUrl.\n"
                        "llmKey and apiKey are stored in the keyring, not in the file, and are shown\n"
-                       "masked (use \"bankr-llm key reveal\" to see one). For them VALUE may be \"-\"\n"
-                       "to read the key from standard input. llmUrl and apiUrl are written to\n"
+                       "masked (use \"bankr-llm key reveal\" to see one). For them give VALUE as \"-\"\n"
+                       "to read the key from standard input (without echo on a terminal): a key\n"
+                       "written on the command line can be read by other users (ps,\n"
+                       "/proc/PID/cmdline) while the program starts; it is overwritten once read,\n"
+                       "which shortens that time but does not close it, and a warning says so.\n"
+                       "llmUrl and apiUrl are written to\n"
                        "~/.bankr/config.json (or $BANKR_CONFIG); an empty VALUE removes the setting.\n");
                 return argc < 2 ? EXIT_USAGE : 0;
         }
@@ -435,19 +464,17 @@ int verb_config(int argc, char *argv[]) {
 
                 if (bankr_config_key_is_secret(name)) {
                         _cleanup_erase_ char *key = NULL;
+                        bool llm = streq(name, "llmKey");
                         if (streq(value, "-")) {
-                                r = cli_read_secret("Key: ", &key);
-                                if (r < 0)
-                                        return cli_fail(EXIT_USAGE, "Failed to read the key from standard input.");
-                        } else {
-                                key = strdup(value);
-                                if (!key)
-                                        return EXIT_FAIL;
-                        }
+                                r = key_from_stdin(llm ? "Bankr LLM key: " : "Bankr API key: ", &key);
+                                if (r != 0)
+                                        return r;
+                        } else if (key_from_argv(llm ? "LLM key" : "API key", argv[3], &key) < 0)
+                                return cli_fail(EXIT_FAIL, "Out of memory.");
                         r = cli_bus(&bus);
                         if (r > 0)
                                 return r;
-                        return store_key(bus, key, streq(name, "llmKey") ? "llm" : "api");
+                        return store_key(bus, key, llm ? "llm" : "api");
                 }
 
                 _cleanup_free_ char *normalized = NULL, *err = NULL, *path = NULL;
@@ -485,24 +512,36 @@ int verb_login(int argc, char *argv[]) {
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_erase_ char *llm = NULL, *api = NULL;
-        int c, r;
+        int c, r, stdin_kind = 0;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm login --llm-key KEY [--api-key KEY]\n\n"
+                        printf("bankr-llm login --llm-key KEY|- [--api-key KEY|-]\n\n"
                                "Compatibility with \"bankr login\": store the keys in the keyring.\n"
-                               "Prefer \"bankr-llm key set\", which keeps the key off the command line.\n");
+                               "A KEY of \"-\" is read from standard input (without echo on a terminal);\n"
+                               "one of the two can come that way. A key written on the command line can be\n"
+                               "read by other users (ps, /proc/PID/cmdline) while the program starts: it is\n"
+                               "overwritten once read, which shortens that time but does not close it, and\n"
+                               "a warning says so. Prefer \"-\" or \"bankr-llm key set\".\n");
                         return 0;
                 case 'l':
-                        llm = strdup(optarg);
-                        explicit_bzero(optarg, strlen(optarg)); /* out of ps output */
+                case 'a': {
+                        char **k = c == 'l' ? &llm : &api;
+                        if (*k)
+                                return cli_usage("--%s was given twice.", c == 'l' ? "llm-key" : "api-key");
+                        if (streq(optarg, "-")) {
+                                if (stdin_kind)
+                                        return cli_usage("Only one key can be read from standard input.");
+                                stdin_kind = c;
+                                *k = strdup("-");
+                        } else if (key_from_argv(c == 'l' ? "LLM key" : "API key", optarg, k) < 0)
+                                *k = NULL;
+                        if (!*k)
+                                return cli_fail(EXIT_FAIL, "Out of memory.");
                         break;
-                case 'a':
-                        api = strdup(optarg);
-                        explicit_bzero(optarg, strlen(optarg));
-                        break;
+                }
                 default:
                         return EXIT_USAGE;
                 }
@@ -510,6 +549,14 @@ int verb_login(int argc, char *argv[]) {
                 return cli_usage("login takes no positional arguments.");
         if (!llm && !api)
                 return cli_usage("login needs --llm-key KEY (and optionally --api-key KEY).");
+        if (stdin_kind) {
+                char **k = stdin_kind == 'l' ? &llm : &api;
+                erase_and_free(*k);
+                *k = NULL;
+                r = key_from_stdin(stdin_kind == 'l' ? "Bankr LLM key: " : "Bankr API key: ", k);
+                if (r != 0)
+                        return r;
+        }
 
         r = cli_bus(&bus);
         if (r > 0)

@@ -133,13 +133,15 @@ static void print_table(const ModelsInfo *info) {
                         json_object *pricing = cli_json_get(o, "pricing", json_type_object);
                         char ctx[16], in[24], out[24];
                         const char *col[N_COLS];
+                        /* The gateway's words: made inert on a terminal. */
+                        _cleanup_free_ char *safe_id = NULL, *safe_name = NULL, *safe_provider = NULL;
 
                         format_tokens(ctx, sizeof ctx, cli_json_uint(o, "context_window", 0));
                         format_price(in, sizeof in, cli_json_double(pricing, "input", 0));
                         format_price(out, sizeof out, cli_json_double(pricing, "output", 0));
-                        col[0] = strempty(cli_json_str(o, "id"));
-                        col[1] = strempty(cli_json_str(o, "name"));
-                        col[2] = strempty(cli_json_str(o, "provider"));
+                        col[0] = cli_term_safe(stdout, strempty(cli_json_str(o, "id")), &safe_id);
+                        col[1] = cli_term_safe(stdout, strempty(cli_json_str(o, "name")), &safe_name);
+                        col[2] = cli_term_safe(stdout, strempty(cli_json_str(o, "provider")), &safe_provider);
                         col[3] = ctx;
                         col[4] = in;
                         col[5] = out;

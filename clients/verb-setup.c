@@ -160,7 +160,7 @@ static int setup_show(sd_bus *bus, SetupTool t, const char *key_mode) {
                 return cli_fail_bus("show the setup", NULL, r);
 
         fputs(text, stdout);
-        fflush(stdout);
+        (void) cli_flush_stdout();
         /* Standard output stays exactly the config, for redirection; the rest is for people. */
         if (!isempty(path))
                 fprintf(stderr, "\nTo write this into %s (keeping everything else), run:\n  bankr-llm setup %s --install%s\n",
@@ -423,7 +423,10 @@ static int launch(SetupTool t, const char *binary, const char *install_hint, int
 
         reply = sd_bus_message_unref(reply);
         bus = sd_bus_flush_close_unref(bus);
-        fflush(stdout);
+        if (cli_flush_stdout() < 0) {
+                fprintf(stderr, "%s was not started.\n", binary);
+                return EXIT_FAIL;
+        }
         fflush(stderr);
 
         /* The tool's exit code becomes ours. */

@@ -190,10 +190,12 @@ int verb_credits_add(int argc, char *argv[]) {
                 return cli_fail(EXIT_FAIL, "Credits were added, but the answer could not be read (%s): check "
                                 "\"bankr-llm credits\".", strerror(-r));
 
+        _cleanup_free_ char *safe_tx = NULL;
         if (isempty(tx))
                 printf("Added $%.2f (new balance $%.2f).\n", granted, balance);
         else
-                printf("Added $%.2f (new balance $%.2f, transaction %s).\n", granted, balance, tx);
+                printf("Added $%.2f (new balance $%.2f, transaction %s).\n", granted, balance,
+                       cli_term_safe(stdout, tx, &safe_tx));
         return 0;
 }
 
@@ -272,13 +274,18 @@ static int print_auto_settings(sd_bus_message *reply, bool json) {
         printf("       Tokens: ");
         if (n_tokens == 0)
                 printf("(the default)");
-        for (size_t i = 0; i < n_tokens; i++)
-                printf("%s%s", i > 0 ? ", " : "", json_object_get_string(json_object_array_get_idx(tokens, i)));
+        /* The agent API's words: made inert on a terminal. */
+        for (size_t i = 0; i < n_tokens; i++) {
+                _cleanup_free_ char *buf = NULL;
+                printf("%s%s", i > 0 ? ", " : "",
+                       cli_term_safe(stdout, strempty(json_object_get_string(json_object_array_get_idx(tokens, i))), &buf));
+        }
         printf("\n");
+        _cleanup_free_ char *safe_at = NULL, *safe_error = NULL;
         if (last_at)
-                printf("  Last top-up: %s\n", last_at);
+                printf("  Last top-up: %s\n", cli_term_safe(stdout, last_at, &safe_at));
         if (last_error)
-                printf("   Last error: %s\n", last_error);
+                printf("   Last error: %s\n", cli_term_safe(stdout, last_error, &safe_error));
         return 0;
 }
 
@@ -444,7 +451,8 @@ int verb_key_reveal(int argc, char *argv[]) {
         r = sd_bus_message_read(reply, "s", &key);
         if (r < 0)
                 return cli_fail(EXIT_FAIL, "Failed to read the key from the answer: %s", strerror(-r));
-        if (printf("%s\n", key) < 0 || fflush(stdout) != 0)
-                return cli_fail(EXIT_FAIL, "Failed to write the key: %m");
+        (void) printf("%s\n", key);
+        if (cli_flush_stdout() < 0) /* reported there */
+                return EXIT_FAIL;
         return 0;
 }

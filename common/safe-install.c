@@ -243,9 +243,63 @@ static int make_dirs(const char *dir, char ***created, char **ret_error) {
         return 0;
 }
 
+/* old with every secret that new_text no longer holds replaced by
+ * placeholder: *ret is NULL when none had to go (the backup may be a link),
+ * else the redacted copy. -ENOKEY when a secret cannot be found verbatim in
+ * old although the caller expects it there: no backup can be made. */
+#define SAFE_INSTALL_SECRET_MIN 8
+
+static int redact_backup(const char *old, size_t old_size, const char *new_text, const char *const *secrets,
+                         const char *placeholder, char **ret, size_t *ret_size) {
+        _cleanup_(erase_and_freep) char *text = NULL;
+        size_t size = old_size, pl = strlen(placeholder ?: "");
+
+        *ret = NULL;
+        *ret_size = 0;
+        for (const char *const *s = secrets; s && *s; s++) {
+                size_t sl = strlen(*s);
+                char *hit;
+
+                if (sl < SAFE_INSTALL_SECRET_MIN || strstr(new_text, *s))
+                        continue; /* short, or kept in the file anyway */
+                if (!text) {
+                        text = malloc(old_size + 1);
+                        if (!text)
+                                return -ENOMEM;
+                        memcpy(text, old, old_size);
+                        text[old_size] = 0;
+                }
+                if (!strstr(text, *s)) {
+                        /* Not verbatim, though the old file holds it (JSON escapes?). */
+                        if (memmem(old, old_size, *s, sl) == NULL)
+                                return -ENOKEY;
+                        continue;
+                }
+                while ((hit = strstr(text, *s))) {
+                        size_t at = (size_t) (hit - text), nsize = size - sl + pl;
+                        char *n = malloc(nsize + 1);
+                        if (!n)
+                                return -ENOMEM;
+                        memcpy(n, text, at);
+                        memcpy(n + at, placeholder ?: "", pl);
+                        memcpy(n + at + pl, text + at + sl, size - at - sl + 1);
+                        erase_and_free(text);
+                        text = n;
+                        size = nsize;
+                }
+        }
+        if (text && size == old_size && memcmp(text, old, old_size) == 0)
+                return 0;
+        *ret_size = size;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
 /* The backup of target: a hard link to the current file (its inode, mode and
- * owner), or a copy of old where links are refused. */
-static int make_backup(const char *target, const char *old, size_t old_size, char **ret_path, char **ret_error) {
+ * owner), or a copy of old where links are refused; always a copy when
+ * redacted (old is then the redacted text). */
+static int make_backup(const char *target, const char *old, size_t old_size, bool copy, char **ret_path,
+                       char **ret_error) {
         _cleanup_free_ char *stamp_path = NULL;
         char stamp[32], buf[256];
         struct tm tm;
@@ -263,13 +317,13 @@ static int make_backup(const char *target, const char *old, size_t old_size, cha
                               asprintf(&p, "%s.bankr-backup-%s-%u", target, stamp, n)) < 0)
                         return -ENOMEM;
 
-                if (link(target, p) >= 0) {
+                if (!copy && link(target, p) >= 0) {
                         *ret_path = TAKE_PTR(p);
                         return 0;
                 }
-                if (errno == EEXIST)
+                if (!copy && errno == EEXIST)
                         continue;
-                if (errno == EROFS || errno == ENOSPC || errno == EDQUOT || errno == EACCES) {
+                if (!copy && (errno == EROFS || errno == ENOSPC || errno == EDQUOT || errno == EACCES)) {
                         _cleanup_free_ char *dir = dir_of(target);
                         return set_error(ret_error, -errno, "Cannot write the backup %s: %s.", p,
                                     cause(-errno, dir ?: target, buf, sizeof buf));
@@ -324,6 +378,12 @@ static int write_all(int fd, const char *p, size_t n) {
 
 int safe_install(const char *path, const char *new_text, mode_t mode_if_new, bool key_inline,
                  char **ret_backup_path, char **ret_error) {
+        return safe_install_full(path, new_text, mode_if_new, key_inline, NULL, NULL, ret_backup_path, ret_error);
+}
+
+int safe_install_full(const char *path, const char *new_text, mode_t mode_if_new, bool key_inline,
+                      const char *const *secrets, const char *placeholder,
+                      char **ret_backup_path, char **ret_error) {
         _cleanup_free_ char *target = NULL, *dir = NULL, *base_tmp = NULL, *tmp = NULL, *backup = NULL;
         _cleanup_(erase_and_freep) char *old = NULL;
         _cleanup_strv_free_ char **created = NULL;
@@ -405,9 +465,20 @@ int safe_install(const char *path, const char *new_text, mode_t mode_if_new, boo
         }
 
         if (exists && old_size > 0) {
-                r = make_backup(target, old, old_size, &backup, ret_error);
-                if (r < 0)
+                _cleanup_(erase_and_freep) char *redacted = NULL;
+                size_t redacted_size = 0;
+
+                r = redact_backup(old, old_size, new_text, secrets, placeholder, &redacted, &redacted_size);
+                if (r == -ENOKEY)
+                        r = 0; /* no backup rather than one with the key */
+                else if (r < 0)
                         goto fail;
+                else {
+                        r = make_backup(target, redacted ?: old, redacted ? redacted_size : old_size, !!redacted,
+                                        &backup, ret_error);
+                        if (r < 0)
+                                goto fail;
+                }
         }
 
         if (rename(tmp, target) < 0) {

@@ -25,6 +25,15 @@
  * refused), so it keeps its mode and owner. None is made when the content
  * does not change, or when there was no (or an empty) previous file.
  *
+ * A backup never keeps a key that the new text drops (safe_install_full()):
+ * each given secret found in the old text but not in the new one is
+ * replaced in the backup by a placeholder, and that backup is a new 0600
+ * file rather than a link to the old one. The key's old home is gone (the
+ * rename replaces the inode; a backup link is the only other name it had).
+ * A secret the caller says the old file holds but that is not found in it
+ * verbatim (written with JSON escapes, say) cannot be redacted: then no
+ * backup is made at all, rather than one with the key in it.
+ *
  * Errors are sentences naming the path and the cause ("Cannot write /x/y:
  * the directory /x is on a read-only file system."); they never contain file
  * content. The returned text and buffers may hold a key: free with
@@ -54,3 +63,12 @@ int safe_install_read(const char *path, char **ret_text, char **ret_error);
  * temporary file too) and *ret_error says what and where. */
 int safe_install(const char *path, const char *new_text, mode_t mode_if_new, bool key_inline,
                  char **ret_backup_path, char **ret_error);
+
+/* The same, with the secrets (NULL-terminated; NULL or empty for none) that
+ * the old file may hold and that must not survive in a backup once the new
+ * text no longer has them, and the text that stands in for them there.
+ * Secrets shorter than 8 bytes are ignored (too likely to match other
+ * text). */
+int safe_install_full(const char *path, const char *new_text, mode_t mode_if_new, bool key_inline,
+                      const char *const *secrets, const char *placeholder,
+                      char **ret_backup_path, char **ret_error);

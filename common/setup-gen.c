@@ -763,3 +763,75 @@ refuse:
                 *ret_error = TAKE_PTR(reason);
         return -EBADMSG;
 }
+
+/* ---- keys a backup must not keep ---------------------------------------- */
+
+const char *setup_key_reference(SetupTool t) {
+        switch (t) {
+        case SETUP_TOOL_OPENCLAW:
+                return "${BANKR_API_KEY}";
+        case SETUP_TOOL_OPENCODE:
+                return "{env:BANKR_API_KEY}";
+        default:
+                return NULL;
+        }
+}
+
+static bool is_key_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+char **setup_keys_free(char **l) {
+        for (char **k = l; k && *k; k++)
+                explicit_bzero(*k, strlen(*k));
+        return strv_free(l);
+}
+
+int setup_inline_keys(SetupTool t, const char *existing, char ***ret) {
+        _cleanup_(setup_keys_freep) char **l = NULL;
+        struct json_object *o, *v = NULL;
+        const char *ref = setup_key_reference(t);
+        int r;
+
+        *ret = NULL;
+        if (!ref || !existing)
+                return 0;
+
+        /* Where our provider entry keeps it, however it is spelt. */
+        o = json_tokener_parse(existing);
+        if (o) {
+                struct json_object *p = NULL;
+                bool found = t == SETUP_TOOL_OPENCLAW ?
+                        json_object_object_get_ex(o, "models", &p) && json_object_object_get_ex(p, "providers", &p) &&
+                                json_object_object_get_ex(p, "bankr", &p) && json_object_object_get_ex(p, "apiKey", &v) :
+                        json_object_object_get_ex(o, "provider", &p) && json_object_object_get_ex(p, "bankr", &p) &&
+                                json_object_object_get_ex(p, "options", &p) && json_object_object_get_ex(p, "apiKey", &v);
+                if (found && json_object_is_type(v, json_type_string) && !streq(json_object_get_string(v), ref) &&
+                    json_object_get_string_len(v) > 0) {
+                        r = strv_extend(&l, json_object_get_string(v));
+                        if (r < 0) {
+                                json_object_put(o);
+                                return r;
+                        }
+                }
+                json_object_put(o);
+        }
+
+        /* Anything that looks like a Bankr key (bk_…), anywhere: also in a
+         * file that is not JSON and is being replaced with --force. */
+        for (const char *s = existing; (s = strstr(s, "bk_"));) {
+                size_t n = 3;
+                while (is_key_char(s[n]))
+                        n++;
+                if (n >= 3 + 8 && (s == existing || !is_key_char(s[-1]))) {
+                        _cleanup_(erase_and_freep) char *k = strndup(s, n);
+                        if (!k)
+                                return -ENOMEM;
+                        if (!strv_contains(l, k) && (r = strv_extend(&l, k)) < 0)
+                                return r;
+                }
+                s += n;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}

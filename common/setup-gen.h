@@ -99,3 +99,19 @@ int setup_default_hint(SetupTool t, const ModelList *models, char **ret);
  * backup of whatever it replaces). Any other error: negative errno. */
 int setup_merge(SetupTool t, const char *existing, const char *provider_json, bool force,
                 char **ret_text, char **ret_error);
+
+/* What stands for the key in the tool's config with SETUP_KEY_ENV
+ * ("${BANKR_API_KEY}", "{env:BANKR_API_KEY}"); NULL for print-only tools. */
+const char *setup_key_reference(SetupTool t);
+
+/* The keys an existing config text holds in plaintext, for safe_install_full()
+ * to keep out of a backup: the bankr provider's apiKey (unless it is the
+ * environment reference) and every bk_… token of 8 or more key characters
+ * anywhere in the text, so also in a file that is not JSON. *ret is a
+ * NULL-terminated list (NULL for none); free it with setup_keys_free(),
+ * which wipes the strings. */
+int setup_inline_keys(SetupTool t, const char *existing, char ***ret);
+char **setup_keys_free(char **l);
+static inline void setup_keys_freep(char ***l) {
+        setup_keys_free(*l);
+}

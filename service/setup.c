@@ -315,7 +315,13 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (r > 0)
                 log_notice("Replacing %s, kept as a backup: %s", path, strna(reason));
 
-        r = safe_install(path, text, 0600, o.key == SETUP_KEY_INLINE, &backup, &err);
+        /* A key the new text drops must not live on in the backup. */
+        _cleanup_(setup_keys_freep) char **old_keys = NULL;
+        r = setup_inline_keys(t, old, &old_keys);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look for keys in %s: %m", path);
+        r = safe_install_full(path, text, 0600, o.key == SETUP_KEY_INLINE, (const char *const *) old_keys,
+                              setup_key_reference(t), &backup, &err);
         if (r < 0) {
                 log_warning("Failed to install the %s provider: %s", tool_title(t), strna(err));
                 return file_error(error, r, path, err);

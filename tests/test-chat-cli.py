@@ -245,5 +245,128 @@ class Interactive(ChatCliTest):
                                 {"role": "user", "content": "second one"}])
 
 
+class FailedWrites(ChatCliTest):
+    def test_full_stdout_fails_and_cancels(self):
+        self.gw.stream_options = {"reply": REPLY}
+        r = self.env.run(["sh", "-c", 'exec "$0" "$@" >/dev/full', CLI, "chat", "-m", "gpt-5-mini", "hi"])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "Failed to write output: No space left on device\n")
+        r = self.env.run(["sh", "-c", 'exec "$0" "$@" >&-', CLI, "chat", "-m", "gpt-5-mini", "hi"])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, "Failed to write output: Bad file descriptor\n")
+
+    def test_closed_pipe_is_quiet(self):
+        # "| head": the reader leaves on purpose; no message, exit 1, request cancelled.
+        self.gw.stream_options = {"reply": " ".join("w%d" % i for i in range(300)), "drip": 0.02}
+        with subprocess.Popen([CLI, "chat", "-m", "gpt-5-mini", "go"], env=self.env.environ, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as p:
+            try:
+                self.assertTrue(p.stdout.read(2).startswith(b"w"))
+                p.stdout.close()
+                _, err = p.communicate(timeout=10 * SLOW)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(err, b"")
+        self.gw.wait_for(lambda: self.gw.disconnects, timeout=5)
+
+
+EVIL = ("Hi\x1b]52;c;ZWNobyBwd25lZA==\x07 there\x1b]0;owned\x1b\\\x1b[2J\x1b[H"
+        "\u009b31m\u009d0;t\u009c \x7f\r\x08 Grüße\t日本 🎉\nend")
+EVIL_SHOWN = ("Hi^[]52;c;ZWNobyBwd25lZA==^G there^[]0;owned^[\\^[[2J^[[H"
+              "^[[31m^[]0;t^[\\ ^?^M^H Grüße\t日本 🎉\nend")
+
+
+def run_on_pty(argv, env, timeout=20):
+    """Runs argv with stdin, stdout and stderr on a pseudo-terminal (no
+    output processing, so bytes arrive as written); returns (exit code, bytes)."""
+    import termios
+    import tty
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            tty.setraw(0)
+            os.execve(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    out = b""
+    end = time.monotonic() + timeout * SLOW
+    try:
+        while time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+        _, status = os.waitpid(pid, 0)
+        pid = 0
+        return os.waitstatus_to_exitcode(status), out
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+class TerminalFilter(ChatCliTest):
+    def pty_chat(self, *args):
+        return run_on_pty([CLI, "chat", "-m", "gpt-5-mini"] + list(args), self.env.environ)
+
+    def test_escape_sequences_are_inert_on_a_terminal(self):
+        # Whole, and cut into one-character deltas (sequences split across signals).
+        for opts in ({"reply": EVIL}, {"deltas": list(EVIL)}, {"reply": EVIL, "chunk_sizes": "random", "chunk_max": 3}):
+            self.gw.stream_options = opts
+            code, out = self.pty_chat("hi")
+            self.assertEqual(code, 0, out)
+            self.assertNotIn(b"\x1b", out, opts)
+            self.assertNotIn(b"\x07", out)
+            self.assertNotIn("\u009b".encode(), out)
+            self.assertNotIn("\u009d".encode(), out)
+            self.assertEqual(out.decode(), EVIL_SHOWN + "\n", opts)  # plus the fresh line for the prompt
+
+    def test_raw_and_pipes_are_exact(self):
+        self.gw.stream_options = {"reply": EVIL}
+        code, out = self.pty_chat("--raw", "hi")
+        self.assertEqual(code, 0, out)
+        self.assertEqual(out.decode(), EVIL + "\n")
+        r = self.chat("-m", "gpt-5-mini", "hi")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, EVIL)
+        code, out = self.pty_chat("--json", "hi")
+        self.assertEqual(json.loads(out)["text"], EVIL)  # escaped by JSON…
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn("\u009b".encode(), out)  # …C1 controls too, on a terminal
+        self.assertNotIn(b"\x7f", out)
+        r = self.chat("-m", "gpt-5-mini", "--json", "hi")
+        self.assertIn("\u009b", r.stdout)  # a pipe gets json-c's text as it is
+
+    def test_gateway_error_message_is_inert(self):
+        self.gw.stream_options = {"reply": "one two", "error_after": 1,
+                                  "error_message": "upstream \x1b]0;owned\x07 failed \x1b[2J"}
+        code, out = self.pty_chat("hi")
+        self.assertEqual(code, 8, out)
+        self.assertIn(b"Failed to chat", out)
+        self.assertNotIn(b"\x1b", out)
+
+    def test_models_table_is_inert(self):
+        # The service refuses C0 controls in names; C1 controls (8-bit CSI,
+        # OSC, ST) get through it, and some terminals execute them.
+        evil = "Evil\u009b2J\u009d0;owned\u009c Model"
+        for m in self.gw.models:
+            if m["id"] == "gpt-5-mini":
+                m["name"] = evil
+        r = self.env.cli("models", "--refresh")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(evil, r.stdout)  # a pipe gets the data as it is
+        code, out = run_on_pty([CLI, "models"], self.env.environ)
+        self.assertEqual(code, 0, out)
+        self.assertIn("Evil^[[2J^[]0;owned^[\\ Model".encode(), out)
+        self.assertNotIn("\u009b".encode(), out)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -527,5 +527,94 @@ class Cli(KeyTest):
         self.assertNoKeyLeak(KEY, KEY2, API)
 
 
+class FailedWrites(KeyTest):
+    """Every verb that prints fails (exit 1, one sentence on stderr) when
+    its output cannot be written, instead of exiting 0."""
+
+    def run_to(self, target, *args, input=None):
+        # target: a shell redirection of fd 1 (">/dev/full" or ">&-").
+        return self.env.run(["sh", "-c", 'exec "$0" "$@" %s' % target, CLI] + list(args), input=input)
+
+    def test_full_and_closed_stdout(self):
+        env = self.env
+        env.gateway.llm_keys.add(KEY)
+        env.call("Key", "Set", "ss", KEY, "llm")
+        wait_until(lambda: env.get("Models", "Live"), what="the live model list")
+        verbs = [["status"], ["status", "--json"], ["models"], ["models", "--json"], ["credits"],
+                 ["key", "status"], ["config", "get"], ["config", "get", "llmUrl"],
+                 ["setup", "opencode"], ["--help"], ["chat", "--help"]]
+        for args in verbs:
+            self.assertEqual(env.cli(*args).returncode, 0, args)
+            for target, message in ((">/dev/full", "No space left on device"), (">&-", "Bad file descriptor")):
+                r = self.run_to(target, *args)
+                self.assertEqual(r.returncode, 1, (args, target, r.stderr))
+                self.assertEqual(r.stderr.count("Failed to write output: %s" % message), 1, (args, target, r.stderr))
+        # A verb that changes something and then cannot say so still fails.
+        r = self.run_to(">/dev/full", "key", "set", input=KEY2)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("Failed to write output", r.stderr)
+        # A failing verb keeps its own exit code.
+        env.call("Key", "Clear", "s", "llm")
+        r = self.run_to(">/dev/full", "key", "status")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("Failed to write output", r.stderr)
+
+
+class KeysOffTheCommandLine(KeyTest):
+    def test_dash_reads_stdin_and_argv_warns(self):
+        env = self.env
+        # login, as "bankr login --llm-key KEY" is used, still works, with a warning.
+        r = env.cli("login", "--llm-key", KEY)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY)
+        self.assertIn("Warning: the LLM key was given on the command line", r.stderr)
+        self.assertNotIn(KEY, r.stderr + r.stdout)
+        # "-": from stdin, no warning.
+        r = env.cli("login", "--llm-key", "-", input=KEY2 + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY2)
+        self.assertNotIn("Warning", r.stderr)
+        r = env.cli("login", "--api-key", "-", "--llm-key", KEY, input=API)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((env.secret_lookup("llm"), env.secret_lookup("api")), (KEY, API))
+        self.assertIn("Warning: the LLM key", r.stderr)
+        self.assertNotIn("API key was given", r.stderr)
+        r = env.cli("login", "--llm-key", "-", "--api-key", "-", input=KEY)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("Only one key", r.stderr)
+        r = env.cli("login", "--llm-key", "-", input="")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        # config set: the same.
+        r = env.cli("config", "set", "llmKey", KEY2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Warning: the LLM key was given on the command line", r.stderr)
+        self.assertEqual(env.secret_lookup("llm"), KEY2)
+        r = env.cli("config", "set", "apiKey", "-", input=API + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Warning", r.stderr)
+        self.assertEqual(env.secret_lookup("api"), API)
+        self.assertNoKeyLeak(KEY, KEY2, API)
+
+    def test_argv_is_overwritten(self):
+        # Cheap extra defence: once read, the key is gone from /proc/PID/cmdline
+        # (the call waits on the keyring, which we hold up by stopping the service).
+        env = self.env
+        env.start_service()
+        os.kill(env.service_pid(), signal.SIGSTOP)
+        try:
+            for args in (["login", "--llm-key", KEY], ["config", "set", "llmKey", KEY]):
+                with subprocess.Popen([CLI] + args, env=env.environ, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE) as p:
+                    try:
+                        cmdline = lambda: open("/proc/%d/cmdline" % p.pid, "rb").read()
+                        wait_until(lambda: cmdline().count(b"\0") >= len(args) and KEY.encode() not in cmdline(),
+                                   what="the key to leave the command line of %s" % args)
+                    finally:
+                        p.kill()
+                        p.communicate()
+        finally:
+            os.kill(env.service_pid(), signal.SIGCONT)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

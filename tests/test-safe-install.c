@@ -135,6 +135,42 @@ static void test_modes_and_backups(void) {
         check(!err);
 }
 
+/* A key the new text drops does not survive in the backup. */
+static void test_backup_drops_a_removed_key(void) {
+        static const char *const keys[] = { "bk_secret_0123456789", "short", NULL };
+        _cleanup_free_ char *path = P("keyed.json"), *b1 = NULL, *b2 = NULL, *b3 = NULL, *b4 = NULL, *err = NULL,
+                           *t1 = NULL, *t2 = NULL, *t3 = NULL;
+        struct stat st, sb;
+
+        put(path, "{\"apiKey\": \"bk_secret_0123456789\", \"x\": \"bk_secret_0123456789\", \"s\": \"short\"}\n", 0644);
+        check_r(safe_install_full(path, "{\"apiKey\": \"{env:K}\", \"s\": \"short\"}\n", 0600, false, keys, "{env:K}", &b1,
+                                  &err), 0);
+        check(b1);
+        /* Every copy of the key replaced; text shorter than 8 bytes left alone. */
+        check(streq_ptr(t1 = get(strempty(b1)), "{\"apiKey\": \"{env:K}\", \"x\": \"{env:K}\", \"s\": \"short\"}\n"));
+        check(stat(path, &st) == 0 && stat(strempty(b1), &sb) == 0);
+        check(st.st_ino != sb.st_ino);          /* a copy, not a link to the old inode */
+        check((sb.st_mode & 07777) == 0600);
+
+        /* The new text keeps the key: nothing to hide, the backup is the old file. */
+        put(path, "{\"apiKey\": \"bk_secret_0123456789\"}\n", 0600);
+        check_r(safe_install_full(path, "{\"apiKey\": \"bk_secret_0123456789\", \"y\": 1}\n", 0600, true, keys, "{env:K}",
+                                  &b2, &err), 0);
+        check(streq_ptr(t2 = get(strempty(b2)), "{\"apiKey\": \"bk_secret_0123456789\"}\n"));
+
+        /* Held but not verbatim (JSON escapes): no backup rather than one with the key. */
+        put(path, "{\"apiKey\": \"\\u0062k_secret_0123456789\"}\n", 0600);
+        static const char *const escaped[] = { "bk_secret_0123456789", NULL };
+        check_r(safe_install_full(path, "{}\n", 0600, false, escaped, "{env:K}", &b3, &err), 0);
+        check(!b3);
+        check(streq_ptr(t3 = get(path), "{}\n"));
+
+        /* No secrets: as safe_install(). */
+        check_r(safe_install_full(path, "{\"z\": 1}\n", 0600, false, NULL, NULL, &b4, &err), 0);
+        check(b4);
+        check(!err);
+}
+
 static void test_unchanged(void) {
         _cleanup_free_ char *dir = P("same"), *path = P("same/config.json"), *b = NULL, *err = NULL, *t = NULL;
         struct stat st1, st2;
@@ -313,6 +349,7 @@ int main(void) {
 
         test_fresh_home();
         test_modes_and_backups();
+        test_backup_drops_a_removed_key();
         test_unchanged();
         test_symlinks();
         test_read();

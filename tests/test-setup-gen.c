@@ -519,6 +519,41 @@ static void test_merge_keeps_position(void) {
         check(startswith(strempty(out2), "{\n  \"a\": null,\n  \"$schema\": \"https://example.com/s.json\",\n  \"provider\": {\n"));
 }
 
+/* The keys a backup must not keep (setup_inline_keys()). */
+static void test_inline_keys(void) {
+        char **l = NULL;
+
+        check_r(setup_inline_keys(SETUP_TOOL_OPENCLAW,
+                                  "{\"models\":{\"providers\":{\"bankr\":{\"apiKey\":\"plainkey-no-prefix\"}}},"
+                                  "\"other\":\"bk_elsewhere_12345678\",\"short\":\"bk_1234567\"}", &l), 0);
+        check(strv_length(l) == 2);
+        check(l && streq_ptr(l[0], "plainkey-no-prefix") && streq_ptr(l[1], "bk_elsewhere_12345678"));
+        l = setup_keys_free(l);
+
+        /* The environment reference is no key. */
+        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE,
+                                  "{\"provider\":{\"bankr\":{\"options\":{\"apiKey\":\"{env:BANKR_API_KEY}\"}}}}", &l), 0);
+        check(!l);
+        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE,
+                                  "{\"provider\":{\"bankr\":{\"options\":{\"apiKey\":\"\\u0062k_escaped_0123456789\"}}}}", &l), 0);
+        check(strv_length(l) == 1 && streq_ptr(l[0], "bk_escaped_0123456789")); /* decoded */
+        l = setup_keys_free(l);
+
+        /* Not JSON (replaced with --force): bk_ tokens still found, once each. */
+        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE, "{ // x\n apiKey: 'bk_abc_0123456789', again bk_abc_0123456789,\n",
+                                  &l), 0);
+        check(strv_length(l) == 1 && streq_ptr(l[0], "bk_abc_0123456789"));
+        l = setup_keys_free(l);
+
+        /* Print-only tools and no file: nothing. */
+        check_r(setup_inline_keys(SETUP_TOOL_CLAUDE, "bk_abc_0123456789", &l), 0);
+        check(!l);
+        check_r(setup_inline_keys(SETUP_TOOL_OPENCLAW, NULL, &l), 0);
+        check(!l);
+        check(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCLAW), "${BANKR_API_KEY}"));
+        check(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCODE), "{env:BANKR_API_KEY}"));
+}
+
 int main(void) {
         ModelList catalog = {}, live = {};
 
@@ -540,6 +575,7 @@ int main(void) {
         test_merge_refused(&live);
         test_merge_conflicts(&live);
         test_merge_keeps_position();
+        test_inline_keys();
 
         free_list(&catalog);
         free_list(&live);

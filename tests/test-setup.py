@@ -469,11 +469,35 @@ class InstallTest(SetupBase):
         calls = self.polkit.check_calls()
         self.assertEqual([c["action"] for c in calls], [REVEAL])
         self.assertEqual(calls[0]["subject_kind"], "unix-process")
-        # Back to env: the key leaves the file.
+        # Back to env: the key leaves the file, and no backup keeps it.
         path, backup = self.install("opencode")
         self.assertNotIn(KEY.encode(), read_bytes(path))
-        self.assertIn(KEY.encode(), read_bytes(backup))
+        self.assertTrue(backup)
+        self.assertNotIn(KEY.encode(), read_bytes(backup))
+        self.assertEqual(json.loads(read_bytes(backup))["provider"]["bankr"]["options"]["apiKey"], "{env:BANKR_API_KEY}")
         self.assertEqual(mode_of(backup), 0o600)
+        self.assertEqual(self.env.files_containing(KEY), [])
+
+    def test_no_backup_keeps_a_removed_key(self):
+        self.allow_reveal()
+        # OpenClaw: inline, then env.
+        self.write(self.openclaw_path, '{\n  "theme": "dark"\n}\n', 0o644)
+        self.install("openclaw", key="inline")
+        self.install("openclaw")
+        self.assertNotIn(KEY.encode(), read_bytes(self.openclaw_path))
+        for b in backups_of(self.openclaw_path):
+            self.assertNotIn(KEY.encode(), read_bytes(b), b)
+        self.assertEqual(json.loads(read_bytes(self.openclaw_path))["theme"], "dark")
+        # An old key the user wrote by hand, in a file replaced with --force (not JSON).
+        old = "bk_handwritten_0123456789abc"
+        self.write(self.opencode_path, '{ // mine\n  "provider": {"bankr": {"options": {"apiKey": "%s"}}},\n}\n' % old,
+                   0o600)
+        path, backup = self.install("opencode", force=True)
+        self.assertTrue(backup)
+        self.assertNotIn(old.encode(), read_bytes(backup))
+        self.assertIn(b"// mine", read_bytes(backup))  # the rest of the old file is kept
+        self.assertEqual(self.env.files_containing(KEY), [])
+        self.assertEqual(self.env.files_containing(old), [])
 
 
 class EnvironmentTest(SetupBase):

@@ -256,6 +256,44 @@ class Guarded(TopUpTest):
         self.assertEqual(len(reqs), 1)
         self.assertEqual(reqs[0].method, "GET")
 
+    def test_credits_auto_on_a_terminal_is_inert(self):
+        # The agent API's words (the last error) reach a terminal without
+        # the C1 controls in them (the service refuses C0 ones).
+        import pty
+        import select
+        from harness import CLI
+        self.gw.auto_topup = {"enabled": True, "amountUsd": 20, "thresholdUsd": 3.5,
+                              "tokens": [{"address": "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+                                          "chain": "base", "symbol": "USDC", "name": "USD Coin",
+                                          "decimals": 6}],
+                              "lastError": {"message": "swap \u009d0;owned\u009c failed \u009b2J"}}
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(CLI, [CLI, "credits", "auto"], self.env.environ)
+            finally:
+                os._exit(127)
+        out = b""
+        try:
+            while True:
+                r, _, _ = select.select([fd], [], [], 20)
+                if not r:
+                    break
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+        finally:
+            os.waitpid(pid, 0)
+            os.close(fd)
+        self.assertIn("Last error: swap ^[]0;owned^[\\ failed ^[[2J".encode(), out)
+        self.assertNotIn(b"\x1b", out)
+        self.assertNotIn("\u009b".encode(), out)
+        self.assertNotIn("\u009d".encode(), out)
+
     def test_get_auto_defaults_have_no_last_fields(self):
         got = self.get_auto()
         self.assertEqual(set(got.keys()), {"enabled", "amount_usd", "threshold_usd", "tokens"})
