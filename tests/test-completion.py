@@ -4,13 +4,13 @@
 function with COMP_WORDS/COMP_CWORD as bash does on TAB: verbs, options,
 --json=FORMAT, the four setup tools, and model ids read from the private
 bus in one property read, without starting the service and without a
-gateway request. zsh and fish files at least parse, and fish completes."""
+gateway request. zsh (through a pseudo-terminal) and fish complete too."""
 import os
 import shutil
 import subprocess
 import unittest
 
-from harness import Env, SRC, wait_until
+from harness import Env, SRC, SLOW, wait_until
 from fakegw import FakeGateway
 
 SCRIPT = os.path.join(SRC, "completions", "bankr-llm.bash")
@@ -84,6 +84,52 @@ class BashCompletion(unittest.TestCase):
                              check=True)
             self.assertEqual(sorted(l.split("\t")[0] for l in r.stdout.splitlines()), ids)
         self.assertEqual(len(self.env.gateway.requests), requests, "a completion reached the gateway")
+
+
+ZSH_DRIVER = r"""
+zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PS1='PROMPT> '; fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
+# Every match the completion adds is printed as one "HITS:" line.
+zpty -w z "compadd() { local -a __h; builtin compadd -O __h \"\$@\"; (( \$#__h )) && print -r -- \"HITS: \${(j: :)__h}\"; builtin compadd \"\$@\"; }"
+shift
+for line in "$@"; do
+    zpty -w -n z "$line"$'\t'
+    sleep $ZSH_PAUSE
+    zpty -w z $'\C-u'
+    sleep 0.3
+done
+out=
+while zpty -r -t z chunk; do out+=$chunk; done
+print -r -- "$out" | tr -d '\r' | grep -ao 'HITS: .*'
+zpty -d z
+"""
+
+
+class ZshCompletion(BashCompletion):
+    """The zsh function, driven through a pseudo-terminal (zsh/zpty) with TAB."""
+
+    def setUp(self):
+        if not shutil.which("zsh"):
+            self.skipTest("zsh is not installed")
+
+    def zsh(self, *lines):
+        r = self.env.run(["zsh", "-f", "-c", ZSH_DRIVER, "zsh", os.path.join(SRC, "completions")] + list(lines),
+                         env={"ZSH_PAUSE": str(1.0 * SLOW)}, timeout=60, check=True)
+        return {tuple(sorted(l[len("HITS: "):].split())) for l in r.stdout.splitlines()}
+
+    def test_zsh(self):
+        self.env.start_service()
+        ids = tuple(sorted(m["id"] for m in self.env.gateway.models))
+        wait_until(lambda: self.complete("bankr-llm chat -m ") == list(ids), what="the live model list")
+        hits = self.zsh("bankr-llm se", "bankr-llm setup ", "bankr-llm key ", "bankr-llm chat -m ")
+        self.assertIn(("setup",), hits)
+        self.assertIn(("claude", "cursor", "openclaw", "opencode"), hits)
+        self.assertIn(tuple(sorted("set clear import status validate reveal".split())), hits)
+        self.assertIn(ids, hits)
+
+    # The bash cases are not repeated here.
+    test_verbs_and_options = test_json_formats = test_setup_tools = test_model_ids_from_the_service = None
 
 
 class OtherShells(unittest.TestCase):
