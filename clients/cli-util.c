@@ -333,9 +333,30 @@ json_object *cli_json_number(double d) {
         return json_object_new_double_s(d, buf);
 }
 
+static bool json_short = false;
+
+int cli_parse_json_arg(const char *arg, bool *ret_json) {
+        if (!arg || streq(arg, "pretty")) {
+                json_short = false;
+                *ret_json = true;
+        } else if (streq(arg, "short")) {
+                json_short = true;
+                *ret_json = true;
+        } else if (streq(arg, "off"))
+                *ret_json = false;
+        else {
+                (void) cli_usage("Invalid --json value \"%s\": expected short, pretty or off.", arg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 void cli_print_json(json_object *o) {
-        const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
+        const char *s;
+
+        flags |= json_short ? JSON_C_TO_STRING_PLAIN : JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED;
+        s = json_object_to_json_string_ext(o, flags);
 
         /* json-c escapes C0 controls but writes DEL and the C1 controls
          * (U+0080-U+009F) raw, which a terminal may execute: on one, they

@@ -102,9 +102,14 @@ double cli_json_double(json_object *o, const char *key, double def);
 int64_t cli_json_int(json_object *o, const char *key, int64_t def);
 uint64_t cli_json_uint(json_object *o, const char *key, uint64_t def);
 
-/* Prints o as every --json does: indented, URLs without \/ escapes; on a
- * terminal DEL and C1 controls as \u escapes (the same JSON value). */
+/* Prints o as every --json does: indented (or on one line after
+ * --json=short), URLs without \/ escapes; on a terminal DEL and C1 controls
+ * as \u escapes (the same JSON value). */
 void cli_print_json(json_object *o);
+/* --json[=short|pretty|off] (arg NULL for a bare --json or -j: pretty). Sets
+ * how cli_print_json() writes; *ret_json tells whether to print JSON at all.
+ * A bad value is reported; returns -EINVAL then (exit with EXIT_USAGE). */
+int cli_parse_json_arg(const char *arg, bool *ret_json);
 
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
  * not 0.10000000000000001 or 1.0 as json-c would print it); NULL (JSON

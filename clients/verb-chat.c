@@ -540,7 +540,9 @@ static void help(void) {
                "     --fallback MODEL     try MODEL if the first fails before answering\n"
                "                          (repeatable, at most 4)\n"
                "     --usage              print tokens, cost and latency to stderr at the end\n"
-               "     --json               print one JSON object (text, info) instead of streaming\n"
+               "  -j --json[=FORMAT]      print one JSON object (text, info) instead of streaming;\n"
+               "                          FORMAT is short (one line), pretty (indented, the\n"
+               "                          default) or off (stream)\n"
                "     --raw                write the answer to a terminal exactly as it came,\n"
                "                          control sequences included (see below)\n"
                "  -h --help               show this help\n\n"
@@ -558,7 +560,7 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_JSON, ARG_RAW };
+        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_RAW };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "model", required_argument, NULL, 'm' },
@@ -568,7 +570,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "api", required_argument, NULL, ARG_API },
                 { "fallback", required_argument, NULL, ARG_FALLBACK },
                 { "usage", no_argument, NULL, ARG_USAGE },
-                { "json", no_argument, NULL, ARG_JSON },
+                { "json", optional_argument, NULL, 'j' },
                 { "raw", no_argument, NULL, ARG_RAW },
                 {}
         };
@@ -576,7 +578,7 @@ static int parse_argv(int argc, char *argv[]) {
         int c;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "hm:s:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hjm:s:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help();
@@ -623,8 +625,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_USAGE:
                         arg_usage = true;
                         break;
-                case ARG_JSON:
-                        arg_json = true;
+                case 'j':
+                        if (cli_parse_json_arg(optarg, &arg_json) < 0)
+                                return -EXIT_USAGE;
                         break;
                 case ARG_RAW:
                         arg_raw = true;

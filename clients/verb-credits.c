@@ -60,7 +60,7 @@ static int set_threshold(sd_bus *bus, double d) {
 int verb_credits(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, 'j' },
+                { "json", optional_argument, NULL, 'j' },
                 { "refresh", no_argument, NULL, 'r' },
                 { "threshold", required_argument, NULL, 't' },
                 {}
@@ -80,15 +80,17 @@ int verb_credits(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "hjrt:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm credits [--json] [--refresh] [--threshold USD]\n"
+                        printf("bankr-llm credits [--json[=FORMAT]] [--refresh] [--threshold USD]\n"
                                "bankr-llm credits add AMOUNT [--token TOKEN] [--yes]\n"
                                "bankr-llm credits auto [--enable|--disable] [OPTIONS]\n\n"
                                "Show the gateway credit balance bankr-llmd holds: the amount, the state\n"
                                "(ok, low, exhausted, unauthorized, unknown) and when the gateway last\n"
                                "answered. bankr-llmd refreshes it every 10 minutes and a few seconds after\n"
                                "chat requests; --refresh asks the gateway now.\n\n"
-                               "  -j --json            print balance_usd, state, updated_at (µs since the\n"
-                               "                       epoch), age_s and low_threshold_usd as a JSON object\n"
+                               "  -j --json[=FORMAT]   print balance_usd, state, updated_at (µs since the\n"
+                               "                       epoch), age_s and low_threshold_usd as a JSON object;\n"
+                               "                       FORMAT is short (one line), pretty (indented, the\n"
+                               "                       default) or off (the text above)\n"
                                "  -r --refresh         ask the gateway now\n"
                                "  -t --threshold USD   warn (state \"low\", desktop notification) below this\n"
                                "                       balance; 0 turns the warning off; kept across restarts\n\n"
@@ -99,7 +101,8 @@ int verb_credits(int argc, char *argv[]) {
                                "the last known balance is still shown).\n");
                         return 0;
                 case 'j':
-                        json = true;
+                        if (cli_parse_json_arg(optarg, &json) < 0)
+                                return EXIT_USAGE;
                         break;
                 case 'r':
                         refresh = true;

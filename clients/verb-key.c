@@ -68,7 +68,7 @@ static void json_add_str(json_object *o, const char *k, const char *v) {
 int verb_status(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, 'j' },
+                { "json", optional_argument, NULL, 'j' },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -80,13 +80,17 @@ int verb_status(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm status [--json]\n\n"
+                        printf("bankr-llm status [--json[=short|pretty|off]]\n\n"
                                "Show the gateway URL, where the key comes from (masked), the credit\n"
                                "balance and model list bankr-llmd holds (without asking the gateway),\n"
-                               "and the version of the running service.\n");
+                               "and the version of the running service.\n\n"
+                               "  -j --json[=short|pretty|off]\n"
+                               "            print it as a JSON object: on one line (short), indented\n"
+                               "            (pretty, what a bare --json or -j gives) or not (off)\n");
                         return 0;
                 case 'j':
-                        json = true;
+                        if (cli_parse_json_arg(optarg, &json) < 0)
+                                return EXIT_USAGE;
                         break;
                 default:
                         return EXIT_USAGE;

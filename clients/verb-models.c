@@ -182,7 +182,7 @@ static void print_footer(const ModelsInfo *info) {
 int verb_models(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, 'j' },
+                { "json", optional_argument, NULL, 'j' },
                 { "refresh", no_argument, NULL, 'r' },
                 {}
         };
@@ -195,19 +195,22 @@ int verb_models(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "hjr", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm models [--json] [--refresh]\n\n"
+                        printf("bankr-llm models [--json[=FORMAT]] [--refresh]\n\n"
                                "List the models of the gateway: id, name, provider, context window and the\n"
                                "price per 1M input/output tokens. The list comes from bankr-llmd at once:\n"
                                "live from the gateway, its cache (refreshed in the background when older\n"
                                "than an hour), or the built-in catalog when no key is set.\n\n"
-                               "  -j --json      print the full records as a JSON array\n"
+                               "  -j --json[=FORMAT]\n"
+                               "                 print the full records as a JSON array; FORMAT is short\n"
+                               "                 (one line), pretty (indented, the default) or off (table)\n"
                                "  -r --refresh   ask the gateway first (on failure the list held is shown\n"
                                "                 and the exit code says why)\n\n"
                                "Exit codes: 0 ok, 3 no service, 4 no key (with --refresh), 5 key rejected,\n"
                                "6 credits exhausted, 8 gateway unreachable or failing.\n");
                         return 0;
                 case 'j':
-                        json = true;
+                        if (cli_parse_json_arg(optarg, &json) < 0)
+                                return EXIT_USAGE;
                         break;
                 case 'r':
                         refresh = true;

@@ -213,7 +213,9 @@ static void credits_auto_help(void) {
                "  --amount USD      how much to buy each time (1 to 1000)\n"
                "  --threshold USD   buy when the balance falls below this (1 to 500)\n"
                "  --tokens A,B      tokens to pay with, in order of preference (1 to 3)\n"
-               "  --json            print the settings as JSON\n"
+               "  -j --json[=FORMAT]\n"
+               "                    print the settings as JSON: short (one line), pretty\n"
+               "                    (indented, the default) or off (text)\n"
                "  -h --help         show this help\n\n"
                "Exit codes:\n"
                "    0  success\n"
@@ -290,7 +292,7 @@ static int print_auto_settings(sd_bus_message *reply, bool json) {
 }
 
 int verb_credits_auto(int argc, char *argv[]) {
-        enum { ARG_ENABLE = 0x100, ARG_DISABLE, ARG_AMOUNT, ARG_THRESHOLD, ARG_TOKENS, ARG_JSON };
+        enum { ARG_ENABLE = 0x100, ARG_DISABLE, ARG_AMOUNT, ARG_THRESHOLD, ARG_TOKENS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "enable", no_argument, NULL, ARG_ENABLE },
@@ -298,7 +300,7 @@ int verb_credits_auto(int argc, char *argv[]) {
                 { "amount", required_argument, NULL, ARG_AMOUNT },
                 { "threshold", required_argument, NULL, ARG_THRESHOLD },
                 { "tokens", required_argument, NULL, ARG_TOKENS },
-                { "json", no_argument, NULL, ARG_JSON },
+                { "json", optional_argument, NULL, 'j' },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
@@ -310,7 +312,7 @@ int verb_credits_auto(int argc, char *argv[]) {
         int c, r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "+hj", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         credits_auto_help();
@@ -354,8 +356,9 @@ int verb_credits_auto(int argc, char *argv[]) {
                                                  TOKENS_MAX);
                         break;
                 }
-                case ARG_JSON:
-                        json = true;
+                case 'j':
+                        if (cli_parse_json_arg(optarg, &json) < 0)
+                                return EXIT_USAGE;
                         break;
                 default:
                         return EXIT_USAGE;

@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it:
 #   1. a normal build (-Werror) and its tests,
 #   2. a build with AddressSanitizer + UBSan (any report fails) and its tests,
-#   3. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each).
+#   3. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each),
+#   4. the Debian package: built and checked with lintian.
 # Installs what it needs first. Ends with "N passed, N failed".
 set -u
 
@@ -83,6 +84,18 @@ if [ -f fuzz/run.sh ] && command -v clang >/dev/null; then
                 echo "== fuzzing FAILED"
                 failed=$((failed + 1))
         fi
+fi
+
+# The Debian package: dpkg-buildpackage from a clean copy, then lintian (no
+# errors, no unexplained warnings). Its unit tests already ran above.
+echo "== Debian package (dpkg-buildpackage, lintian)"
+if DEB_BUILD_OPTIONS=nocheck sh scripts/build-deb.sh build-deb >"$log" 2>&1; then
+        tail -n 1 "$log"
+        passed=$((passed + 1))
+else
+        cat "$log"
+        echo "== Debian package FAILED"
+        failed=$((failed + 1))
 fi
 
 rm -f "$log"
