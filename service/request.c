@@ -283,8 +283,14 @@ static void request_finish(Request *r) {
         answered = chat_stream_get_model(r->stream);
         /* Only a name the bus can carry: one broken byte would make info
          * unsendable, and the caller would never hear the end. */
-        if (answered && utf8_is_valid_n(answered, strlen(answered)))
-                (void) free_and_strdup(&r->answered_model, answered);
+        if (answered && utf8_is_valid_n(answered, strlen(answered))) {
+                /* A text from the gateway like any other: it may quote the key. */
+                char *clean = key_redact(answered, context_llm_key(r->context));
+                if (clean) {
+                        free(r->answered_model);
+                        r->answered_model = clean;
+                }
+        }
         request_stop_timers(r);
         request_flush(r, true);
         /* The stream may still be closing cleanly: let it, so the connection

@@ -607,6 +607,16 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
         r = parse_auto_top_up(root, &a);
         if (r == -ENOMEM)
                 return r;
+        if (r >= 0 && a.last_error) {
+                /* The agent API's own words: they may quote a key. */
+                Context *c = credits_context(ac->credits);
+                _cleanup_free_ char *half = key_redact(a.last_error, context_api_key(c));
+                char *clean = half ? key_redact(half, context_llm_key(c)) : NULL;
+                if (!clean)
+                        return -ENOMEM;
+                erase_and_free(a.last_error);
+                a.last_error = clean;
+        }
         if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
                                          "The agent API's answer when %s could not be read.%s", agent_op_what[ac->op],

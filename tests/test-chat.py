@@ -366,6 +366,12 @@ class Failures(ChatTest):
         self.assertIn("bad key *** rejected", res.error[1])
         self.assertNotIn(KEY, self.env.log())
 
+    def test_key_echoed_without_its_last_character_is_scrubbed(self):
+        self.gw.push_fault("chat", Fault.http(401, message="key " + KEY[:-1] + " is not valid"))
+        _, res = self.run_one()
+        self.assertIn("key *** is not valid", res.error[1])
+        self.assertNotIn(KEY[:10], self.env.log())
+
     def test_key_cut_by_the_message_cap_is_scrubbed(self):
         # Gateway messages are capped at 300 bytes: a key quoted at the cut
         # must not leave its first half behind.
@@ -391,6 +397,16 @@ class Failures(ChatTest):
         text, info = self.c.complete(OPENAI_MODEL, [("user", "hi")], timeout=10)
         self.assertEqual(text, "hi")
         self.assertEqual(info["model"], OPENAI_MODEL)
+
+    def test_answered_model_equal_to_the_key_is_scrubbed(self):
+        chunk = ('data: {"id":"c1","object":"chat.completion.chunk","model":"%s","choices":'
+                 '[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}\n\n')
+        body = (chunk % (KEY, "hi", "null") + chunk % (KEY, "", '"stop"') + "data: [DONE]\n\n").encode()
+        self.gw.push_fault("chat", Fault(status=200, body=body, content_type="text/event-stream"))
+        _, res = self.run_one(timeout=5)
+        self.assertIsNone(res.error)
+        self.assertEqual(res.info["model"], "***")
+        self.assertNotIn(KEY, self.env.log())
 
     def test_unknown_model(self):
         _, res = self.run_one("claude-haiku-4.6")

@@ -124,6 +124,16 @@ static void test_keys(void) {
                 { "cut: bk_sec", "bk_secret_123", "cut: bk_sec" },         /* what key_mask() shows anyway */
                 { "a*b", "*", "a***b" },                                   /* a one-byte key cannot loop or overflow */
                 { "nothing", NULL, "nothing" },
+                /* Any run of 8 or more bytes of the key, wherever it is cut. */
+                { "echo: bk_secret_12.", "bk_secret_123", "echo: ***." },       /* without its last character */
+                { "echo: k_secret_123 end", "bk_secret_123", "echo: *** end" },  /* without its first */
+                { "[ecret_12]", "bk_secret_123", "[***]" },                      /* 8 from the middle */
+                { "[cret_123]", "bk_secret_123", "[***]" },
+                { "[ecret_]", "bk_secret_123", "[ecret_]" },                     /* 7: left alone */
+                { "ab_secret_123bk_secre", "bk_secret_123", "ab******" },         /* two pieces side by side */
+                { "bk_secret_123", "bk_secret_123", "***" },                     /* a model id equal to the key */
+                { "x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9y", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "x***y" },
+                { "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3!", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "***!" },
                 { "", "k", "" },
         };
         for (size_t i = 0; i < ELEMENTSOF(redactions); i++) {
