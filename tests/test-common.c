@@ -214,6 +214,29 @@ static void test_config(void) {
         char *after = NULL;
         CHECK(read_full_file(path, 4096, &after, NULL) == 0 && streq_ptr(after, "{ \"llmUrl\": \"x\", // comment\n}"));
         free(after);
+
+        /* Removing imported keys: only an unchanged value goes; a read-only file is refused. */
+        const char *kk[] = { "llmKey", "apiKey" };
+        const char *exp[] = { "bk_old", "bk_api" };
+        unsigned kept = 99;
+        f = fopen(path, "w");
+        fputs("{\"llmKey\": \"bk_new\", \"apiKey\": \"bk_api\", \"z\": 1}", f);
+        fclose(f);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp, 2, &kept, &err) == 0 && kept == 1);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 &&
+              streq_ptr(after, "{\n  \"llmKey\": \"bk_new\",\n  \"z\": 1\n}\n"));
+        free(after);
+        CHECK(chmod(path, 0400) == 0);
+        const char *exp2[] = { "bk_new", NULL };
+        CHECK(bankr_config_check_writable(path) == -EROFS);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp2, 2, &kept, &err) == -EROFS && err && strstr(err, "read-only"));
+        err = mfree(err);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 && strstr(after, "bk_new"));
+        free(after);
+        CHECK(chmod(path, 0600) == 0 && bankr_config_check_writable(path) == 0);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp2, 2, &kept, &err) == 0 && kept == 0);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 && streq_ptr(after, "{\n  \"z\": 1\n}\n"));
+        free(after);
         _cleanup_free_ char *cmd = NULL;
         CHECK(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
         (void) !system(cmd);
