@@ -73,11 +73,22 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpRequest *, http_request_free);
 int http_request_add_header(HttpRequest *r, const char *header);
 /* Request body (copied, wiped on free) with its Content-Type (may be NULL). */
 int http_request_set_body(HttpRequest *r, const void *data, size_t len, const char *content_type);
+/* A buffered body makes progress with every this many bytes (and its end). */
+#define HTTP_PROGRESS_BYTES (16U * 1024U)
+
 /* Microseconds, 0 = none. connect: TCP+TLS setup; first_byte: from start
- * until the first response byte; idle: longest silence after that; total:
- * the whole transfer. Millisecond precision. */
+ * until the first response byte; idle: the longest time without progress
+ * after that (not without bytes: a trickle does not count). Progress is the
+ * end of the headers; then, for a buffered body, every HTTP_PROGRESS_BYTES;
+ * for a streamed one, every piece passed to on_body, or, after
+ * http_request_set_progress_by_caller(), only http_request_note_progress().
+ * total: the whole transfer. Millisecond precision. */
 void http_request_set_timeouts(HttpRequest *r, uint64_t connect_usec, uint64_t first_byte_usec,
                                uint64_t idle_usec, uint64_t total_usec);
+/* The caller judges a streamed body's progress (e.g. a complete SSE event)
+ * and reports it with http_request_note_progress(), from on_body or anywhere. */
+void http_request_set_progress_by_caller(HttpRequest *r, bool b);
+void http_request_note_progress(HttpRequest *r);
 /* Limit for buffered bodies; exceeding it fails the request with -EFBIG. */
 void http_request_set_max_body(HttpRequest *r, size_t max);
 void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb);

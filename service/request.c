@@ -783,9 +783,15 @@ static int on_http_body(HttpRequest *h, const void *data, size_t n, void *userda
         Request *r = userdata;
         int k;
 
+        uint64_t events;
+
         if (r->draining || !r->stream)
                 return 0; /* after the terminator: let the body end */
+        events = chat_stream_get_n_events(r->stream);
         k = chat_stream_feed(r->stream, data, n, &stream_callbacks, r);
+        /* Progress for the idle timeout is a complete event, not a byte. */
+        if (r->http == h && chat_stream_get_n_events(r->stream) != events)
+                http_request_note_progress(h);
         request_after_feed(r, k);
         return 0;
 }
@@ -903,6 +909,7 @@ static int request_start_attempt(Request *r) {
         http_request_set_timeouts(h, r->options.connect_timeout_usec, r->options.first_byte_timeout_usec,
                                   r->options.idle_timeout_usec, 0);
         http_request_set_max_body(h, CHAT_ERROR_BODY_MAX);
+        http_request_set_progress_by_caller(h, true);
         http_request_set_on_headers(h, on_http_headers);
         http_request_set_on_body(h, on_http_body);
         http_request_set_on_done(h, on_http_done);

@@ -439,6 +439,25 @@ class Failures(ChatTest):
         self.assertIn("idle", msg)
         self.assertTrue(partial)
 
+    def test_idle_timeout_is_not_reset_by_a_trickle(self):
+        # One byte every 50 ms: bytes keep coming, but no complete event for
+        # seconds. The idle timeout ends it, not timeout_s.
+        self.gw.stream_options = {"reply": "a b c d e f", "drip": 0.05, "chunk_sizes": [1]}
+        t = time.monotonic()
+        _, res = self.run_one(opts={"idle_timeout_ms": U(500), "timeout_s": U(6)}, timeout=20)
+        name, msg, partial = res.error
+        self.assertEqual(name, E + "Timeout")
+        self.assertIn("idle timeout", msg)
+        self.assertLess(time.monotonic() - t, 4.5 * SLOW)
+
+    def test_idle_timeout_counts_events(self):
+        # Events every 100 ms under a 400 ms idle timeout, one byte at a time
+        # within each: the answer completes.
+        self.gw.stream_options = {"reply": "a b c d e f g h", "drip": 0.1}
+        _, res = self.run_one(opts={"idle_timeout_ms": U(400)})
+        self.assertIsNone(res.error)
+        self.assertEqual(res.text, "a b c d e f g h")
+
     def test_overall_timeout(self):
         self.gw.stream_options = {"reply": "a b c d e f g h i j", "drip": 0.3}
         t = time.monotonic()
