@@ -79,6 +79,7 @@ struct HttpRequest {
         uint64_t connect_timeout, first_byte_timeout, idle_timeout, total_timeout;
         size_t max_body;
 
+        http_send_handler_t on_send;
         http_headers_handler_t on_headers;
         http_body_handler_t on_body;
         http_done_handler_t on_done;
@@ -92,6 +93,7 @@ struct HttpRequest {
         bool headers_done;
         bool buffering;
         bool progress_by_caller;
+        unsigned n_sends; /* times curl was about to send the request */
         size_t rx_since_progress; /* buffered body bytes since the last progress */
 
         int error; /* set when one of our callbacks aborted the transfer */
@@ -424,6 +426,7 @@ finish:
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *userdata);
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata);
+static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port);
 
 int http_request_new(Http *h, const char *method, const char *url, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL;
@@ -489,6 +492,8 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_HEADERDATA, req) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PREREQDATA, req) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEDATA, req) != CURLE_OK) {
                 request_destroy(req);
                 return log_error_errno(EIO, "Failed to set up a curl request.");
@@ -637,6 +642,14 @@ void http_request_set_timeouts(HttpRequest *r, uint64_t connect_usec, uint64_t f
 void http_request_set_max_body(HttpRequest *r, size_t max) {
         if (r)
                 r->max_body = max;
+}
+
+void http_request_set_on_send(HttpRequest *r, http_send_handler_t cb) {
+        r->on_send = cb;
+}
+
+unsigned http_request_get_n_sends(HttpRequest *r) {
+        return r ? r->n_sends : 0;
 }
 
 void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb) {
@@ -908,6 +921,33 @@ static void request_abort(HttpRequest *r, int error) {
         r->error = error;
         if (!r->error_message)
                 request_set_message(r, "The request to %s was aborted: %s", r->host, strerror(-error));
+}
+
+/* Runs each time curl is about to send the request: once, and again when it
+ * resends it by itself after a reused connection closed before any answer
+ * (the server may have read it: for a POST that can mean a second charge). */
+static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+        HttpRequest *r = userdata;
+
+        if (r->state != REQUEST_RUNNING)
+                return CURL_PREREQFUNC_ABORT;
+        r->n_sends++;
+        if (r->n_sends > 1)
+                log_debug("%s %s: the reused connection closed before any answer; curl sends the request again (send %u).",
+                          r->method, r->url, r->n_sends);
+        if (r->on_send) {
+                int k = r->on_send(r, r->n_sends, r->userdata);
+                if (r->state != REQUEST_RUNNING)
+                        return CURL_PREREQFUNC_ABORT;
+                if (k < 0) {
+                        if (r->n_sends > 1)
+                                request_set_message(r, "%s port %ld closed a reused connection after the request was "
+                                                    "sent, without answering; it was not sent again.", r->host, r->port);
+                        request_abort(r, r->n_sends > 1 ? -ECONNRESET : k);
+                        return CURL_PREREQFUNC_ABORT;
+                }
+        }
+        return CURL_PREREQFUNC_OK;
 }
 
 static bool header_line_is(const char *line, size_t len, const char *name) {

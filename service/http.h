@@ -9,6 +9,12 @@
  * callbacks dispatched from the event loop.
  *
  * Callback rules:
+ *  - on_send(r, n): each time the request is about to go out: n is 1, then
+ *    2, 3, … when libcurl sends it again by itself (it does so when a reused
+ *    keep-alive connection closes before any answer, and the server may
+ *    have read the request: count it). Return <0 to stop instead; on_done
+ *    then gets -ECONNRESET for a resend (with a message saying so), or that
+ *    error for the first send.
  *  - on_headers(r, status): once, when the final (non-1xx) response's
  *    headers are complete, before any body byte. Return <0 to abort the
  *    transfer (on_done then gets that error), HTTP_BODY_BUFFER to buffer
@@ -49,6 +55,7 @@ typedef struct HttpRequest HttpRequest;
 /* Return value of on_headers: buffer this response's body, don't stream it. */
 #define HTTP_BODY_BUFFER 1
 
+typedef int (*http_send_handler_t)(HttpRequest *r, unsigned n, void *userdata);
 typedef int (*http_headers_handler_t)(HttpRequest *r, long status, void *userdata);
 typedef int (*http_body_handler_t)(HttpRequest *r, const void *data, size_t n, void *userdata);
 typedef void (*http_done_handler_t)(HttpRequest *r, int error, void *userdata);
@@ -91,6 +98,9 @@ void http_request_set_progress_by_caller(HttpRequest *r, bool b);
 void http_request_note_progress(HttpRequest *r);
 /* Limit for buffered bodies; exceeding it fails the request with -EFBIG. */
 void http_request_set_max_body(HttpRequest *r, size_t max);
+void http_request_set_on_send(HttpRequest *r, http_send_handler_t cb);
+/* How many times the request went out so far (see on_send). */
+unsigned http_request_get_n_sends(HttpRequest *r);
 void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb);
 void http_request_set_on_body(HttpRequest *r, http_body_handler_t cb);
 void http_request_set_on_done(HttpRequest *r, http_done_handler_t cb);

@@ -767,6 +767,23 @@ static void request_after_feed(Request *r, int k) {
         }
 }
 
+/* libcurl sends a POST again by itself when a reused connection closes
+ * before any answer; the gateway may have read (and billed) the first one.
+ * Each send is an attempt, and the attempts per model stay capped. */
+static int on_http_send(HttpRequest *h, unsigned n, void *userdata) {
+        Request *r = userdata;
+
+        if (n <= 1)
+                return 0; /* counted when the attempt started */
+        if (r->attempts_model >= CHAT_ATTEMPTS_PER_MODEL)
+                return -ECONNRESET;
+        r->attempts++;
+        r->attempts_model++;
+        log_debug("Request %" PRIu64 ": the gateway closed a reused connection without answering; the request is sent "
+                  "again (attempt %u on %s).", r->id, r->attempts_model, request_model(r));
+        return 0;
+}
+
 static int on_http_headers(HttpRequest *h, long status, void *userdata) {
         Request *r = userdata;
         int k;
@@ -910,6 +927,7 @@ static int request_start_attempt(Request *r) {
                                   r->options.idle_timeout_usec, 0);
         http_request_set_max_body(h, CHAT_ERROR_BODY_MAX);
         http_request_set_progress_by_caller(h, true);
+        http_request_set_on_send(h, on_http_send);
         http_request_set_on_headers(h, on_http_headers);
         http_request_set_on_body(h, on_http_body);
         http_request_set_on_done(h, on_http_done);

@@ -717,6 +717,13 @@ static void on_agent_done(HttpRequest *req, int e, void *userdata) {
 
 /* --- starting a request --------------------------------------------------- */
 
+/* Never a second send of the same call: a top-up sent twice may be paid
+ * twice. (Top-ups use a connection of their own, where libcurl does not
+ * resend; this makes sure of it for every agent call.) */
+static int agent_on_send(HttpRequest *req, unsigned n, void *userdata) {
+        return n > 1 ? -ECONNRESET : 0;
+}
+
 static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const char *method, const char *path,
                             json_object *body, double amount_usd, sd_bus_error *error) {
         _cleanup_(agent_call_freep) AgentCall *ac = NULL;
@@ -775,6 +782,7 @@ static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const ch
                 return r;
         http_request_set_timeouts(ac->request, AGENT_CONNECT_TIMEOUT_USEC, 0, 0, AGENT_TOTAL_TIMEOUT_USEC);
         http_request_set_max_body(ac->request, AGENT_MAX_BODY);
+        http_request_set_on_send(ac->request, agent_on_send);
         http_request_set_on_done(ac->request, on_agent_done);
         http_request_set_userdata(ac->request, ac);
 

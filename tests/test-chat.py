@@ -324,6 +324,32 @@ class Failures(ChatTest):
         self.assertEqual(res.info["attempts"], 4)
         self.assertEqual(self.c.get(path, "Model"), "deepseek-v3.2")
 
+    def test_resend_on_a_reused_connection_is_counted(self):
+        # A gateway closes a kept-alive connection right after reading the
+        # POST; libcurl sends it again on a new one by itself. Every POST the
+        # gateway saw is an attempt.
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.gw.clear_requests()
+        self.gw.push_fault("chat", Fault(close=True, reused_only=True))
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.assertEqual(self.gw.pending_faults("chat"), [])
+        self.assertEqual(len(self.gw.requests_for("chat")), 2)
+        self.assertEqual(res.info["attempts"], 2)
+
+    def test_resends_count_against_the_attempts(self):
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.gw.clear_requests()
+        self.gw.push_fault("chat", Fault(close=True, times=None))
+        _, res = self.run_one()
+        name, msg, _ = res.error
+        self.assertEqual(name, E + "GatewayUnavailable")
+        posts = len(self.gw.requests_for("chat"))
+        self.assertEqual(posts, 3)
+        self.assertIn("(%d attempts.)" % posts, msg)
+
     def test_connection_refused(self):
         self.env.restart_service({"BANKR_LLM_URL": "http://127.0.0.1:9"})
         self.c = self.client()
