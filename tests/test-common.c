@@ -147,6 +147,51 @@ static void test_keys(void) {
         CHECK(key_kind_valid("llm") && key_kind_valid("api") && !key_kind_valid("LLM") && !key_kind_valid(""));
 }
 
+/* Random keys and texts made of pieces of them: no run of KEY_REDACT_RUN
+ * bytes of the key survives, and what is not a run is kept. */
+static void test_redact_random(void) {
+        static const char alphabet[] = "abAB_01-";
+        unsigned seed = 12345;
+
+        for (unsigned iter = 0; iter < 20000; iter++) {
+                char key[40], text[200];
+                size_t kl = 1 + rand_r(&seed) % (sizeof key - 1), tl = 0;
+
+                for (size_t i = 0; i < kl; i++)
+                        key[i] = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+                key[kl] = 0;
+                while (tl < sizeof text - 1) {
+                        size_t a = rand_r(&seed) % kl, n = 1 + rand_r(&seed) % kl;
+                        if (rand_r(&seed) % 3 == 0) { /* noise */
+                                text[tl++] = " .:x"[rand_r(&seed) % 4];
+                                continue;
+                        }
+                        for (size_t i = a; i < kl && n > 0 && tl < sizeof text - 1; i++, n--)
+                                text[tl++] = key[i];
+                }
+                text[tl] = 0;
+
+                _cleanup_free_ char *out = key_redact(text, key);
+                CHECK(out != NULL);
+                if (!out)
+                        return;
+                CHECK(strlen(out) <= 3 * tl);
+                for (size_t i = 0; i + KEY_REDACT_RUN <= kl; i++) {
+                        char run[KEY_REDACT_RUN + 1];
+                        memcpy(run, key + i, KEY_REDACT_RUN);
+                        run[KEY_REDACT_RUN] = 0;
+                        if (strstr(out, run)) {
+                                fprintf(stderr, "key_redact(%s, %s) = %s keeps %s\n", text, key, out, run);
+                                CHECK(false);
+                                return;
+                        }
+                }
+                if (kl >= KEY_REDACT_RUN && !strstr(out, "***"))
+                        /* Nothing marked: nothing was a run (the text is kept as it is). */
+                        CHECK(streq(out, text));
+        }
+}
+
 static void test_config(void) {
         BankrConfig *c = NULL;
         char *err = NULL, *out = NULL;
@@ -245,6 +290,7 @@ static void test_config(void) {
 int main(void) {
         test_url();
         test_keys();
+        test_redact_random();
         test_config();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
