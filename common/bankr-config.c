@@ -209,8 +209,16 @@ int bankr_config_update_file(const char *path, const char *const *keys, const ch
                 if (ret_error)
                         (void) asprintf(ret_error, "cannot read %s: %s", path, strerror(-r));
                 return r;
-        } else if (stat(path, &st) == 0)
+        } else if (stat(path, &st) == 0) {
                 mode = st.st_mode & 07777;
+                /* The user made it read-only: not ours to rewrite (root could). */
+                if (!(st.st_mode & S_IWUSR)) {
+                        if (ret_error)
+                                (void) asprintf(ret_error, "%s is read-only (mode %04o), so it was left as it is", path,
+                                                (unsigned) mode);
+                        return -EROFS;
+                }
+        }
 
         if (text) {
                 _cleanup_(bankr_config_freep) BankrConfig *c = NULL;

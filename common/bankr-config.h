@@ -43,7 +43,8 @@ int bankr_config_edit(const char *text, const char *const *keys, const char *con
 
 /* Reads, edits and atomically rewrites path, keeping the file's mode (0600
  * for a new file, its directory 0700). Refuses (-EBADMSG) to touch a file
- * that does not parse. */
+ * that does not parse, and (-EROFS) one the user made read-only (no owner
+ * write bit), as the bankr CLI cannot write it either. */
 int bankr_config_update_file(const char *path, const char *const *keys, const char *const *values, size_t n, char **ret_error);
 
 /* 0 when path may be rewritten (also when it does not exist yet); -EROFS

@@ -276,6 +276,8 @@ static void test_config(void) {
         CHECK(bankr_config_check_writable(path) == -EROFS);
         CHECK(bankr_config_remove_if_unchanged(path, kk, exp2, 2, &kept, &err) == -EROFS && err && strstr(err, "read-only"));
         err = mfree(err);
+        CHECK(bankr_config_update_file(path, k1, v1, 1, &err) == -EROFS && err && strstr(err, "mode 0400"));
+        err = mfree(err);
         CHECK(read_full_file(path, 4096, &after, NULL) == 0 && strstr(after, "bk_new"));
         free(after);
         CHECK(chmod(path, 0600) == 0 && bankr_config_check_writable(path) == 0);

@@ -492,6 +492,11 @@ class ConfigFile(KeyTest):
         r = env.cli("key", "import", "--remove-plaintext")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("read-only", r.stderr)
+        # config set leaves it alone too.
+        r = env.cli("config", "set", "llmUrl", "https://x.example")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("read-only", r.stderr)
+        self.assertEqual(env.read_config(), before)
         # Without removal the file is only read: that works.
         self.assertEqual(env.call("Key", "Import", "b", False), ["keyring"])
         self.assertEqual(env.secret_lookup("llm"), KEY)
