@@ -610,7 +610,7 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
         if (r >= 0 && a.last_error) {
                 /* The agent API's own words: they may quote a key. */
                 Context *c = credits_context(ac->credits);
-                _cleanup_free_ char *half = key_redact(a.last_error, context_api_key(c));
+                _cleanup_erase_ char *half = key_redact(a.last_error, context_api_key(c)); /* may still hold the LLM key */
                 char *clean = half ? key_redact(half, context_llm_key(c)) : NULL;
                 if (!clean)
                         return -ENOMEM;
