@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <json-c/json.h>
 #include <sys/stat.h>
 
@@ -208,8 +209,16 @@ int bankr_config_update_file(const char *path, const char *const *keys, const ch
                 if (ret_error)
                         (void) asprintf(ret_error, "cannot read %s: %s", path, strerror(-r));
                 return r;
-        } else if (stat(path, &st) == 0)
+        } else if (stat(path, &st) == 0) {
                 mode = st.st_mode & 07777;
+                /* The user made it read-only: not ours to rewrite (root could). */
+                if (!(st.st_mode & S_IWUSR)) {
+                        if (ret_error)
+                                (void) asprintf(ret_error, "%s is read-only (mode %04o), so it was left as it is", path,
+                                                (unsigned) mode);
+                        return -EROFS;
+                }
+        }
 
         if (text) {
                 _cleanup_(bankr_config_freep) BankrConfig *c = NULL;
@@ -226,6 +235,90 @@ int bankr_config_update_file(const char *path, const char *const *keys, const ch
         if (r < 0)
                 return r;
         r = write_file_atomic(path, out, strlen(out), mode);
+        if (r < 0 && ret_error)
+                (void) asprintf(ret_error, "cannot write %s: %s", path, strerror(-r));
+        return r;
+}
+
+int bankr_config_check_writable(const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+        struct stat st;
+
+        if (stat(real ?: path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        return (st.st_mode & S_IWUSR) ? 0 : -EROFS;
+}
+
+int bankr_config_remove_if_unchanged(const char *path, const char *const *keys, const char *const *expected, size_t n,
+                                     unsigned *ret_kept, char **ret_error) {
+        _cleanup_erase_ char *text = NULL, *out = NULL;
+        _cleanup_free_ char *why = NULL, *real = NULL;
+        _cleanup_json_ json_object *o = NULL;
+        unsigned kept = 0, removed = 0;
+        struct stat st;
+        size_t len = 0;
+        int r;
+
+        assert(n <= sizeof(unsigned) * 8);
+        if (ret_kept)
+                *ret_kept = 0;
+
+        real = realpath(path, NULL);
+        if (real)
+                path = real;
+
+        r = read_full_file(path, BANKR_CONFIG_MAX_SIZE, &text, &len);
+        if (r == -ENOENT)
+                return 0; /* nothing left to remove */
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error, "cannot read %s: %s", path, strerror(-r));
+                return r;
+        }
+        if (stat(path, &st) < 0) {
+                r = -errno;
+                if (ret_error)
+                        (void) asprintf(ret_error, "cannot read %s: %s", path, strerror(-r));
+                return r;
+        }
+        if (!(st.st_mode & S_IWUSR)) {
+                if (ret_error)
+                        (void) asprintf(ret_error, "%s is read-only (mode %04o), so it was left as it is", path,
+                                        (unsigned) (st.st_mode & 07777));
+                return -EROFS;
+        }
+
+        r = parse_object(text, len, &o, &why);
+        if (r < 0) {
+                if (ret_error)
+                        (void) asprintf(ret_error, "%s is not valid (%s); fix or remove it first, it was left untouched",
+                                        path, strna(why));
+                return r;
+        }
+
+        for (size_t k = 0; k < n; k++) {
+                json_object *v;
+                if (!expected[k] || !json_object_object_get_ex(o, keys[k], &v))
+                        continue;
+                if (json_object_is_type(v, json_type_string) && streq(json_object_get_string(v), expected[k])) {
+                        /* A secret: wipe it before json-c frees it. */
+                        explicit_bzero((char *) json_object_get_string(v), (size_t) json_object_get_string_len(v));
+                        json_object_object_del(o, keys[k]);
+                        removed |= 1U << k;
+                } else
+                        kept |= 1U << k;
+        }
+        if (ret_kept)
+                *ret_kept = kept;
+        if (removed == 0)
+                return 0;
+
+        r = json_to_text(o, &out);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(path, out, strlen(out), st.st_mode & 07777);
         if (r < 0 && ret_error)
                 (void) asprintf(ret_error, "cannot write %s: %s", path, strerror(-r));
         return r;

@@ -43,5 +43,21 @@ int bankr_config_edit(const char *text, const char *const *keys, const char *con
 
 /* Reads, edits and atomically rewrites path, keeping the file's mode (0600
  * for a new file, its directory 0700). Refuses (-EBADMSG) to touch a file
- * that does not parse. */
+ * that does not parse, and (-EROFS) one the user made read-only (no owner
+ * write bit), as the bankr CLI cannot write it either. */
 int bankr_config_update_file(const char *path, const char *const *keys, const char *const *values, size_t n, char **ret_error);
+
+/* 0 when path may be rewritten (also when it does not exist yet); -EROFS
+ * when the user made it read-only (no owner write bit: we go by the mode,
+ * not by access(), which says yes to root); another negative errno when it
+ * cannot be checked. */
+int bankr_config_check_writable(const char *path);
+
+/* Removes each keys[i] from path only if the file still holds exactly the
+ * string expected[i] there (NULL: leave that key alone), comparing when the
+ * file is rewritten, so a value written meanwhile is never lost. Bit i of
+ * *ret_kept is set for a key left because its value changed. Writes nothing
+ * when nothing is to be removed. -EROFS (with a sentence) for a read-only
+ * file, -EBADMSG for one that does not parse: both are left untouched. */
+int bankr_config_remove_if_unchanged(const char *path, const char *const *keys, const char *const *expected, size_t n,
+                                     unsigned *ret_kept, char **ret_error);

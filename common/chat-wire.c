@@ -679,6 +679,10 @@ void chat_stream_get_usage(const ChatStream *s, ChatUsage *ret) {
                 *ret = s ? s->usage : (ChatUsage) {};
 }
 
+uint64_t chat_stream_get_n_events(const ChatStream *s) {
+        return s ? sse_parser_get_n_events(s->sse) : 0;
+}
+
 bool chat_stream_has_text(const ChatStream *s) {
         return s && s->has_text;
 }

@@ -163,6 +163,8 @@ ChatStopReason chat_stream_get_stop_reason(const ChatStream *s);
 /* Model as named by the answer; NULL when it named none. */
 const char *chat_stream_get_model(const ChatStream *s);
 void chat_stream_get_usage(const ChatStream *s, ChatUsage *ret);
+/* Complete SSE events seen so far (for the idle timeout: progress). */
+uint64_t chat_stream_get_n_events(const ChatStream *s);
 /* Whether any text has been passed to delta() (for Failed's "partial"). */
 bool chat_stream_has_text(const ChatStream *s);
 /* For a failed stream: the error type and a message a person can read

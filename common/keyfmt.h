@@ -18,11 +18,19 @@ int key_check(const char *key, size_t len, const char **ret_reason);
  * characters, "" for NULL/empty. Counts characters, not bytes. */
 char *key_mask(const char *key);
 
-/* A copy of s, a text some server sent, with key replaced by "***" wherever
- * it is quoted. Servers cut their messages, so a start of the key that ends
- * the text (or stands before a "…") is replaced too once it is longer than
- * what key_mask() shows. NULL key or s: a plain copy (NULL for NULL). Only
- * for texts from outside: a short key would garble our own sentences. */
+/* Runs of the key at least this long (in bytes) are redacted. */
+#define KEY_REDACT_RUN 8
+
+/* A copy of s, a text some server sent, with the key replaced by "***"
+ * wherever it is quoted: the whole key, however short; any run of
+ * KEY_REDACT_RUN or more bytes of it (any piece, not only its start or end:
+ * servers cut, and an echo may drop characters at either end), widened to
+ * whole UTF-8 characters (overlapping runs become one "***");
+ * and a start of the key longer than what key_mask() shows that ends the
+ * text or stands before a "…" or "...". O(len(s) · log len(key)); the
+ * temporary copy of the key's runs is wiped. NULL key or s: a plain copy
+ * (NULL for NULL). Only for texts from outside: a short key would garble our
+ * own sentences. */
 char *key_redact(const char *s, const char *key);
 
 /* "llm" or "api" → true. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Safe install of user config files (see safe-install.h). */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -115,6 +116,14 @@ static int resolve_target(const char *path, char **ret_target, struct stat *ret_
         return 0;
 }
 
+/* The sentence for a file over SAFE_INSTALL_MAX_SIZE: its size and the cap. */
+static int too_large(char **ret_error, const char *target, uint64_t size) {
+        return set_error(ret_error, -EFBIG,
+                         "%s is %.1f MiB (%" PRIu64 " bytes); bankr-llm rewrites config files of up to %u MiB (real ones are "
+                         "a few KiB), so it was left untouched.",
+                         target, (double) size / (1024.0 * 1024.0), size, SAFE_INSTALL_MAX_SIZE / 1024U / 1024U);
+}
+
 /* Reads target, which resolve_target() found to be a regular file. */
 static int read_target(const char *target, char **ret_text, size_t *ret_size, struct stat *ret_st,
                        char **ret_error) {
@@ -134,8 +143,7 @@ static int read_target(const char *target, char **ret_text, size_t *ret_size, st
                 return set_error(ret_error, -EINVAL, "%s is not a regular file; bankr-llm writes only regular files.",
                             target);
         if ((uint64_t) st.st_size > SAFE_INSTALL_MAX_SIZE)
-                return set_error(ret_error, -EFBIG, "%s is larger than %u MiB; it is not a config file bankr-llm will rewrite.",
-                            target, SAFE_INSTALL_MAX_SIZE / 1024 / 1024);
+                return too_large(ret_error, target, (uint64_t) st.st_size);
 
         for (;;) {
                 if (size + 1 >= alloc) {
@@ -161,8 +169,7 @@ static int read_target(const char *target, char **ret_text, size_t *ret_size, st
                         break;
                 size += (size_t) k;
                 if (size > SAFE_INSTALL_MAX_SIZE)
-                        return set_error(ret_error, -EFBIG, "%s is larger than %u MiB; it is not a config file bankr-llm will rewrite.",
-                                    target, SAFE_INSTALL_MAX_SIZE / 1024 / 1024);
+                        return too_large(ret_error, target, (uint64_t) size);
         }
         if (!text && !(text = calloc(1, 1)))
                 return -ENOMEM;

@@ -45,8 +45,12 @@
 
 #include "util.h"
 
-/* Largest config file we read. */
-#define SAFE_INSTALL_MAX_SIZE (16U * 1024U * 1024U)
+/* Largest config file we read and rewrite: real ones are a few KiB. The
+ * service merges on its event loop, so this also bounds the stall every
+ * other client sees (about 50 ms at the cap; docs/performance.md). A
+ * larger file is refused (-EFBIG) with a sentence naming its size and the
+ * cap, and left untouched. The same cap as ~/.bankr/config.json's. */
+#define SAFE_INSTALL_MAX_SIZE (1024U * 1024U)
 
 /* Reads path (following symlinks) as text. -ENOENT (with no error text) when
  * nothing is there; a dangling symlink, a non-regular file, an unreadable,

@@ -28,6 +28,7 @@ struct SseParser {
         unsigned bom;
         size_t max;
         int error; /* sticky */
+        uint64_t n_events; /* dispatched since created (reset keeps it) */
 };
 
 static void sse_buffer_done(SseBuffer *b) {
@@ -107,6 +108,8 @@ static int sse_dispatch(SseParser *p, SseEventHandler handler, void *userdata) {
 
         /* Per the spec an event without data is not dispatched, but it still
          * ends here: its name must not leak into the next event. */
+        if (p->have_data)
+                p->n_events++;
         if (p->have_data && handler)
                 r = handler(p->have_event && p->event.len > 0 && p->event.p[0] ? p->event.p : NULL,
                             p->data.len > 0 ? p->data.p : "",
@@ -278,4 +281,8 @@ int sse_parser_finish(SseParser *p) {
 
         sse_parser_reset(p);
         return r;
+}
+
+uint64_t sse_parser_get_n_events(const SseParser *p) {
+        return p ? p->n_events : 0;
 }

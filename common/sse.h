@@ -56,6 +56,11 @@ int sse_parser_feed(SseParser *p, const void *buf, size_t n, SseEventHandler han
  * is reset afterwards and may be reused for a new stream. */
 int sse_parser_finish(SseParser *p);
 
+/* Events dispatched so far (those with data), counted over the parser's
+ * life: sse_parser_reset() and sse_parser_finish() keep the count. A
+ * consumer's measure of progress: bytes of a trickle are not. */
+uint64_t sse_parser_get_n_events(const SseParser *p);
+
 /* Forgets everything, including a sticky error; the next byte is the start
  * of a new stream (a BOM is dropped again). */
 void sse_parser_reset(SseParser *p);

@@ -15,8 +15,13 @@
  * request; http_process() carries the work out once curl has returned.
  *
  * First-byte, idle and total timeouts are ours: one timer per request that
- * is re-armed lazily (received bytes only move a timestamp), so the
- * error says which limit was hit.
+ * is re-armed lazily (progress only moves a timestamp), so the error says
+ * which limit was hit. The idle timeout measures time without progress, not
+ * time without bytes, so a trickle cannot hold a request open: progress is
+ * the end of the headers, then for a buffered body every HTTP_PROGRESS_BYTES
+ * received (and its end), and for a streamed body every piece, or only what
+ * the caller reports with http_request_note_progress() once it has asked to
+ * (http_request_set_progress_by_caller(): a complete SSE event, say).
  */
 #include <assert.h>
 #include <curl/curl.h>
@@ -75,6 +80,7 @@ struct HttpRequest {
         uint64_t connect_timeout, first_byte_timeout, idle_timeout, total_timeout;
         size_t max_body;
 
+        http_send_handler_t on_send;
         http_headers_handler_t on_headers;
         http_body_handler_t on_body;
         http_done_handler_t on_done;
@@ -87,6 +93,9 @@ struct HttpRequest {
         bool free_pending;
         bool headers_done;
         bool buffering;
+        bool progress_by_caller;
+        unsigned n_sends; /* times curl was about to send the request */
+        size_t rx_since_progress; /* buffered body bytes since the last progress */
 
         int error; /* set when one of our callbacks aborted the transfer */
         char *error_message;
@@ -98,7 +107,7 @@ struct HttpRequest {
         size_t body_len, body_alloc;
 
         sd_event_source *timer;
-        uint64_t start, first_byte, last_rx, end; /* CLOCK_MONOTONIC µs */
+        uint64_t start, first_byte, last_progress, end; /* CLOCK_MONOTONIC µs */
 
         char errbuf[CURL_ERROR_SIZE];
 };
@@ -418,6 +427,7 @@ finish:
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *userdata);
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata);
+static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port);
 
 int http_request_new(Http *h, const char *method, const char *url, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL;
@@ -483,6 +493,8 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_HEADERDATA, req) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PREREQDATA, req) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEDATA, req) != CURLE_OK) {
                 request_destroy(req);
                 return log_error_errno(EIO, "Failed to set up a curl request.");
@@ -631,6 +643,14 @@ void http_request_set_timeouts(HttpRequest *r, uint64_t connect_usec, uint64_t f
 void http_request_set_max_body(HttpRequest *r, size_t max) {
         if (r)
                 r->max_body = max;
+}
+
+void http_request_set_on_send(HttpRequest *r, http_send_handler_t cb) {
+        r->on_send = cb;
+}
+
+unsigned http_request_get_n_sends(HttpRequest *r) {
+        return r ? r->n_sends : 0;
 }
 
 void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb) {
@@ -853,7 +873,7 @@ static uint64_t request_next_deadline(HttpRequest *r) {
         if (r->first_byte == 0 && r->first_byte_timeout > 0)
                 next = MIN(next, r->start + r->first_byte_timeout);
         if (r->first_byte > 0 && r->idle_timeout > 0)
-                next = MIN(next, r->last_rx + r->idle_timeout);
+                next = MIN(next, r->last_progress + r->idle_timeout);
         return next;
 }
 
@@ -887,34 +907,72 @@ static int on_request_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 format_duration(d, sizeof d, r->first_byte_timeout);
                 request_set_message(r, "No answer from %s within %s (first-byte timeout).", r->host, d);
                 request_complete(r, -ETIMEDOUT);
-        } else if (r->first_byte > 0 && r->idle_timeout > 0 && now >= r->last_rx + r->idle_timeout) {
+        } else if (r->first_byte > 0 && r->idle_timeout > 0 && now >= r->last_progress + r->idle_timeout) {
                 format_duration(d, sizeof d, r->idle_timeout);
-                request_set_message(r, "The answer from %s stalled: nothing received for %s (idle timeout).",
-                                    r->host, d);
+                request_set_message(r, "The answer from %s stalled: no progress for %s (idle timeout).", r->host, d);
                 request_complete(r, -ETIMEDOUT);
         } else
-                /* Bytes arrived since the timer was set: move on to the new deadline. */
+                /* Progress since the timer was set: move on to the new deadline. */
                 request_arm_timer(r);
         return 0;
 }
 
 /* ---- curl's data callbacks (run inside curl: see the banner) ----------- */
 
+/* Bytes arrived: only the first one counts for the timeouts. */
 static void request_note_rx(HttpRequest *r) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-
-        r->last_rx = now;
         if (r->first_byte == 0) {
-                r->first_byte = now;
+                r->first_byte = r->last_progress = now_usec(CLOCK_MONOTONIC);
                 /* The first-byte deadline is gone; the idle one may be nearer. */
                 request_arm_timer(r);
         }
+}
+
+static void request_progress(HttpRequest *r) {
+        r->last_progress = now_usec(CLOCK_MONOTONIC);
+        r->rx_since_progress = 0;
+}
+
+void http_request_note_progress(HttpRequest *r) {
+        if (r && r->state == REQUEST_RUNNING && r->first_byte > 0)
+                request_progress(r);
+}
+
+void http_request_set_progress_by_caller(HttpRequest *r, bool b) {
+        r->progress_by_caller = b;
 }
 
 static void request_abort(HttpRequest *r, int error) {
         r->error = error;
         if (!r->error_message)
                 request_set_message(r, "The request to %s was aborted: %s", r->host, strerror(-error));
+}
+
+/* Runs each time curl is about to send the request: once, and again when it
+ * resends it by itself after a reused connection closed before any answer
+ * (the server may have read it: for a POST that can mean a second charge). */
+static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+        HttpRequest *r = userdata;
+
+        if (r->state != REQUEST_RUNNING)
+                return CURL_PREREQFUNC_ABORT;
+        r->n_sends++;
+        if (r->n_sends > 1)
+                log_debug("%s %s: the reused connection closed before any answer; curl sends the request again (send %u).",
+                          r->method, r->url, r->n_sends);
+        if (r->on_send) {
+                int k = r->on_send(r, r->n_sends, r->userdata);
+                if (r->state != REQUEST_RUNNING)
+                        return CURL_PREREQFUNC_ABORT;
+                if (k < 0) {
+                        if (r->n_sends > 1)
+                                request_set_message(r, "%s port %ld closed a reused connection after the request was "
+                                                    "sent, without answering; it was not sent again.", r->host, r->port);
+                        request_abort(r, r->n_sends > 1 ? -ECONNRESET : k);
+                        return CURL_PREREQFUNC_ABORT;
+                }
+        }
+        return CURL_PREREQFUNC_OK;
 }
 
 static bool header_line_is(const char *line, size_t len, const char *name) {
@@ -949,6 +1007,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userdata) {
 
                 r->headers_done = true;
                 r->buffering = !r->on_body;
+                request_progress(r);
                 if (r->on_headers) {
                         int k = r->on_headers(r, status, r->userdata);
                         if (r->state != REQUEST_RUNNING)
@@ -1023,9 +1082,14 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata) {
                 memcpy(r->body + r->body_len, buf, len);
                 r->body_len += len;
                 r->body[r->body_len] = 0;
+                r->rx_since_progress += len;
+                if (r->rx_since_progress >= HTTP_PROGRESS_BYTES)
+                        request_progress(r);
                 return len;
         }
 
+        if (!r->progress_by_caller)
+                request_progress(r);
         int k = r->on_body(r, buf, len, r->userdata);
         if (r->state != REQUEST_RUNNING)
                 return 0;

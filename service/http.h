@@ -9,6 +9,12 @@
  * callbacks dispatched from the event loop.
  *
  * Callback rules:
+ *  - on_send(r, n): each time the request is about to go out: n is 1, then
+ *    2, 3, … when libcurl sends it again by itself (it does so when a reused
+ *    keep-alive connection closes before any answer, and the server may
+ *    have read the request: count it). Return <0 to stop instead; on_done
+ *    then gets -ECONNRESET for a resend (with a message saying so), or that
+ *    error for the first send.
  *  - on_headers(r, status): once, when the final (non-1xx) response's
  *    headers are complete, before any body byte. Return <0 to abort the
  *    transfer (on_done then gets that error), HTTP_BODY_BUFFER to buffer
@@ -50,6 +56,7 @@ typedef struct HttpRequest HttpRequest;
 /* Return value of on_headers: buffer this response's body, don't stream it. */
 #define HTTP_BODY_BUFFER 1
 
+typedef int (*http_send_handler_t)(HttpRequest *r, unsigned n, void *userdata);
 typedef int (*http_headers_handler_t)(HttpRequest *r, long status, void *userdata);
 typedef int (*http_body_handler_t)(HttpRequest *r, const void *data, size_t n, void *userdata);
 typedef void (*http_done_handler_t)(HttpRequest *r, int error, void *userdata);
@@ -74,13 +81,27 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(HttpRequest *, http_request_free);
 int http_request_add_header(HttpRequest *r, const char *header);
 /* Request body (copied, wiped on free) with its Content-Type (may be NULL). */
 int http_request_set_body(HttpRequest *r, const void *data, size_t len, const char *content_type);
+/* A buffered body makes progress with every this many bytes (and its end). */
+#define HTTP_PROGRESS_BYTES (16U * 1024U)
+
 /* Microseconds, 0 = none. connect: TCP+TLS setup; first_byte: from start
- * until the first response byte; idle: longest silence after that; total:
- * the whole transfer. Millisecond precision. */
+ * until the first response byte; idle: the longest time without progress
+ * after that (not without bytes: a trickle does not count). Progress is the
+ * end of the headers; then, for a buffered body, every HTTP_PROGRESS_BYTES;
+ * for a streamed one, every piece passed to on_body, or, after
+ * http_request_set_progress_by_caller(), only http_request_note_progress().
+ * total: the whole transfer. Millisecond precision. */
 void http_request_set_timeouts(HttpRequest *r, uint64_t connect_usec, uint64_t first_byte_usec,
                                uint64_t idle_usec, uint64_t total_usec);
+/* The caller judges a streamed body's progress (e.g. a complete SSE event)
+ * and reports it with http_request_note_progress(), from on_body or anywhere. */
+void http_request_set_progress_by_caller(HttpRequest *r, bool b);
+void http_request_note_progress(HttpRequest *r);
 /* Limit for buffered bodies; exceeding it fails the request with -EFBIG. */
 void http_request_set_max_body(HttpRequest *r, size_t max);
+void http_request_set_on_send(HttpRequest *r, http_send_handler_t cb);
+/* How many times the request went out so far (see on_send). */
+unsigned http_request_get_n_sends(HttpRequest *r);
 void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb);
 void http_request_set_on_body(HttpRequest *r, http_body_handler_t cb);
 void http_request_set_on_done(HttpRequest *r, http_done_handler_t cb);

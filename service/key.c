@@ -61,6 +61,7 @@ typedef struct KeyCall {
         bool remove_plaintext;
         int pending; /* keyring jobs still out (Import) */
         char *error;  /* first failure (Import) */
+        char *imported[_KIND_MAX]; /* what Import copied (secret): only that may be removed from the file */
 } KeyCall;
 
 static KeyCall *key_call_free(KeyCall *kc) {
@@ -68,6 +69,8 @@ static KeyCall *key_call_free(KeyCall *kc) {
                 return NULL;
         sd_bus_message_unref(kc->message);
         free(kc->error);
+        for (int i = 0; i < _KIND_MAX; i++)
+                erase_and_free(kc->imported[i]);
         free(kc);
         return NULL;
 }
@@ -468,11 +471,16 @@ static void import_finish(KeyCall *kc) {
                 goto done;
         }
         if (kc->remove_plaintext) {
-                static const char *const names[] = { "llmKey", "apiKey" };
-                static const char *const values[] = { NULL, NULL };
+                static const char *const names[_KIND_MAX] = { [KIND_LLM] = "llmKey", [KIND_API] = "apiKey" };
+                const char *expected[_KIND_MAX];
                 _cleanup_free_ char *err = NULL;
+                unsigned kept = 0;
 
-                r = bankr_config_update_file(k->context->config_path, names, values, ELEMENTSOF(names), &err);
+                for (int i = 0; i < _KIND_MAX; i++)
+                        expected[i] = kc->imported[i];
+                /* Only what was imported, and only while the file still holds
+                 * it: a key written there meanwhile is in no keyring. */
+                r = bankr_config_remove_if_unchanged(k->context->config_path, names, expected, _KIND_MAX, &kept, &err);
                 if (r < 0) {
                         log_warning("Failed to remove the keys from %s: %s", k->context->config_path, strna(err));
                         r = sd_bus_reply_method_errorf(kc->message, BUS_ERROR_INVALID_CONFIG,
@@ -480,7 +488,12 @@ static void import_finish(KeyCall *kc) {
                                                        strna(err));
                         goto done;
                 }
-                log_info("Removed the plaintext keys from %s.", k->context->config_path);
+                for (int i = 0; i < _KIND_MAX; i++)
+                        if (kept & (1U << i))
+                                log_warning("The %s in %s changed while it was being imported; the new one was left in the file "
+                                            "(the keyring holds the one imported).", names[i], k->context->config_path);
+                if (kept == 0)
+                        log_info("Removed the imported plaintext keys from %s.", k->context->config_path);
                 keys_load_config(k);
         }
         keys_recompute(k, false);
@@ -532,6 +545,18 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG, "The apiKey in %s cannot be imported: %s",
                                          k->context->config_path, reason);
 
+        /* The user made the file read-only: we will not rewrite it, so we
+         * change nothing at all (the keyring neither), rather than leave a
+         * half-done import behind. */
+        if (remove) {
+                r = bankr_config_check_writable(k->context->config_path);
+                if (r == -EROFS)
+                        return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
+                                                 "%s is read-only, so the keys cannot be removed from it; nothing was imported. "
+                                                 "Make it writable (chmod u+w) first, or import without removing the keys.",
+                                                 k->context->config_path);
+        }
+
         kc = calloc(1, sizeof(KeyCall));
         if (!kc)
                 return -ENOMEM;
@@ -542,6 +567,8 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 const char *v = i == KIND_LLM ? cfg->llm_key : cfg->api_key;
                 if (isempty(v))
                         continue;
+                if (remove && erase_and_strdup(&kc->imported[i], v) < 0)
+                        return -ENOMEM;
                 r = keyring_submit(k->context->keyring, KEYRING_STORE, kind_name[i], v, on_import_store_done, kc);
                 if (r < 0)
                         return r; /* nothing queued before can have run yet: replies come from the loop */

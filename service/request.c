@@ -283,8 +283,14 @@ static void request_finish(Request *r) {
         answered = chat_stream_get_model(r->stream);
         /* Only a name the bus can carry: one broken byte would make info
          * unsendable, and the caller would never hear the end. */
-        if (answered && utf8_is_valid_n(answered, strlen(answered)))
-                (void) free_and_strdup(&r->answered_model, answered);
+        if (answered && utf8_is_valid_n(answered, strlen(answered))) {
+                /* A text from the gateway like any other: it may quote the key. */
+                char *clean = key_redact(answered, context_llm_key(r->context));
+                if (clean) {
+                        free(r->answered_model);
+                        r->answered_model = clean;
+                }
+        }
         request_stop_timers(r);
         request_flush(r, true);
         /* The stream may still be closing cleanly: let it, so the connection
@@ -761,6 +767,23 @@ static void request_after_feed(Request *r, int k) {
         }
 }
 
+/* libcurl sends a POST again by itself when a reused connection closes
+ * before any answer; the gateway may have read (and billed) the first one.
+ * Each send is an attempt, and the attempts per model stay capped. */
+static int on_http_send(HttpRequest *h, unsigned n, void *userdata) {
+        Request *r = userdata;
+
+        if (n <= 1)
+                return 0; /* counted when the attempt started */
+        if (r->attempts_model >= CHAT_ATTEMPTS_PER_MODEL)
+                return -ECONNRESET;
+        r->attempts++;
+        r->attempts_model++;
+        log_debug("Request %" PRIu64 ": the gateway closed a reused connection without answering; the request is sent "
+                  "again (attempt %u on %s).", r->id, r->attempts_model, request_model(r));
+        return 0;
+}
+
 static int on_http_headers(HttpRequest *h, long status, void *userdata) {
         Request *r = userdata;
         int k;
@@ -777,9 +800,15 @@ static int on_http_body(HttpRequest *h, const void *data, size_t n, void *userda
         Request *r = userdata;
         int k;
 
+        uint64_t events;
+
         if (r->draining || !r->stream)
                 return 0; /* after the terminator: let the body end */
+        events = chat_stream_get_n_events(r->stream);
         k = chat_stream_feed(r->stream, data, n, &stream_callbacks, r);
+        /* Progress for the idle timeout is a complete event, not a byte. */
+        if (r->http == h && chat_stream_get_n_events(r->stream) != events)
+                http_request_note_progress(h);
         request_after_feed(r, k);
         return 0;
 }
@@ -897,6 +926,8 @@ static int request_start_attempt(Request *r) {
         http_request_set_timeouts(h, r->options.connect_timeout_usec, r->options.first_byte_timeout_usec,
                                   r->options.idle_timeout_usec, 0);
         http_request_set_max_body(h, CHAT_ERROR_BODY_MAX);
+        http_request_set_progress_by_caller(h, true);
+        http_request_set_on_send(h, on_http_send);
         http_request_set_on_headers(h, on_http_headers);
         http_request_set_on_body(h, on_http_body);
         http_request_set_on_done(h, on_http_done);

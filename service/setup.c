@@ -298,6 +298,8 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return log_error_errno(r, "Failed to generate the %s provider: %m", setup_tool_to_string(t));
 
         r = safe_install_read(path, &old, &err);
+        if (r == -EFBIG) /* over SAFE_INSTALL_MAX_SIZE: the sentence names the size and the cap */
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG, "%s", strna(err));
         if (r == -EBADMSG && o.force) {
                 /* NUL bytes: not text at all; with force it goes aside as a backup. */
                 log_notice("Replacing %s, kept as a backup: %s", path, strna(err));

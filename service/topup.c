@@ -607,6 +607,16 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
         r = parse_auto_top_up(root, &a);
         if (r == -ENOMEM)
                 return r;
+        if (r >= 0 && a.last_error) {
+                /* The agent API's own words: they may quote a key. */
+                Context *c = credits_context(ac->credits);
+                _cleanup_erase_ char *half = key_redact(a.last_error, context_api_key(c)); /* may still hold the LLM key */
+                char *clean = half ? key_redact(half, context_llm_key(c)) : NULL;
+                if (!clean)
+                        return -ENOMEM;
+                erase_and_free(a.last_error);
+                a.last_error = clean;
+        }
         if (r < 0)
                 return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
                                          "The agent API's answer when %s could not be read.%s", agent_op_what[ac->op],
@@ -707,6 +717,13 @@ static void on_agent_done(HttpRequest *req, int e, void *userdata) {
 
 /* --- starting a request --------------------------------------------------- */
 
+/* Never a second send of the same call: a top-up sent twice may be paid
+ * twice. (Top-ups use a connection of their own, where libcurl does not
+ * resend; this makes sure of it for every agent call.) */
+static int agent_on_send(HttpRequest *req, unsigned n, void *userdata) {
+        return n > 1 ? -ECONNRESET : 0;
+}
+
 static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const char *method, const char *path,
                             json_object *body, double amount_usd, sd_bus_error *error) {
         _cleanup_(agent_call_freep) AgentCall *ac = NULL;
@@ -765,6 +782,7 @@ static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const ch
                 return r;
         http_request_set_timeouts(ac->request, AGENT_CONNECT_TIMEOUT_USEC, 0, 0, AGENT_TOTAL_TIMEOUT_USEC);
         http_request_set_max_body(ac->request, AGENT_MAX_BODY);
+        http_request_set_on_send(ac->request, agent_on_send);
         http_request_set_on_done(ac->request, on_agent_done);
         http_request_set_userdata(ac->request, ac);
 

@@ -42,6 +42,7 @@ Records (thread-safe snapshots):
                            (dict, lower-case names) .body (bytes) .json (parsed or None)
                            .endpoint .time (time.monotonic() at arrival) .wall_time
                            .status (sent, None until answered) .fault .model
+                           .reused (it came on a connection that had served one before)
     gw.requests_for(ep)    only those of one endpoint
     gw.clear_requests()
     gw.disconnects         list of Disconnect(endpoint, bytes_sent): the client closed
@@ -106,6 +107,10 @@ Fault fields, all optional and combinable:
     times         how many requests it applies to (default 1; None: forever)
     model         apply only to requests whose JSON "model" equals it (or is in a list)
     close         read the request, then close without any answer
+    reused_only   apply only to a request that came on a kept-alive connection which
+                  had served a request before (with close=True: a gateway closing a
+                  reused connection right after reading the POST, which makes
+                  libcurl send the POST again on a new connection by itself)
     reset         read the request, then close with a TCP reset
     hang          never answer; released by stop() or the client closing
     any stream option below (reply, crlf, error_after, ...): merged over
@@ -337,12 +342,12 @@ class Fault:
 
         _FIELDS = ("status", "body", "headers", "content_type", "delay", "drop_after",
                    "drip", "chunk_sizes", "chunk_max", "seed", "chunked", "times", "model",
-                   "close", "reset", "hanging")
+                   "close", "reset", "hanging", "reused_only")
 
         def __init__(self, status=None, body=None, headers=None, delay=0.0, drop_after=None,
                      drip=None, chunk_sizes=None, seed=None, chunk_max=None, content_type=None,
                      times=1, model=None, close=False, reset=False, hang=False, chunked=None,
-                     **stream):
+                     reused_only=False, **stream):
                 unknown = set(stream) - STREAM_KEYS
                 if unknown:
                         raise TypeError("unknown Fault field(s): %s" % ", ".join(sorted(unknown)))
@@ -370,6 +375,7 @@ class Fault:
                 self.close = close
                 self.reset = reset
                 self.hanging = hang
+                self.reused_only = bool(reused_only)
                 self.stream = dict(stream)
                 # kind-specific rendering: (name, args) done per endpoint at answer time
                 self.kind = None
@@ -388,6 +394,8 @@ class Fault:
                 return {k: getattr(self, k) for k in TRANSPORT_KEYS if getattr(self, k) is not None}
 
         def matches(self, rec):
+                if self.reused_only and not rec.reused:
+                        return False
                 if self.model is None:
                         return True
                 want = self.model if isinstance(self.model, (list, tuple, set)) else [self.model]
@@ -463,6 +471,7 @@ class Request:
                 self.wall_time = time.time()
                 self.status = None
                 self.fault = None
+                self.reused = False
                 self.json = None
                 if body:
                         try:
@@ -480,7 +489,7 @@ class Request:
                 return {"method": self.method, "path": self.path, "query": self.query,
                         "headers": self.headers, "body": self.body.decode("utf-8", "replace"),
                         "json": self.json, "endpoint": self.endpoint, "time": self.time,
-                        "wall_time": self.wall_time, "status": self.status,
+                        "wall_time": self.wall_time, "status": self.status, "reused": self.reused,
                         "fault": repr(self.fault) if self.fault else None}
 
         def __repr__(self):
@@ -605,6 +614,7 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                         pass
                 self.gw = self.server.gw
+                self.n_served = 0  # requests this connection has carried
                 self.gw._track(self.connection, True)
 
         def finish(self):
@@ -701,6 +711,8 @@ class _Handler(BaseHTTPRequestHandler):
                 endpoint, route = self.gw._classify(self.command, path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 rec = Request(self.command, path, query, headers, body, endpoint)
+                rec.reused = self.n_served > 0
+                self.n_served += 1
                 fault = self.gw._record(rec)
                 ex = {"rec": rec, "sent": 0}
                 try:

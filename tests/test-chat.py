@@ -324,6 +324,32 @@ class Failures(ChatTest):
         self.assertEqual(res.info["attempts"], 4)
         self.assertEqual(self.c.get(path, "Model"), "deepseek-v3.2")
 
+    def test_resend_on_a_reused_connection_is_counted(self):
+        # A gateway closes a kept-alive connection right after reading the
+        # POST; libcurl sends it again on a new one by itself. Every POST the
+        # gateway saw is an attempt.
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.gw.clear_requests()
+        self.gw.push_fault("chat", Fault(close=True, reused_only=True))
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.assertEqual(self.gw.pending_faults("chat"), [])
+        self.assertEqual(len(self.gw.requests_for("chat")), 2)
+        self.assertEqual(res.info["attempts"], 2)
+
+    def test_resends_count_against_the_attempts(self):
+        _, res = self.run_one()
+        self.assertIsNone(res.error)
+        self.gw.clear_requests()
+        self.gw.push_fault("chat", Fault(close=True, times=None))
+        _, res = self.run_one()
+        name, msg, _ = res.error
+        self.assertEqual(name, E + "GatewayUnavailable")
+        posts = len(self.gw.requests_for("chat"))
+        self.assertEqual(posts, 3)
+        self.assertIn("(%d attempts.)" % posts, msg)
+
     def test_connection_refused(self):
         self.env.restart_service({"BANKR_LLM_URL": "http://127.0.0.1:9"})
         self.c = self.client()
@@ -366,6 +392,12 @@ class Failures(ChatTest):
         self.assertIn("bad key *** rejected", res.error[1])
         self.assertNotIn(KEY, self.env.log())
 
+    def test_key_echoed_without_its_last_character_is_scrubbed(self):
+        self.gw.push_fault("chat", Fault.http(401, message="key " + KEY[:-1] + " is not valid"))
+        _, res = self.run_one()
+        self.assertIn("key *** is not valid", res.error[1])
+        self.assertNotIn(KEY[:10], self.env.log())
+
     def test_key_cut_by_the_message_cap_is_scrubbed(self):
         # Gateway messages are capped at 300 bytes: a key quoted at the cut
         # must not leave its first half behind.
@@ -391,6 +423,16 @@ class Failures(ChatTest):
         text, info = self.c.complete(OPENAI_MODEL, [("user", "hi")], timeout=10)
         self.assertEqual(text, "hi")
         self.assertEqual(info["model"], OPENAI_MODEL)
+
+    def test_answered_model_equal_to_the_key_is_scrubbed(self):
+        chunk = ('data: {"id":"c1","object":"chat.completion.chunk","model":"%s","choices":'
+                 '[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}\n\n')
+        body = (chunk % (KEY, "hi", "null") + chunk % (KEY, "", '"stop"') + "data: [DONE]\n\n").encode()
+        self.gw.push_fault("chat", Fault(status=200, body=body, content_type="text/event-stream"))
+        _, res = self.run_one(timeout=5)
+        self.assertIsNone(res.error)
+        self.assertEqual(res.info["model"], "***")
+        self.assertNotIn(KEY, self.env.log())
 
     def test_unknown_model(self):
         _, res = self.run_one("claude-haiku-4.6")
@@ -422,6 +464,25 @@ class Failures(ChatTest):
         self.assertEqual(name, E + "Timeout")
         self.assertIn("idle", msg)
         self.assertTrue(partial)
+
+    def test_idle_timeout_is_not_reset_by_a_trickle(self):
+        # One byte every 50 ms: bytes keep coming, but no complete event for
+        # seconds. The idle timeout ends it, not timeout_s.
+        self.gw.stream_options = {"reply": "a b c d e f", "drip": 0.05, "chunk_sizes": [1]}
+        t = time.monotonic()
+        _, res = self.run_one(opts={"idle_timeout_ms": U(500), "timeout_s": U(6)}, timeout=20)
+        name, msg, partial = res.error
+        self.assertEqual(name, E + "Timeout")
+        self.assertIn("idle timeout", msg)
+        self.assertLess(time.monotonic() - t, 4.5 * SLOW)
+
+    def test_idle_timeout_counts_events(self):
+        # Events every 100 ms under a 400 ms idle timeout, one byte at a time
+        # within each: the answer completes.
+        self.gw.stream_options = {"reply": "a b c d e f g h", "drip": 0.1}
+        _, res = self.run_one(opts={"idle_timeout_ms": U(400)})
+        self.assertIsNone(res.error)
+        self.assertEqual(res.text, "a b c d e f g h")
 
     def test_overall_timeout(self):
         self.gw.stream_options = {"reply": "a b c d e f g h i j", "drip": 0.3}

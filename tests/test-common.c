@@ -124,6 +124,16 @@ static void test_keys(void) {
                 { "cut: bk_sec", "bk_secret_123", "cut: bk_sec" },         /* what key_mask() shows anyway */
                 { "a*b", "*", "a***b" },                                   /* a one-byte key cannot loop or overflow */
                 { "nothing", NULL, "nothing" },
+                /* Any run of 8 or more bytes of the key, wherever it is cut. */
+                { "echo: bk_secret_12.", "bk_secret_123", "echo: ***." },       /* without its last character */
+                { "echo: k_secret_123 end", "bk_secret_123", "echo: *** end" },  /* without its first */
+                { "[ecret_12]", "bk_secret_123", "[***]" },                      /* 8 from the middle */
+                { "[cret_123]", "bk_secret_123", "[***]" },
+                { "[ecret_]", "bk_secret_123", "[ecret_]" },                     /* 7: left alone */
+                { "ab_secret_123bk_secre", "bk_secret_123", "ab******" },         /* two pieces side by side */
+                { "bk_secret_123", "bk_secret_123", "***" },                     /* a model id equal to the key */
+                { "x\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9y", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "x***y" },
+                { "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3!", "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "***!" },
                 { "", "k", "" },
         };
         for (size_t i = 0; i < ELEMENTSOF(redactions); i++) {
@@ -135,6 +145,51 @@ static void test_keys(void) {
         CHECK(key_redact(NULL, "k") == NULL);
 
         CHECK(key_kind_valid("llm") && key_kind_valid("api") && !key_kind_valid("LLM") && !key_kind_valid(""));
+}
+
+/* Random keys and texts made of pieces of them: no run of KEY_REDACT_RUN
+ * bytes of the key survives, and what is not a run is kept. */
+static void test_redact_random(void) {
+        static const char alphabet[] = "abAB_01-";
+        unsigned seed = 12345;
+
+        for (unsigned iter = 0; iter < 20000; iter++) {
+                char key[40], text[200];
+                size_t kl = 1 + rand_r(&seed) % (sizeof key - 1), tl = 0;
+
+                for (size_t i = 0; i < kl; i++)
+                        key[i] = alphabet[rand_r(&seed) % (sizeof alphabet - 1)];
+                key[kl] = 0;
+                while (tl < sizeof text - 1) {
+                        size_t a = rand_r(&seed) % kl, n = 1 + rand_r(&seed) % kl;
+                        if (rand_r(&seed) % 3 == 0) { /* noise */
+                                text[tl++] = " .:x"[rand_r(&seed) % 4];
+                                continue;
+                        }
+                        for (size_t i = a; i < kl && n > 0 && tl < sizeof text - 1; i++, n--)
+                                text[tl++] = key[i];
+                }
+                text[tl] = 0;
+
+                _cleanup_free_ char *out = key_redact(text, key);
+                CHECK(out != NULL);
+                if (!out)
+                        return;
+                CHECK(strlen(out) <= 3 * tl);
+                for (size_t i = 0; i + KEY_REDACT_RUN <= kl; i++) {
+                        char run[KEY_REDACT_RUN + 1];
+                        memcpy(run, key + i, KEY_REDACT_RUN);
+                        run[KEY_REDACT_RUN] = 0;
+                        if (strstr(out, run)) {
+                                fprintf(stderr, "key_redact(%s, %s) = %s keeps %s\n", text, key, out, run);
+                                CHECK(false);
+                                return;
+                        }
+                }
+                if (kl >= KEY_REDACT_RUN && !strstr(out, "***"))
+                        /* Nothing marked: nothing was a run (the text is kept as it is). */
+                        CHECK(streq(out, text));
+        }
 }
 
 static void test_config(void) {
@@ -204,6 +259,31 @@ static void test_config(void) {
         char *after = NULL;
         CHECK(read_full_file(path, 4096, &after, NULL) == 0 && streq_ptr(after, "{ \"llmUrl\": \"x\", // comment\n}"));
         free(after);
+
+        /* Removing imported keys: only an unchanged value goes; a read-only file is refused. */
+        const char *kk[] = { "llmKey", "apiKey" };
+        const char *exp[] = { "bk_old", "bk_api" };
+        unsigned kept = 99;
+        f = fopen(path, "w");
+        fputs("{\"llmKey\": \"bk_new\", \"apiKey\": \"bk_api\", \"z\": 1}", f);
+        fclose(f);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp, 2, &kept, &err) == 0 && kept == 1);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 &&
+              streq_ptr(after, "{\n  \"llmKey\": \"bk_new\",\n  \"z\": 1\n}\n"));
+        free(after);
+        CHECK(chmod(path, 0400) == 0);
+        const char *exp2[] = { "bk_new", NULL };
+        CHECK(bankr_config_check_writable(path) == -EROFS);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp2, 2, &kept, &err) == -EROFS && err && strstr(err, "read-only"));
+        err = mfree(err);
+        CHECK(bankr_config_update_file(path, k1, v1, 1, &err) == -EROFS && err && strstr(err, "mode 0400"));
+        err = mfree(err);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 && strstr(after, "bk_new"));
+        free(after);
+        CHECK(chmod(path, 0600) == 0 && bankr_config_check_writable(path) == 0);
+        CHECK(bankr_config_remove_if_unchanged(path, kk, exp2, 2, &kept, &err) == 0 && kept == 0);
+        CHECK(read_full_file(path, 4096, &after, NULL) == 0 && streq_ptr(after, "{\n  \"z\": 1\n}\n"));
+        free(after);
         _cleanup_free_ char *cmd = NULL;
         CHECK(asprintf(&cmd, "rm -rf '%s'", dir) > 0);
         (void) !system(cmd);
@@ -212,6 +292,7 @@ static void test_config(void) {
 int main(void) {
         test_url();
         test_keys();
+        test_redact_random();
         test_config();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);

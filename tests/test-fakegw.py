@@ -559,6 +559,23 @@ class FakeGatewayTest(unittest.TestCase):
                         self.call("GET", "/v1/credits", headers={"X-API-Key": KEY})
                 self.assertEqual(self.call("GET", "/v1/credits", headers={"X-API-Key": KEY})[0], 200)
 
+        def test_close_only_reused_connections(self):
+                self.gw.push_fault("credits", Fault(close=True, reused_only=True))
+                # A fresh connection is not affected, and leaves the fault queued.
+                self.assertEqual(self.call("GET", "/v1/credits", headers={"X-API-Key": KEY})[0], 200)
+                self.assertEqual(len(self.gw.pending_faults("credits")), 1)
+                conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=5)
+                try:
+                        conn.request("GET", "/v1/credits", headers={"X-API-Key": KEY})
+                        self.assertEqual(conn.getresponse().read() and 200, 200)
+                        conn.request("GET", "/v1/credits", headers={"X-API-Key": KEY})
+                        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+                                conn.getresponse()
+                finally:
+                        conn.close()
+                self.assertEqual(self.gw.pending_faults("credits"), [])
+                self.assertEqual([r.reused for r in self.gw.requests_for("credits")], [False, False, True])
+
         def test_hang_then_client_gives_up(self):
                 self.gw.push_fault("credits", Fault.hang())
                 with self.assertRaises(socket.timeout):

@@ -404,6 +404,38 @@ static void test_timeout(const char *path, uint64_t first_byte, uint64_t idle, u
         result_done(&res);
 }
 
+/* Idle means no progress: a buffered body trickling bytes, or a streamed one
+ * whose caller sees no progress in them, is stopped by the idle timeout. */
+static void test_idle_is_progress(bool stream, bool caller_notes) {
+        Result res = {};
+        HttpRequest *r = make("GET", "/drip?n=40&delay=0.05", &res, stream);
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC), elapsed;
+
+        http_request_set_timeouts(r, 2 * USEC_PER_SEC, 2 * USEC_PER_SEC, 300 * USEC_PER_MSEC, 0);
+        if (stream)
+                http_request_set_progress_by_caller(r, true);
+        CHECK(http_request_start(r) >= 0);
+        while (!res.done && now_usec(CLOCK_MONOTONIC) - t0 < 5 * USEC_PER_SEC) {
+                CHECK(sd_event_run(event, 20 * USEC_PER_MSEC) >= 0);
+                if (caller_notes)
+                        http_request_note_progress(r);
+        }
+        elapsed = now_usec(CLOCK_MONOTONIC) - t0;
+        CHECK(res.done);
+        if (caller_notes)
+                CHECK(res.error == 0 && elapsed >= 1500 * USEC_PER_MSEC);
+        else {
+                CHECK(res.error == -ETIMEDOUT);
+                CHECK(strstr(strempty(http_request_get_error_message(r)), "idle"));
+                CHECK(elapsed < 1200 * USEC_PER_MSEC);
+        }
+        log_info("trickle (%s, %s): %.0f ms, %s", stream ? "streamed" : "buffered",
+                 caller_notes ? "progress reported" : "no progress", (double) elapsed / USEC_PER_MSEC,
+                 strna(http_request_get_error_message(r)));
+        http_request_free(r);
+        result_done(&res);
+}
+
 static void test_cancel(void) {
         Result a = { .cancel_in_body = true }, b = {};
         HttpRequest *ra, *rb;
@@ -568,6 +600,9 @@ int main(int argc, char *argv[]) {
         test_timeout("/sleep?delay=3", 300 * USEC_PER_MSEC, 0, 0, "first-byte");
         test_timeout("/hang", 2 * USEC_PER_SEC, 300 * USEC_PER_MSEC, 0, "idle");
         test_timeout("/drip?n=60&delay=0.05", 2 * USEC_PER_SEC, USEC_PER_SEC, 400 * USEC_PER_MSEC, "total");
+        test_idle_is_progress(false, false);
+        test_idle_is_progress(true, false);
+        test_idle_is_progress(true, true);
         test_cancel();
         test_cancel_other_and_free_in_callbacks();
         test_concurrent();

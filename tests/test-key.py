@@ -450,6 +450,61 @@ class ConfigFile(KeyTest):
         self.assertEqual(r.returncode, 4)
 
 
+    def test_import_keeps_a_key_written_while_the_keyring_is_busy(self):
+        env = self.env
+        env.write_config({"llmKey": KEY, "other": 1})
+        env.start_service()
+        # Hold the keyring so that the store is still pending when the file changes.
+        os.kill(env.keyring_proc.pid, signal.SIGSTOP)
+        try:
+            importer = subprocess.Popen(["gdbus", "call", "--session", "--dest", BUS_NAME, "--object-path", OBJ,
+                                         "--method", "bot.bankr.LLM1.Key.Import", "true"],
+                                        env=env.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            env.write_config({"llmKey": KEY2, "other": 1})
+            time.sleep(0.2)
+        finally:
+            os.kill(env.keyring_proc.pid, signal.SIGCONT)
+        out, err = importer.communicate(timeout=30)
+        self.assertEqual(importer.returncode, 0, err)
+        # The keyring holds what was imported; the new key stays in the file.
+        self.assertEqual(env.secret_lookup("llm"), KEY)
+        self.assertEqual(json.loads(env.read_config()), {"llmKey": KEY2, "other": 1})
+        self.assertIn("changed while it was being imported", env.log())
+        self.assertEqual(env.get("Key", "Source"), "keyring")
+        self.assertNotIn(KEY, env.log())
+        self.assertNotIn(KEY2, env.log())
+
+    def test_import_refuses_a_read_only_file(self):
+        env = self.env
+        cfg = {"llmKey": KEY, "apiKey": API}
+        env.write_config(cfg, mode=0o400)
+        before = env.read_config()
+        ok, res = call_gdbus(env, "Key", "Import", "true")
+        self.assertFalse(ok)
+        self.assertEqual(res[0], "bot.bankr.LLM1.Error.InvalidConfig")
+        self.assertIn("read-only", res[1])
+        self.assertIn("nothing was imported", res[1])
+        self.assertEqual(env.read_config(), before)
+        self.assertEqual(stat.S_IMODE(os.stat(env.config_path).st_mode), 0o400)
+        self.assertIsNone(env.secret_lookup("llm"))
+        self.assertIsNone(env.secret_lookup("api"))
+        r = env.cli("key", "import", "--remove-plaintext")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("read-only", r.stderr)
+        # config set leaves it alone too.
+        r = env.cli("config", "set", "llmUrl", "https://x.example")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("read-only", r.stderr)
+        self.assertEqual(env.read_config(), before)
+        # Without removal the file is only read: that works.
+        self.assertEqual(env.call("Key", "Import", "b", False), ["keyring"])
+        self.assertEqual(env.secret_lookup("llm"), KEY)
+        self.assertEqual(env.read_config(), before)
+        self.assertNotIn(KEY, env.log())
+        self.assertNotIn(API, env.log())
+
+
 class Cli(KeyTest):
     def test_status_human_and_json(self):
         env = self.env

@@ -255,6 +255,26 @@ static void test_read(void) {
         check(err2 && strstr(err2, "not a regular file"));
         check_r(safe_install(root, "x", 0600, false, NULL, &err3), -EISDIR);
         check_r(safe_install("relative/path.json", "x", 0600, false, NULL, NULL), -EINVAL);
+
+        /* The size cap: 1 MiB is read, one byte more is refused, naming both. */
+        {
+                _cleanup_free_ char *big = P("big.json"), *e = NULL, *e2 = NULL, *t2 = NULL;
+                _cleanup_free_ char *fill = malloc(SAFE_INSTALL_MAX_SIZE + 2);
+                check(fill != NULL);
+                memset(fill, ' ', SAFE_INSTALL_MAX_SIZE + 1);
+                fill[0] = '{';
+                fill[SAFE_INSTALL_MAX_SIZE - 1] = '}';
+                fill[SAFE_INSTALL_MAX_SIZE] = 0;
+                put(big, fill, 0600);
+                check_r(safe_install_read(big, &t2, &e), 0);
+                erase_and_free(t2);
+                t2 = NULL;
+                fill[SAFE_INSTALL_MAX_SIZE] = '\n';
+                fill[SAFE_INSTALL_MAX_SIZE + 1] = 0;
+                put(big, fill, 0600);
+                check_r(safe_install_read(big, &t2, &e2), -EFBIG);
+                check(e2 && strstr(e2, "1.0 MiB (1048577 bytes)") && strstr(e2, "up to 1 MiB") && strstr(e2, "untouched"));
+        }
 }
 
 /* Runs in a child: the checks are made there and reported by exit code. */

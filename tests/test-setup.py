@@ -9,6 +9,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 import unittest
 
 import dbus
@@ -386,6 +387,21 @@ class InstallTest(SetupBase):
         self.assertEqual(backups_of(path), [])
         self.assertEqual(os.listdir(os.path.dirname(path)), [os.path.basename(path)])
         return msg
+
+    def test_too_large_refused_quickly(self):
+        # Merging runs on the service's loop: a huge file would stall every
+        # client, so files over the cap are refused, naming size and cap.
+        big = '{"x": [%s]}\n' % ", ".join(["12345.678"] * 200000)  # 2.1 MiB
+        self.write(self.opencode_path, big, 0o644)
+        t = time.monotonic()
+        name, msg = self.install_error("opencode")
+        self.assertLess(time.monotonic() - t, 1.0)
+        self.assertEqual(name, INVALID_CONFIG, msg)
+        self.assertIn(self.opencode_path, msg)
+        self.assertIn("2.1 MiB (%d bytes)" % len(big), msg)
+        self.assertIn("up to 1 MiB", msg)
+        self.assertEqual(read_bytes(self.opencode_path), big.encode())
+        self.assertEqual(backups_of(self.opencode_path), [])
 
     def test_jsonc_and_json5_refused(self):
         self.check_refused(self.opencode_path, '{\n  // my theme\n  "theme": "dark",\n}\n')

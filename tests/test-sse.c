@@ -173,6 +173,21 @@ static void test_line_endings(void) {
         CHECK("data: a\n\rdata: b\n\n", "[]a|[]b");
 }
 
+/* Progress for the idle timeout: events with data, not comments or bytes. */
+static void test_n_events(void) {
+        _cleanup_sse_parser_ SseParser *p = NULL;
+        static const char in[] = ": ping\n\nevent: x\n\ndata: a\n\ndata: b";
+
+        ASSERT(sse_parser_new(&p) == 0);
+        for (size_t i = 0; i < sizeof in - 1; i++) {
+                ASSERT(sse_parser_feed(p, in + i, 1, NULL, NULL) == 0);
+                ASSERT(sse_parser_get_n_events(p) == (i >= strlen(": ping\n\nevent: x\n\ndata: a\n") ? 1U : 0U));
+        }
+        ASSERT(sse_parser_finish(p) == 1);
+        ASSERT(sse_parser_get_n_events(p) == 1);
+        ASSERT(sse_parser_get_n_events(NULL) == 0);
+}
+
 static void test_cr_at_piece_boundary(void) {
         _cleanup_sse_parser_ SseParser *p = NULL;
         Log l = {};
@@ -357,6 +372,7 @@ static void test_size_cap(void) {
 
 int main(void) {
         test_line_endings();
+        test_n_events();
         test_cr_at_piece_boundary();
         test_fields();
         test_bom();

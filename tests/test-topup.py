@@ -294,6 +294,17 @@ class Guarded(TopUpTest):
         self.assertNotIn("\u009b".encode(), out)
         self.assertNotIn("\u009d".encode(), out)
 
+    def test_get_auto_last_error_quoting_a_key_is_redacted(self):
+        api, llm = FakeGateway.DEFAULT_API_KEY, FakeGateway.DEFAULT_KEY
+        self.gw.auto_topup = {"enabled": True, "amountUsd": 20, "thresholdUsd": 3.5, "tokens": [],
+                              "lastError": {"message": "Swap with key %s failed; also %s" % (api[1:], llm[:-1])}}
+        got = str(self.get_auto()["last_error"])
+        self.assertTrue(got.startswith("Swap with key *** failed; also "), got)
+        for key in (api, llm):
+            for i in range(len(key) - 7):
+                self.assertNotIn(key[i:i + 8], got)
+        self.assertNoKeyInLog()
+
     def test_get_auto_defaults_have_no_last_fields(self):
         got = self.get_auto()
         self.assertEqual(set(got.keys()), {"enabled", "amount_usd", "threshold_usd", "tokens"})
