@@ -423,6 +423,9 @@ static int method_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown key kind \"%s\": use \"llm\" or \"api\".", kind);
         if (key_check(key, strlen(key), &reason) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, reason);
+        r = polkit_check_host_async(k->context->polkit, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
 
         kc = calloc(1, sizeof(KeyCall));
         if (!kc)
@@ -448,6 +451,9 @@ static int method_clear(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return r;
         if (!key_kind_valid(kind))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown key kind \"%s\": use \"llm\" or \"api\".", kind);
+        r = polkit_check_host_async(k->context->polkit, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
 
         kc = calloc(1, sizeof(KeyCall));
         if (!kc)
@@ -557,6 +563,10 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                                  k->context->config_path);
         }
 
+        r = polkit_check_host_async(k->context->polkit, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
+
         kc = calloc(1, sizeof(KeyCall));
         if (!kc)
                 return -ENOMEM;
@@ -592,6 +602,9 @@ static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
                                         "There is no key to reveal. Set one with \"bankr-llm key set\".");
 
+        r = polkit_check_host_async(k->context->polkit, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
         r = polkit_check_async(k->context->polkit, m, "bot.bankr.LLM1.reveal-key", error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* denied, or asked: we run again when polkit answers */

@@ -22,7 +22,10 @@
 
 #include <inttypes.h>
 
+#include <signal.h>
+
 #include "bankr-llmd.h"
+#include "flatpak-info.h"
 #include "log.h"
 #include "polkit.h"
 
@@ -30,6 +33,9 @@
 #define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
 #define POLKIT_INTERFACE "org.freedesktop.PolicyKit1.Authority"
 #define POLKIT_CHECK_ALLOW_USER_INTERACTION UINT32_C(1)
+/* Not a polkit action (those have no parentheses): the check of
+ * polkit_check_host_async(), answered here without asking polkitd. */
+#define ACTION_HOST_ONLY "(host process)"
 
 typedef struct Verdict {
         char *action;
@@ -471,6 +477,62 @@ static void polkit_query_send_check(PolkitQuery *q, uint32_t pid, uint32_t uid) 
                   q->action, pid, uid, q->interactive ? ", interactive" : "");
 }
 
+/* 1 and the app id when pid runs in a Flatpak sandbox, 0 when it does not,
+ * <0 when that cannot be told (the process is gone, its root unreadable). */
+static int caller_flatpak_app(pid_t pid, char **ret_app_id) {
+        _cleanup_free_ char *buf = NULL;
+        char path[64];
+        size_t size = 0;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/proc/%i/root/.flatpak-info", (int) pid);
+        r = read_full_file(path, 64 * 1024, &buf, &size);
+        if (r == -ENOENT) {
+                /* No such file, or no such process any more: only the first is
+                 * an answer. */
+                if (kill(pid, 0) < 0 && errno == ESRCH)
+                        return -ESRCH;
+                *ret_app_id = NULL;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = flatpak_info_app_id(buf, size, ret_app_id);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                /* A sandbox all the same; its name is not one to show. */
+                *ret_app_id = strdup("(unnamed)");
+                if (!*ret_app_id)
+                        return -ENOMEM;
+        }
+        return 1;
+}
+
+/* Step 2 of polkit_check_host_async(): the verdict from the caller's root. */
+static void polkit_query_check_host(PolkitQuery *q, uint32_t pid) {
+        _cleanup_free_ char *app = NULL, *denial = NULL;
+        int r;
+
+        r = caller_flatpak_app((pid_t) pid, &app);
+        if (r == 0) {
+                polkit_query_complete(q, NULL);
+                return;
+        }
+        if (r < 0) {
+                log_debug_errno(r, "Cannot tell whether pid %" PRIu32 " is sandboxed: %m", pid);
+                polkit_query_complete(q, "Cannot check authorization: cannot tell whether the calling process "
+                                         "runs in a sandbox.");
+                return;
+        }
+        log_info("Refused a call from the sandboxed app %s (pid %" PRIu32 ").", app, pid);
+        if (asprintf(&denial, "The caller is a sandboxed application (Flatpak app %s). Sandboxed applications "
+                     "may not read or change the gateway key or write the tools' config files on the host; "
+                     "do this from outside the sandbox, e.g. with bankr-llm in a terminal.", app) < 0)
+                denial = NULL;
+        polkit_query_complete(q, denial ?: "The caller is a sandboxed application.");
+}
+
 static int creds_reply_handler(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         PolkitQuery *q = userdata;
         uint32_t pid = 0, uid = UINT32_MAX;
@@ -516,6 +578,10 @@ static int creds_reply_handler(sd_bus_message *reply, void *userdata, sd_bus_err
                 return 0;
         }
 
+        if (streq(q->action, ACTION_HOST_ONLY)) {
+                polkit_query_check_host(q, pid);
+                return 0;
+        }
         polkit_query_send_check(q, pid, uid);
         return 0;
 }
@@ -627,10 +693,13 @@ int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_
                 }
         }
 
-        /* Fail at once when there is no system bus to ask: no need to park the call. */
-        r = polkit_get_system_bus(p, &bus);
-        if (r < 0)
-                return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED, no_system_bus_message(r));
+        /* Fail at once when there is no system bus to ask: no need to park the
+         * call. The host check asks only the session bus. */
+        if (!streq(action, ACTION_HOST_ONLY)) {
+                r = polkit_get_system_bus(p, &bus);
+                if (r < 0)
+                        return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED, no_system_bus_message(r));
+        }
 
         if (!q) {
                 r = polkit_query_new(p, m, &q);
@@ -652,4 +721,8 @@ int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_
 
         /* The handler stops here and runs again once polkit has answered. */
         return 0;
+}
+
+int polkit_check_host_async(Polkit *p, sd_bus_message *m, sd_bus_error *error) {
+        return polkit_check_async(p, m, ACTION_HOST_ONLY, error);
 }

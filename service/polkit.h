@@ -49,5 +49,15 @@ void polkit_set_timeout(Polkit *p, uint64_t usec);
  * Never logs the message's arguments. */
 int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_error *error);
 
+/* The same calling convention, but nobody is asked: it only makes sure the
+ * sender of m is not a sandboxed application. A Flatpak app reaches the bus
+ * through its D-Bus proxy, whose process polkit sees as an ordinary one of
+ * the active session, so a polkit "yes" cannot tell the two apart: calls
+ * that hand out the key or change what the host relies on (the key, the
+ * user's tool configs) check this first. The caller counts as sandboxed
+ * when /proc/PID/root/.flatpak-info exists, as the desktop portals decide.
+ * Denied (NotAuthorized naming the app) also when that cannot be told. */
+int polkit_check_host_async(Polkit *p, sd_bus_message *m, sd_bus_error *error);
+
 /* Checks waiting for polkit (tests use it). */
 unsigned polkit_pending(Polkit *p);

@@ -185,6 +185,9 @@ static int authorize_key(Setup *s, sd_bus_message *m, const char **ret_key, sd_b
                 return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
                                         "There is no key. Set one with \"bankr-llm key set\".");
 
+        r = polkit_check_host_async(s->context->polkit, m, error);
+        if (r <= 0)
+                return r;
         r = polkit_check_async(s->context->polkit, m, ACTION_REVEAL_KEY, error);
         if (r <= 0)
                 return r;
@@ -286,7 +289,11 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
 
-        /* Authorize before touching anything. */
+        /* Authorize before touching anything: no sandboxed app writes the
+         * host's tool configs, and an inline key needs reveal-key too. */
+        r = polkit_check_host_async(s->context->polkit, m, error);
+        if (r <= 0)
+                return r < 0 ? r : 1;
         if (o.key == SETUP_KEY_INLINE) {
                 r = authorize_key(s, m, &key, error);
                 if (r <= 0)
