@@ -14,7 +14,8 @@
 #include <poll.h>
 #include <systemd/sd-bus.h>
 
-#include "chat-wire.h"
+#include "chat-request.h"
+#include "chat-stream.h"
 #include "util.h"
 
 typedef struct Req {

@@ -13,6 +13,7 @@
 
 #include "bankr-config.h"
 #include "cli.h"
+#include "utf8.h"
 
 /* Used when neither -m nor defaultModel in ~/.bankr/config.json names one:
  * fast, cheap, and served by the gateway for every account. */

@@ -4,95 +4,11 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "buf.h"
 #include "json-strict.h"
+#include "utf8.h"
 
 #define JSON_MAX_DEPTH 512U
-
-/* ---- A string builder whose old buffers are wiped: texts may hold the key. ---- */
-
-
-void buf_done(Buf *b) {
-        if (b->p) {
-                explicit_bzero(b->p, b->alloc);
-                free(b->p);
-        }
-        *b = (Buf) {};
-}
-
-bool buf_reserve(Buf *b, size_t extra) {
-        if (b->oom)
-                return false;
-        if (b->n + extra + 1 <= b->alloc)
-                return true;
-
-        size_t na = MAX(b->alloc * 2, b->n + extra + 1);
-        na = MAX(na, (size_t) 256);
-        char *t = malloc(na);
-        if (!t) {
-                b->oom = true;
-                return false;
-        }
-        if (b->p) {
-                memcpy(t, b->p, b->n);
-                explicit_bzero(b->p, b->alloc);
-                free(b->p);
-        }
-        b->p = t;
-        b->p[b->n] = 0;
-        b->alloc = na;
-        return true;
-}
-
-void buf_put(Buf *b, const char *s, size_t n) {
-        if (!buf_reserve(b, n))
-                return;
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = 0;
-}
-
-void buf_puts(Buf *b, const char *s) {
-        buf_put(b, s, strlen(s));
-}
-
-void buf_putc(Buf *b, char c) {
-        buf_put(b, &c, 1);
-}
-
-void buf_indent(Buf *b, unsigned n) {
-        for (unsigned i = 0; i < n; i++)
-                buf_put(b, "  ", 2);
-}
-
-void buf_printf(Buf *b, const char *fmt, ...) {
-        va_list ap;
-        int k;
-
-        va_start(ap, fmt);
-        k = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-                b->oom = true;
-                return;
-        }
-        if (!buf_reserve(b, (size_t) k))
-                return;
-        va_start(ap, fmt);
-        (void) vsnprintf(b->p + b->n, (size_t) k + 1, fmt, ap);
-        va_end(ap);
-        b->n += (size_t) k;
-}
-
-/* Hands the text over (NUL-terminated, never NULL on success). */
-int buf_steal(Buf *b, char **ret) {
-        if (b->oom || !buf_reserve(b, 0)) {
-                buf_done(b);
-                return -ENOMEM;
-        }
-        *ret = b->p;
-        *b = (Buf) {};
-        return 0;
-}
 
 /* ---- JSON output, as JSON.stringify(v, null, 2) writes it ---- */
 
@@ -386,25 +302,7 @@ static int parse_hex4(Parser *p, uint32_t *ret) {
 static void put_utf8(Buf *b, uint32_t cp) {
         char t[4];
 
-        if (cp < 0x80) {
-                t[0] = (char) cp;
-                buf_put(b, t, 1);
-        } else if (cp < 0x800) {
-                t[0] = (char) (0xC0 | (cp >> 6));
-                t[1] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 2);
-        } else if (cp < 0x10000) {
-                t[0] = (char) (0xE0 | (cp >> 12));
-                t[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                t[2] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 3);
-        } else {
-                t[0] = (char) (0xF0 | (cp >> 18));
-                t[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-                t[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                t[3] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 4);
-        }
+        buf_put(b, t, utf8_encode(cp, t));
 }
 
 /* At an opening '"': decodes the string into *b (UTF-8 was checked for the

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "keyfmt.h"
+#include "utf8.h"
 
 int key_check(const char *key, size_t len, const char **ret_reason) {
         const char *reason = NULL;

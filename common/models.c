@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "models.h"
+#include "utf8.h"
 
 #define MODELS_MAX 10000U
 #define ID_MAX 256U

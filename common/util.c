@@ -93,45 +93,6 @@ uint64_t now_usec(int clock_id) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-bool utf8_is_valid_n(const char *str, size_t n) {
-        const unsigned char *s = (const unsigned char *) str;
-        size_t i = 0;
-
-        while (i < n) {
-                unsigned char c = s[i];
-                size_t len;
-                uint32_t cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if ((c & 0xE0) == 0xC0) {
-                        len = 2;
-                        cp = c & 0x1F;
-                } else if ((c & 0xF0) == 0xE0) {
-                        len = 3;
-                        cp = c & 0x0F;
-                } else if ((c & 0xF8) == 0xF0) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else
-                        return false;
-
-                if (i + len > n)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((s[i + k] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3F);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                i += len;
-        }
-        return true;
-}
-
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;

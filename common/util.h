@@ -127,9 +127,6 @@ uint64_t now_usec(int clock_id);
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
 
-/* Checks that s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
-bool utf8_is_valid_n(const char *s, size_t n);
-
 /* Reads a whole regular file (at most max bytes; -EFBIG beyond; -EISDIR or
  * -EBADFD for a directory or anything else that is not a regular file).
  * NUL-terminated. */

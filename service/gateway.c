@@ -5,7 +5,7 @@
  */
 #include <inttypes.h>
 
-#include "chat-wire.h"
+#include "http-error.h"
 #include "gateway.h"
 #include "keyfmt.h"
 #include "log.h"

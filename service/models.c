@@ -19,6 +19,7 @@
 #include "log.h"
 #include "models.h"
 #include "modules.h"
+#include "utf8.h"
 
 #define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)
 #define MODELS_TIMEOUT_USEC (5 * USEC_PER_SEC) /* as the bankr CLI */

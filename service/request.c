@@ -10,12 +10,14 @@
 #include <stdarg.h>
 #include <sys/random.h>
 
+#include "chat-cost.h"
 #include "http.h"
 #include "keyfmt.h"
 #include "log.h"
 #include "models.h"
 #include "modules.h"
 #include "request.h"
+#include "utf8.h"
 
 static const char *const state_names[_REQUEST_STATE_MAX] = {
         [REQUEST_PENDING] = "pending",

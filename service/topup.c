@@ -17,7 +17,7 @@
 #include <time.h>
 #include <json-c/json.h>
 
-#include "chat-wire.h"
+#include "http-error.h"
 #include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
@@ -25,6 +25,7 @@
 #include "log.h"
 #include "modules.h"
 #include "polkit.h"
+#include "utf8.h"
 
 #define ACTION_TOP_UP "bot.bankr.LLM1.top-up"
 #define ACTION_CONFIGURE_AUTO_TOP_UP "bot.bankr.LLM1.configure-auto-top-up"

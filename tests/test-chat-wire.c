@@ -4,7 +4,11 @@
 #include <json-c/json.h>
 #include <math.h>
 
-#include "chat-wire.h"
+#include "chat-cost.h"
+#include "chat-request.h"
+#include "chat-stream.h"
+#include "http-error.h"
+#include "utf8.h"
 #include "sse.h"
 #include "transcripts.h"
 
