@@ -23,7 +23,7 @@
 
 #include <stdbool.h>
 
-#include "models.h"
+#include "model-list.h"
 
 typedef enum SetupTool {
         SETUP_TOOL_OPENCLAW,

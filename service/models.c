@@ -17,7 +17,7 @@
 #include "gateway.h"
 #include "bus-util.h"
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 #include "modules.h"
 #include "utf8.h"
 

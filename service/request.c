@@ -14,7 +14,7 @@
 #include "http.h"
 #include "keyfmt.h"
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 #include "modules.h"
 #include "request.h"
 #include "utf8.h"

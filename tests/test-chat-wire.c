@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the chat wire formats (common/chat-wire.c). */
+/* Unit tests for the chat wire formats (common/chat-request.c, chat-stream.c, http-error.c, chat-cost.c). */
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Model records (see models.h): parsing the gateway's /v1/models answer
+ * Model records (see model-list.h): parsing the gateway's /v1/models answer
  * (also our catalog and cache format), writing it back, and finding the ids
  * closest to a mistyped one. Everything that comes from the network is
  * checked: a field of the wrong type or with an absurd value is replaced by
@@ -10,7 +10,7 @@
 #include <math.h>
 #include <strings.h>
 
-#include "models.h"
+#include "model-list.h"
 #include "utf8.h"
 
 #define MODELS_MAX 10000U
