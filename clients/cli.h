@@ -10,12 +10,9 @@
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "bankr-names.h"
 #include "bus-util.h"
 #include "util.h"
-
-#define BUS_NAME "bot.bankr.LLM1"
-#define OBJECT_PATH "/bot/bankr/LLM1"
-#define IFACE(x) "bot.bankr.LLM1." x
 
 /* Exit codes; documented in bankr-llm --help and docs/cli.md. */
 enum {

@@ -14,12 +14,6 @@
 #include "modules.h"
 #include "request.h"
 
-#define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
-/* Empty messages cost no text but memory and time on the loop (the JSON
- * body grows ~50 bytes per message): their number has a cap of its own. */
-#define CHAT_MAX_MESSAGES 10000U
-#define CHAT_MAX_PER_CALLER 128U
-#define CHAT_MAX_TOTAL 1024U
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
 #define CHAT_FDS_PER_REQUEST 3U
@@ -28,12 +22,7 @@
  * curl's wakeup pair, Models.Refresh and Credits, files of Setup.Install,
  * the cache and the settings. */
 #define CHAT_FD_RESERVE 64U
-/* Ended requests kept for reading at most; beyond, the oldest go early, so
- * a script firing thousands of requests cannot grow our memory for 30 s. */
-#define CHAT_MAX_LINGERING 1024U
 #define CHAT_MODEL_ID_MAX 256U
-#define CHAT_MAX_STOP 4U
-#define CHAT_MAX_FALLBACKS 4U
 
 struct Chat {
         Context *context;

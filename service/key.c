@@ -565,7 +565,7 @@ static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return sd_bus_error_set(error, BUS_ERROR_NO_KEY,
                                         "There is no key to reveal. Set one with \"bankr-llm key set\".");
 
-        r = polkit_check_async(k->context->polkit, m, "bot.bankr.LLM1.reveal-key", error);
+        r = polkit_check_async(k->context->polkit, m, ACTION_REVEAL_KEY, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* denied, or asked: we run again when polkit answers */
 

@@ -27,8 +27,6 @@
 #include "polkit.h"
 #include "utf8.h"
 
-#define ACTION_TOP_UP "bot.bankr.LLM1.top-up"
-#define ACTION_CONFIGURE_AUTO_TOP_UP "bot.bankr.LLM1.configure-auto-top-up"
 
 #define PATH_TOP_UP "/llm/credits/topup"
 #define PATH_AUTO_TOP_UP "/llm/credits/auto-topup"
