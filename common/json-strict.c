@@ -653,18 +653,6 @@ static int parse_value(Parser *p, struct json_object **ret) {
         return parser_fail_unexpected(p, "a value");
 }
 
-/* Offset of the first byte that is not valid UTF-8, or SIZE_MAX. */
-static size_t utf8_invalid_at(const char *s, size_t n) {
-        for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-                if (len == 0 || i + len > n || !utf8_is_valid_n(s + i, len))
-                        return i;
-                i += len;
-        }
-        return SIZE_MAX;
-}
-
 static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *ret_line, unsigned *ret_col) {
         unsigned line = 1, col = 1;
 
@@ -672,7 +660,7 @@ static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *
                 if (s[i] == '\n') {
                         line++;
                         col = 1;
-                } else if (((unsigned char) s[i] & 0xC0) != 0x80)
+                } else if (!utf8_is_continuation(s[i]))
                         col++; /* count characters, not bytes */
         }
         *ret_line = line;

@@ -68,16 +68,41 @@ size_t utf8_encode(uint32_t cp, char out[static 4]) {
         return 4;
 }
 
-bool utf8_is_valid_n(const char *s, size_t n) {
+size_t utf8_invalid_at(const char *s, size_t n) {
         for (size_t i = 0; i < n;) {
                 uint32_t cp;
                 int k = utf8_decode(s + i, n - i, &cp);
 
                 if (k <= 0)
-                        return false;
+                        return i;
                 i += (size_t) k;
         }
-        return true;
+        return SIZE_MAX;
+}
+
+bool utf8_is_valid_n(const char *s, size_t n) {
+        return utf8_invalid_at(s, n) == SIZE_MAX;
+}
+
+size_t utf8_chars(const char *s) {
+        size_t n = 0;
+
+        for (; *s; s++)
+                if (!utf8_is_continuation(*s))
+                        n++;
+        return n;
+}
+
+size_t utf8_skip_chars(const char *s, size_t n) {
+        size_t i = 0;
+
+        while (n > 0 && s[i]) {
+                i++;
+                while (utf8_is_continuation(s[i]))
+                        i++;
+                n--;
+        }
+        return i;
 }
 
 int utf8_sanitize_append(Buf *out, const char *str, size_t n, bool keep_nul, size_t *hold) {
@@ -119,7 +144,7 @@ int utf8_sanitize_append(Buf *out, const char *str, size_t n, bool keep_nul, siz
 size_t utf8_cut(const char *s, size_t n, size_t max) {
         if (n <= max)
                 return n;
-        while (max > 0 && ((uint8_t) s[max] & 0xC0) == 0x80)
+        while (max > 0 && utf8_is_continuation(s[max]))
                 max--;
         return max;
 }

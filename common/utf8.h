@@ -24,6 +24,20 @@ size_t utf8_encode(uint32_t cp, char out[static 4]);
 
 /* Whether s[0..n) is valid UTF-8 (NUL bytes are valid). */
 bool utf8_is_valid_n(const char *s, size_t n);
+/* Offset of the first byte of s[0..n) that does not start a valid, complete
+ * sequence, or SIZE_MAX when all of it is valid. */
+size_t utf8_invalid_at(const char *s, size_t n);
+
+/* A continuation byte (10xxxxxx): not the start of a character. */
+static inline bool utf8_is_continuation(char c) {
+        return ((unsigned char) c & 0xC0) == 0x80;
+}
+/* Characters in the NUL-terminated s (counting start bytes, so each byte of
+ * invalid text counts as one at most). */
+size_t utf8_chars(const char *s);
+/* Byte offset of the n-th character of the NUL-terminated s (its end when
+ * it has fewer). */
+size_t utf8_skip_chars(const char *s, size_t n);
 
 /* Appends s[0..n) to out as valid UTF-8: invalid subparts (and NULs, unless
  * keep_nul) become U+FFFD. With ret_hold, an incomplete sequence at the very
