@@ -9,7 +9,7 @@
 #include "sse.h"
 #include "utf8.h"
 
-static const char *const stop_reason_table[_CHAT_STOP_MAX] = {
+static const char *const chat_stop_reason_table[_CHAT_STOP_MAX] = {
         [CHAT_STOP_NONE] = "other",
         [CHAT_STOP_END_TURN] = "end_turn",
         [CHAT_STOP_MAX_TOKENS] = "max_tokens",
@@ -18,11 +18,7 @@ static const char *const stop_reason_table[_CHAT_STOP_MAX] = {
         [CHAT_STOP_OTHER] = "other",
 };
 
-const char *chat_stop_reason_to_string(ChatStopReason r) {
-        if (r < 0 || r >= _CHAT_STOP_MAX)
-                return "other";
-        return stop_reason_table[r];
-}
+DEFINE_STRING_TABLE_TO_STRING(chat_stop_reason, ChatStopReason, "other");
 
 static ChatStopReason stop_reason_from_openai(const char *s) {
         if (streq(s, "stop"))

@@ -19,14 +19,14 @@
 
 #define OPENCODE_SCHEMA "https://opencode.ai/config.json"
 
-static const char *const tool_table[_SETUP_TOOL_MAX] = {
+static const char *const setup_tool_table[_SETUP_TOOL_MAX] = {
         [SETUP_TOOL_OPENCLAW] = "openclaw",
         [SETUP_TOOL_OPENCODE] = "opencode",
         [SETUP_TOOL_CLAUDE] = "claude",
         [SETUP_TOOL_CURSOR] = "cursor",
 };
 
-static const char *const key_mode_table[_SETUP_KEY_MODE_MAX] = {
+static const char *const setup_key_mode_table[_SETUP_KEY_MODE_MAX] = {
         [SETUP_KEY_ENV] = "env",
         [SETUP_KEY_INLINE] = "inline",
 };
@@ -38,33 +38,8 @@ static const char *const recommended_models[] = {
         "gpt-5.2",
 };
 
-const char *setup_tool_to_string(SetupTool t) {
-        if (t < 0 || t >= _SETUP_TOOL_MAX)
-                return NULL;
-        return tool_table[t];
-}
-
-SetupTool setup_tool_from_string(const char *s) {
-        if (s)
-                for (size_t i = 0; i < ELEMENTSOF(tool_table); i++)
-                        if (streq(s, tool_table[i]))
-                                return (SetupTool) i;
-        return _SETUP_TOOL_INVALID;
-}
-
-const char *setup_key_mode_to_string(SetupKeyMode m) {
-        if (m < 0 || m >= _SETUP_KEY_MODE_MAX)
-                return NULL;
-        return key_mode_table[m];
-}
-
-SetupKeyMode setup_key_mode_from_string(const char *s) {
-        if (s)
-                for (size_t i = 0; i < ELEMENTSOF(key_mode_table); i++)
-                        if (streq(s, key_mode_table[i]))
-                                return (SetupKeyMode) i;
-        return _SETUP_KEY_MODE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(setup_tool, SetupTool, _SETUP_TOOL_INVALID);
+DEFINE_STRING_TABLE_LOOKUP(setup_key_mode, SetupKeyMode, _SETUP_KEY_MODE_INVALID);
 
 bool setup_tool_has_config(SetupTool t) {
         return t == SETUP_TOOL_OPENCLAW || t == SETUP_TOOL_OPENCODE;

@@ -113,6 +113,42 @@ static inline const char *startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 
+/* Enum ↔ string through a table, in the spirit of systemd's string-table.h.
+ * Given `static const char *const name##_table[N]` indexed by the enum:
+ *  - DEFINE_STRING_TABLE_LOOKUP(name, type, invalid) defines
+ *    name##_to_string(type) (NULL out of range) and
+ *    name##_from_string(const char *) (invalid for NULL or an unknown name);
+ *  - DEFINE_STRING_TABLE_TO_STRING(name, type, fallback): the first only,
+ *    fallback out of range;
+ *  - DEFINE_PRIVATE_…: the same as static functions. */
+static inline bool string_table_index_ok(long long i, size_t n) {
+        return i >= 0 && (unsigned long long) i < n; /* a function: enums may be unsigned */
+}
+#define _DEFINE_STRING_TABLE_TO_STRING(name, type, fallback, scope)             \
+        scope const char *name##_to_string(type i) {                           \
+                if (!string_table_index_ok((long long) i, ELEMENTSOF(name##_table))) \
+                        return fallback;                                       \
+                return name##_table[i] ?: (fallback);                          \
+        }
+#define _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, scope)            \
+        scope type name##_from_string(const char *s) {                         \
+                if (s)                                                         \
+                        for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)  \
+                                if (name##_table[i] && streq(s, name##_table[i])) \
+                                        return (type) i;                       \
+                return (type) (invalid);                                       \
+        }
+#define DEFINE_STRING_TABLE_LOOKUP(name, type, invalid)                         \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, NULL, )                     \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, )
+#define DEFINE_PRIVATE_STRING_TABLE_LOOKUP(name, type, invalid)                 \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, NULL, static)               \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, static)
+#define DEFINE_STRING_TABLE_TO_STRING(name, type, fallback)                     \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, fallback, )
+#define DEFINE_PRIVATE_STRING_TABLE_FROM_STRING(name, type, invalid)            \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, static)
+
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)

@@ -19,7 +19,7 @@
 #include "request.h"
 #include "utf8.h"
 
-static const char *const state_names[_REQUEST_STATE_MAX] = {
+static const char *const request_state_table[_REQUEST_STATE_MAX] = {
         [REQUEST_PENDING] = "pending",
         [REQUEST_STREAMING] = "streaming",
         [REQUEST_FINISHED] = "finished",
@@ -27,9 +27,7 @@ static const char *const state_names[_REQUEST_STATE_MAX] = {
         [REQUEST_CANCELLED] = "cancelled",
 };
 
-const char *request_state_to_string(RequestState s) {
-        return s >= 0 && s < _REQUEST_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_TO_STRING(request_state, RequestState, "unknown");
 
 void request_options_done(RequestOptions *o) {
         o->system = mfree(o->system);
