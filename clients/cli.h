@@ -12,6 +12,7 @@
 
 #include "bankr-names.h"
 #include "bus-util.h"
+#include "json-util.h"
 #include "util.h"
 
 /* Exit codes; documented in bankr-llm --help and docs/cli.md. */
@@ -74,7 +75,6 @@ int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_
  * CLI_INTERACTIVE_TIMEOUT_USEC. Prints nothing. */
 int cli_call_interactive(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
 /* D-Bus replies as JSON, so that every verb reads them the same way.
  *

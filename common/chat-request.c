@@ -7,6 +7,13 @@
 #include "chat-request.h"
 #include "json-util.h"
 
+ChatMessage *chat_messages_free(ChatMessage *messages, size_t n) {
+        for (size_t i = 0; messages && i < n; i++)
+                free((char *) messages[i].content);
+        free(messages);
+        return NULL;
+}
+
 static bool role_is_valid(const char *role) {
         return role && (streq(role, "system") || streq(role, "user") || streq(role, "assistant"));
 }

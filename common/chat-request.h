@@ -14,6 +14,10 @@ typedef struct ChatMessage {
         const char *content;
 } ChatMessage;
 
+/* Frees an array of n messages whose contents are owned by it (the roles
+ * are static strings), as the daemon keeps them. Returns NULL. */
+ChatMessage *chat_messages_free(ChatMessage *messages, size_t n);
+
 typedef struct ChatRequestParams {
         const char *model;
         const ChatMessage *messages;

@@ -488,7 +488,7 @@ static bool is_ident_start(char c) {
 }
 
 static int parse_object(Parser *p, struct json_object **ret) {
-        _cleanup_json_ struct json_object *obj = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *obj = NULL;
         size_t open = p->i;
         int r;
 
@@ -506,7 +506,7 @@ static int parse_object(Parser *p, struct json_object **ret) {
         }
 
         for (;;) {
-                _cleanup_json_ struct json_object *val = NULL;
+                _cleanup_(json_erase_and_putp) struct json_object *val = NULL;
                 Buf key = {};
                 size_t key_at;
 
@@ -576,7 +576,7 @@ done:
 }
 
 static int parse_array(Parser *p, struct json_object **ret) {
-        _cleanup_json_ struct json_object *arr = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *arr = NULL;
         size_t open = p->i;
         int r;
 
@@ -593,7 +593,7 @@ static int parse_array(Parser *p, struct json_object **ret) {
                 goto done;
         }
         for (;;) {
-                _cleanup_json_ struct json_object *val = NULL;
+                _cleanup_(json_erase_and_putp) struct json_object *val = NULL;
 
                 r = parse_value(p, &val);
                 if (r < 0)
@@ -670,7 +670,7 @@ static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *
 /* Parses a whole config text. Empty or blank text gives *ret = NULL. On
  * -EBADMSG, *ret_what and *ret_remedy say why ("… at line L, column C"). */
 int json_parse_strict(const char *text, struct json_object **ret, char **ret_what, const char **ret_remedy) {
-        _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL;
         Parser p = {
                 .s = text,
                 .n = strlen(text),

@@ -22,8 +22,7 @@ int json_to_text(struct json_object *o, char **ret);
 struct json_object *json_new_number(double v);
 /* Trees may hold the key: overwrite every string before json-c frees it. */
 void json_erase_strings(struct json_object *o);
-void json_erase_and_putp(struct json_object **o);
-#define _cleanup_json_ _cleanup_(json_erase_and_putp)
+void json_erase_and_putp(struct json_object **o); /* for _cleanup_() */
 /* "a string", "an array", … for error messages. */
 const char *json_type_phrase(struct json_object *o);
 

@@ -15,8 +15,10 @@
 /* Nesting limit for JSON from the network. */
 #define JSON_NET_MAX_DEPTH 64
 
+/* The one cleanup spelling for json-c objects: _cleanup_(json_object_putp).
+ * Trees that may hold a secret use _cleanup_(json_erase_and_putp) from
+ * json-strict.h instead. */
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
-#define _cleanup_json_put_ _cleanup_(json_object_putp)
 
 /* o[key] when o is an object and the member is there and not null. */
 json_object *json_get(json_object *o, const char *key);

@@ -145,7 +145,7 @@ static int json_add(struct json_object *obj, const char *key, struct json_object
 
 static int openclaw_model(const Model *m, struct json_object **ret) {
         static const char *const modalities[] = { "text", "image", "video", "audio" };
-        _cleanup_json_ struct json_object *o = NULL, *input = NULL, *cost = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *input = NULL, *cost = NULL;
         int r;
 
         o = json_object_new_object();
@@ -191,7 +191,7 @@ static int openclaw_model(const Model *m, struct json_object **ret) {
 
 static int openclaw_provider(const ModelList *models, const char *url, SetupKeyMode mode, const char *key,
                              struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = NULL, *list = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *list = NULL;
         _cleanup_free_ char *base = NULL;
         int r;
 
@@ -228,7 +228,7 @@ static int openclaw_provider(const ModelList *models, const char *url, SetupKeyM
 
 static int opencode_provider(const ModelList *models, const char *url, SetupKeyMode mode, const char *key,
                              struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = NULL, *options = NULL, *list = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *options = NULL, *list = NULL;
         _cleanup_free_ char *base = NULL;
         int r;
 
@@ -270,7 +270,7 @@ static int opencode_provider(const ModelList *models, const char *url, SetupKeyM
 
 int setup_provider_json(SetupTool t, const ModelList *models, const char *gateway_url,
                         SetupKeyMode mode, const char *key, char **ret) {
-        _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL;
         int r;
 
         r = check_key(mode, key);
@@ -564,7 +564,7 @@ static int object_child(struct json_object *parent, const char *key, struct json
 /* Returns a copy of obj with key=val first and everything else after it. */
 static int object_prepend(struct json_object *obj, const char *key, struct json_object *val,
                           struct json_object **ret) {
-        _cleanup_json_ struct json_object *n = json_object_new_object();
+        _cleanup_(json_erase_and_putp) struct json_object *n = json_object_new_object();
         int r;
 
         if (!n)
@@ -676,7 +676,7 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
 
 int setup_merge(SetupTool t, const char *existing, const char *provider_json, bool force,
                 char **ret_text, char **ret_error) {
-        _cleanup_json_ struct json_object *root = NULL, *provider = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL, *provider = NULL;
         _cleanup_free_ char *what = NULL, *reason = NULL;
         const char *remedy = NULL, *member = NULL, *type = NULL;
         char *text;

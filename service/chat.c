@@ -262,9 +262,7 @@ static int read_messages(sd_bus_message *m, ChatMessage **ret, size_t *ret_n, si
         *ret_n = n;
         return 0;
 fail:
-        for (size_t i = 0; i < n; i++)
-                free((char *) msgs[i].content);
-        free(msgs);
+        chat_messages_free(msgs, n);
         return k;
 }
 
@@ -516,9 +514,7 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                         k = strv_extend(&models, *f);
         }
         if (k < 0) {
-                for (size_t i = 0; i < n_msgs; i++)
-                        free((char *) msgs[i].content);
-                free(msgs);
+                chat_messages_free(msgs, n_msgs);
                 return k;
         }
 

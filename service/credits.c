@@ -129,7 +129,7 @@ static void credits_load_settings(Credits *cr) {
  * rewriting it would silently drop whatever else it holds. */
 static int credits_save_settings(Credits *cr, double threshold, char **ret_why) {
         _cleanup_free_ char *path = settings_path(cr), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_json_ struct json_object *root = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL;
         const char *remedy = NULL;
         size_t size;
         int r;

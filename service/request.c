@@ -52,9 +52,7 @@ int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_mes
         r = calloc(1, sizeof(Request));
         if (!r) {
                 strv_free(models);
-                for (size_t i = 0; i < n_messages; i++)
-                        free((char *) messages[i].content);
-                free(messages);
+                chat_messages_free(messages, n_messages);
                 request_options_done(options);
                 return -ENOMEM;
         }
@@ -100,9 +98,7 @@ Request *request_free(Request *r) {
         sd_event_source_disable_unref(r->linger_timer);
         sd_bus_slot_unref(r->slot);
         sd_bus_message_unref(r->complete);
-        for (size_t i = 0; i < r->n_messages; i++)
-                free((char *) r->messages[i].content);
-        free(r->messages);
+        chat_messages_free(r->messages, r->n_messages);
         strv_free(r->models);
         request_options_done(&r->options);
         free(r->body);
