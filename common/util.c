@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "log.h"
 #include "util.h"
 
 int free_and_strdup(char **dst, const char *src) {
@@ -91,6 +92,24 @@ uint64_t now_usec(int clock_id) {
         struct timespec ts;
         (void) clock_gettime(clock_id, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint64_t max_ms) {
+        const char *v = getenv(name);
+        unsigned long long ms = 0;
+        char *end = NULL;
+
+        if (isempty(v))
+                return def_usec;
+        errno = 0;
+        if (v[strspn(v, "0123456789")] == 0) /* only digits: strtoull() would take "-1" and " 1" */
+                ms = strtoull(v, &end, 10);
+        if (!end || errno != 0 || *end != 0 || ms < min_ms || ms > max_ms || ms > MSEC_MAX) {
+                log_warning("Ignoring %s=%s: expected a whole number of milliseconds from %llu to %llu.", name, v,
+                            (unsigned long long) min_ms, (unsigned long long) MIN(max_ms, MSEC_MAX));
+                return def_usec;
+        }
+        return (uint64_t) ms * USEC_PER_MSEC;
 }
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {

@@ -162,6 +162,14 @@ int strv_extend(char ***l, const char *s);
 uint64_t now_usec(int clock_id);
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
+/* The most milliseconds that still fit in µs. */
+#define MSEC_MAX (UINT64_MAX / USEC_PER_MSEC)
+
+/* A duration from the environment variable name, in milliseconds, returned
+ * in µs. Unset or empty: def_usec. The value must be decimal digits only (no
+ * sign, no space, no unit) from min_ms to max_ms; anything else is logged
+ * as a warning and def_usec is used, so a typo never stops the daemon. */
+uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint64_t max_ms);
 
 /* Reads a whole regular file (at most max bytes; -EFBIG beyond; -EISDIR or
  * -EBADFD for a directory or anything else that is not a regular file).

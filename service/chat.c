@@ -588,22 +588,6 @@ const sd_bus_vtable chat_vtable[] = {
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static uint64_t env_msec(const char *name, uint64_t def) {
-        const char *e = getenv(name);
-        char *end;
-        unsigned long long v;
-
-        if (isempty(e))
-                return def;
-        errno = 0;
-        v = strtoull(e, &end, 10);
-        if (errno != 0 || *end || v > 24ULL * 3600 * 1000) {
-                log_warning("Ignoring %s=%s: not a number of milliseconds.", name, e);
-                return def;
-        }
-        return (uint64_t) v * USEC_PER_MSEC;
-}
-
 /* The event loop is ending (SIGTERM): tell every caller before sd-bus's own
  * exit handler flushes and closes the connection. */
 static int on_event_exit(sd_event_source *s, void *userdata) {
@@ -625,8 +609,8 @@ int chat_new(Context *c, Chat **ret) {
         ch->next_id = 1;
         chat_size_limits(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
-        ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
-        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
+        ch->linger_usec = getenv_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT, 0, 24 * 3600 * 1000);
+        ch->backoff_base_usec = getenv_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT, 0, 24 * 3600 * 1000);
 
         /* Installed before the name is taken, so no caller can leave unseen. */
         r = sd_bus_match_signal_async(c->bus, &ch->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",

@@ -636,9 +636,9 @@ int credits_new(Context *c, Credits **ret) {
                 return -ENOMEM;
         cr->context = c;
         cr->state = STATE_UNKNOWN;
-        cr->interval_usec = gateway_env_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC);
-        cr->coalesce_usec = gateway_env_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC);
-        cr->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC);
+        cr->interval_usec = getenv_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC, 1, MSEC_MAX);
+        cr->coalesce_usec = getenv_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC, 1, MSEC_MAX);
+        cr->timeout_usec = getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC, 1, MSEC_MAX);
         srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ (uint64_t) getpid()));
         credits_load_settings(cr);
 

@@ -259,11 +259,39 @@ static void test_utf8(void) {
         CHECK(utf8_skip_chars("ab", 5) == 2);
 }
 
+static void test_getenv_msec(void) {
+        const char *n = "BANKR_TEST_GETENV_MSEC";
+
+        CHECK(unsetenv(n) == 0);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7);
+        setenv(n, "", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7);
+        setenv(n, "25", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 25 * USEC_PER_MSEC);
+        setenv(n, "0", 1);
+        CHECK(getenv_msec(n, 7, 0, 100) == 0);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7); /* below min */
+        setenv(n, "101", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7); /* above max */
+        /* One rule for all: digits only. */
+        static const char *const bad[] = { "-1", " 5", "+5", "5ms", "1.5", "0x10", "99999999999999999999999" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                setenv(n, bad[i], 1);
+                CHECK(getenv_msec(n, 7, 0, MSEC_MAX) == 7);
+        }
+        setenv(n, "18446744073709551", 1); /* MSEC_MAX itself */
+        CHECK(getenv_msec(n, 7, 0, MSEC_MAX) == MSEC_MAX * USEC_PER_MSEC);
+        setenv(n, "18446744073709552", 1);
+        CHECK(getenv_msec(n, 7, 0, UINT64_MAX) == 7); /* would overflow µs */
+        CHECK(unsetenv(n) == 0);
+}
+
 int main(void) {
         test_url();
         test_keys();
         test_config();
         test_utf8();
+        test_getenv_msec();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
                 return 1;
