@@ -261,6 +261,7 @@ int model_list_from_gateway_json(const char *json, size_t len, const ModelList *
         l = calloc(1, sizeof(ModelList));
         if (!l)
                 goto oom;
+        size_t allocated = 0;
         n = json_object_array_length(data);
         for (size_t i = 0; i < n && l->n < MODELS_MAX; i++) {
                 struct json_object *o = json_object_array_get_idx(data, i);
@@ -272,12 +273,8 @@ int model_list_from_gateway_json(const char *json, size_t len, const ModelList *
                 if (!id || model_list_find(l, id)) /* no id, or a duplicate: first one wins */
                         continue;
 
-                if (l->n % 32 == 0) {
-                        Model *a = reallocarray(l->models, l->n + 32, sizeof(Model));
-                        if (!a)
-                                goto oom;
-                        l->models = a;
-                }
+                if (!GREEDY_REALLOC(l->models, allocated, l->n + 1))
+                        goto oom;
                 r = model_from_json(o, id, catalog, &l->models[l->n]);
                 if (r < 0)
                         goto oom;

@@ -149,6 +149,13 @@ static inline bool string_table_index_ok(long long i, size_t n) {
 #define DEFINE_PRIVATE_STRING_TABLE_FROM_STRING(name, type, invalid)            \
         _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, static)
 
+/* Makes room for at least need elements of size bytes each in the array *p,
+ * growing it geometrically; *allocated counts elements and is updated.
+ * Returns the array, or NULL when out of memory (*p is then unchanged). */
+void *greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
+#define GREEDY_REALLOC(array, allocated, need) \
+        greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))
+
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
