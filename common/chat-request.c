@@ -18,19 +18,6 @@ static bool role_is_valid(const char *role) {
         return role && (streq(role, "system") || streq(role, "user") || streq(role, "assistant"));
 }
 
-/* Doubles in their shortest form that reads back the same (0.7, not
- * 0.69999999999999996). */
-static json_object *json_new_double_short(double d) {
-        char s[64];
-
-        for (int prec = 15; prec <= 17; prec++) {
-                (void) snprintf(s, sizeof s, "%.*g", prec, d);
-                if (strtod(s, NULL) == d)
-                        break;
-        }
-        return json_object_new_double_s(d, s);
-}
-
 static int json_append_message(json_object *a, const char *role, const char *content) {
         json_object *m;
         int r;

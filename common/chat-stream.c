@@ -311,6 +311,16 @@ static int stream_error_event(ChatStream *s, json_object *root, const char *data
         return stream_fail(s, type, message, mlen);
 }
 
+/* An "error" event: its data is an error object, or, when it is not even
+ * JSON, the message itself. */
+static int stream_error_data(ChatStream *s, const char *data, size_t len) {
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        const char *err = NULL;
+
+        root = json_parse_n(s->tok, data, len, &err);
+        return stream_error_event(s, root, data, len);
+}
+
 static json_object *stream_parse(ChatStream *s, const char *data, size_t len, int *ret) {
         const char *err = NULL;
         json_object *o;
@@ -364,11 +374,8 @@ static int stream_openai_event(ChatStream *s, const char *event, const char *dat
         if (startswith(data, "[DONE]"))
                 return stream_done(s);
 
-        if (event && streq(event, "error")) {
-                const char *err = NULL;
-                root = json_parse_n(s->tok, data, len, &err);
-                return stream_error_event(s, root, data, len);
-        }
+        if (event && streq(event, "error"))
+                return stream_error_data(s, data, len);
 
         root = stream_parse(s, data, len, &r);
         if (!root)
@@ -443,11 +450,8 @@ static int stream_anthropic_event(ChatStream *s, const char *event, const char *
         if (event && !anthropic_event_known(event))
                 return 0;
 
-        if (event && streq(event, "error")) {
-                const char *err = NULL;
-                root = json_parse_n(s->tok, data, len, &err);
-                return stream_error_event(s, root, data, len);
-        }
+        if (event && streq(event, "error"))
+                return stream_error_data(s, data, len);
 
         root = stream_parse(s, data, len, &r);
         if (!root)

@@ -67,6 +67,17 @@ json_object *json_parse_n(json_tokener *tok, const char *s, size_t n, const char
         return o;
 }
 
+json_object *json_new_double_short(double d) {
+        char s[64];
+
+        for (int prec = 1; prec <= 17; prec++) {
+                (void) snprintf(s, sizeof s, "%.*g", prec, d);
+                if (strtod(s, NULL) == d)
+                        break;
+        }
+        return json_object_new_double_s(d, s);
+}
+
 int json_add(json_object *o, const char *key, json_object *v) {
         if (!v)
                 return -ENOMEM;

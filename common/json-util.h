@@ -32,6 +32,10 @@ bool json_get_count(json_object *o, const char *key, uint64_t *ret);
  * first). NULL on failure, with *ret_error saying why. */
 json_object *json_parse_n(json_tokener *tok, const char *s, size_t n, const char **ret_error);
 
+/* A double in its shortest form that reads back the same (0.7, not
+ * 0.69999999999999996); NULL when out of memory. */
+json_object *json_new_double_short(double d);
+
 /* Adds v (NULL: an allocation failed) as o[key] or at the end of array a;
  * v is released on failure. 0 or -ENOMEM. */
 int json_add(json_object *o, const char *key, json_object *v);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <strings.h>
 
+#include "json-util.h"
 #include "model-list.h"
 #include "utf8.h"
 
@@ -295,28 +296,6 @@ oom:
 
 /* ---- writing ------------------------------------------------------------- */
 
-/* The shortest decimal that reads back as the same double. */
-static struct json_object *json_new_exact_double(double d) {
-        char buf[32];
-
-        for (int prec = 1; prec <= 17; prec++) {
-                (void) snprintf(buf, sizeof buf, "%.*g", prec, d);
-                if (strtod(buf, NULL) == d)
-                        break;
-        }
-        return json_object_new_double_s(d, buf);
-}
-
-static int json_add(struct json_object *o, const char *key, struct json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int model_to_json(const Model *m, struct json_object **ret) {
         struct json_object *o = NULL, *in = NULL, *p = NULL;
 
@@ -333,10 +312,10 @@ static int model_to_json(const Model *m, struct json_object **ret) {
                         goto oom;
                 }
         }
-        if (json_add(p, "input", json_new_exact_double(m->price_input)) < 0 ||
-            json_add(p, "output", json_new_exact_double(m->price_output)) < 0 ||
-            json_add(p, "cache_read", json_new_exact_double(m->price_cache_read)) < 0 ||
-            json_add(p, "cache_write", json_new_exact_double(m->price_cache_write)) < 0)
+        if (json_add(p, "input", json_new_double_short(m->price_input)) < 0 ||
+            json_add(p, "output", json_new_double_short(m->price_output)) < 0 ||
+            json_add(p, "cache_read", json_new_double_short(m->price_cache_read)) < 0 ||
+            json_add(p, "cache_write", json_new_double_short(m->price_cache_write)) < 0)
                 goto oom;
 
         if (json_add(o, "id", json_object_new_string(m->id)) < 0 ||
