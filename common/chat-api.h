@@ -19,8 +19,7 @@ typedef enum ChatApi {
 } ChatApi;
 
 /* "openai", "anthropic". */
-const char *chat_api_to_string(ChatApi api);
-ChatApi chat_api_from_string(const char *s);
+DECLARE_STRING_TABLE_LOOKUP(chat_api, ChatApi);
 
 /* Token counts, with input excluding the cached part in both formats:
  *  - OpenAI (final chunk's "usage"): input = prompt_tokens − cached_tokens

@@ -120,7 +120,8 @@ static inline const char *startswith(const char *s, const char *prefix) {
  *    name##_from_string(const char *) (invalid for NULL or an unknown name);
  *  - DEFINE_STRING_TABLE_TO_STRING(name, type, fallback): the first only,
  *    fallback out of range;
- *  - DEFINE_PRIVATE_…: the same as static functions. */
+ *  - DEFINE_PRIVATE_…: the same as static functions;
+ *  - DECLARE_STRING_TABLE_LOOKUP(name, type): the prototypes of the first. */
 static inline bool string_table_index_ok(long long i, size_t n) {
         return i >= 0 && (unsigned long long) i < n; /* a function: enums may be unsigned */
 }
@@ -138,6 +139,9 @@ static inline bool string_table_index_ok(long long i, size_t n) {
                                         return (type) i;                       \
                 return (type) (invalid);                                       \
         }
+#define DECLARE_STRING_TABLE_LOOKUP(name, type)                                \
+        const char *name##_to_string(type i);                                  \
+        type name##_from_string(const char *s)
 #define DEFINE_STRING_TABLE_LOOKUP(name, type, invalid)                         \
         _DEFINE_STRING_TABLE_TO_STRING(name, type, NULL, )                     \
         _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, )
