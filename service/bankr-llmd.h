@@ -9,17 +9,8 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bankr-names.h"
 #include "util.h"
-
-#define BUS_NAME "bot.bankr.LLM1"
-#define OBJECT_PATH "/bot/bankr/LLM1"
-#define REQUEST_PATH_PREFIX "/bot/bankr/LLM1/request"
-#define IFACE_KEY "bot.bankr.LLM1.Key"
-#define IFACE_MODELS "bot.bankr.LLM1.Models"
-#define IFACE_CREDITS "bot.bankr.LLM1.Credits"
-#define IFACE_CHAT "bot.bankr.LLM1.Chat"
-#define IFACE_REQUEST "bot.bankr.LLM1.Request"
-#define IFACE_SETUP "bot.bankr.LLM1.Setup"
 
 typedef struct Keys Keys;       /* key.c: key sources and resolution */
 typedef struct Keyring Keyring; /* keyring.c: Secret Service worker thread */
@@ -63,20 +54,5 @@ const char *context_api_url(Context *c);
 /* Called by key.c whenever the resolved key or URLs changed; fans out to
  * models/credits so they refetch (or stop fetching). */
 void context_key_changed(Context *c);
-
-/* Bus error names. */
-#define BUS_ERROR_NO_KEY "bot.bankr.LLM1.Error.NoKey"
-#define BUS_ERROR_UNAUTHORIZED "bot.bankr.LLM1.Error.Unauthorized"
-#define BUS_ERROR_PAYMENT_REQUIRED "bot.bankr.LLM1.Error.PaymentRequired"
-#define BUS_ERROR_MODEL_NOT_FOUND "bot.bankr.LLM1.Error.ModelNotFound"
-#define BUS_ERROR_RATE_LIMITED "bot.bankr.LLM1.Error.RateLimited"
-#define BUS_ERROR_GATEWAY_UNAVAILABLE "bot.bankr.LLM1.Error.GatewayUnavailable"
-#define BUS_ERROR_GATEWAY_ERROR "bot.bankr.LLM1.Error.GatewayError"
-#define BUS_ERROR_TIMEOUT "bot.bankr.LLM1.Error.Timeout"
-#define BUS_ERROR_CANCELLED "bot.bankr.LLM1.Error.Cancelled"
-#define BUS_ERROR_LIMIT_EXCEEDED "bot.bankr.LLM1.Error.LimitExceeded"
-#define BUS_ERROR_KEYRING_UNAVAILABLE "bot.bankr.LLM1.Error.KeyringUnavailable"
-#define BUS_ERROR_NOT_AUTHORIZED "bot.bankr.LLM1.Error.NotAuthorized"
-#define BUS_ERROR_INVALID_CONFIG "bot.bankr.LLM1.Error.InvalidConfig"
 
 /* sd-bus.h and sd-event.h already provide sd_bus_message_unrefp() & co. */

@@ -14,12 +14,6 @@
 #include "modules.h"
 #include "request.h"
 
-#define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
-/* Empty messages cost no text but memory and time on the loop (the JSON
- * body grows ~50 bytes per message): their number has a cap of its own. */
-#define CHAT_MAX_MESSAGES 10000U
-#define CHAT_MAX_PER_CALLER 128U
-#define CHAT_MAX_TOTAL 1024U
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
 #define CHAT_FDS_PER_REQUEST 3U
@@ -28,12 +22,7 @@
  * curl's wakeup pair, Models.Refresh and Credits, files of Setup.Install,
  * the cache and the settings. */
 #define CHAT_FD_RESERVE 64U
-/* Ended requests kept for reading at most; beyond, the oldest go early, so
- * a script firing thousands of requests cannot grow our memory for 30 s. */
-#define CHAT_MAX_LINGERING 1024U
 #define CHAT_MODEL_ID_MAX 256U
-#define CHAT_MAX_STOP 4U
-#define CHAT_MAX_FALLBACKS 4U
 
 struct Chat {
         Context *context;
@@ -273,9 +262,7 @@ static int read_messages(sd_bus_message *m, ChatMessage **ret, size_t *ret_n, si
         *ret_n = n;
         return 0;
 fail:
-        for (size_t i = 0; i < n; i++)
-                free((char *) msgs[i].content);
-        free(msgs);
+        chat_messages_free(msgs, n);
         return k;
 }
 
@@ -527,9 +514,7 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                         k = strv_extend(&models, *f);
         }
         if (k < 0) {
-                for (size_t i = 0; i < n_msgs; i++)
-                        free((char *) msgs[i].content);
-                free(msgs);
+                chat_messages_free(msgs, n_msgs);
                 return k;
         }
 
@@ -603,22 +588,6 @@ const sd_bus_vtable chat_vtable[] = {
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static uint64_t env_msec(const char *name, uint64_t def) {
-        const char *e = getenv(name);
-        char *end;
-        unsigned long long v;
-
-        if (isempty(e))
-                return def;
-        errno = 0;
-        v = strtoull(e, &end, 10);
-        if (errno != 0 || *end || v > 24ULL * 3600 * 1000) {
-                log_warning("Ignoring %s=%s: not a number of milliseconds.", name, e);
-                return def;
-        }
-        return (uint64_t) v * USEC_PER_MSEC;
-}
-
 /* The event loop is ending (SIGTERM): tell every caller before sd-bus's own
  * exit handler flushes and closes the connection. */
 static int on_event_exit(sd_event_source *s, void *userdata) {
@@ -640,8 +609,8 @@ int chat_new(Context *c, Chat **ret) {
         ch->next_id = 1;
         chat_size_limits(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
-        ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
-        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
+        ch->linger_usec = getenv_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT, 0, 24 * 3600 * 1000);
+        ch->backoff_base_usec = getenv_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT, 0, 24 * 3600 * 1000);
 
         /* Installed before the name is taken, so no caller can leave unseen. */
         r = sd_bus_match_signal_async(c->bus, &ch->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",

@@ -129,7 +129,7 @@ static void credits_load_settings(Credits *cr) {
  * rewriting it would silently drop whatever else it holds. */
 static int credits_save_settings(Credits *cr, double threshold, char **ret_why) {
         _cleanup_free_ char *path = settings_path(cr), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_json_ struct json_object *root = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL;
         const char *remedy = NULL;
         size_t size;
         int r;
@@ -636,9 +636,9 @@ int credits_new(Context *c, Credits **ret) {
                 return -ENOMEM;
         cr->context = c;
         cr->state = STATE_UNKNOWN;
-        cr->interval_usec = gateway_env_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC);
-        cr->coalesce_usec = gateway_env_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC);
-        cr->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC);
+        cr->interval_usec = getenv_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC, 1, MSEC_MAX);
+        cr->coalesce_usec = getenv_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC, 1, MSEC_MAX);
+        cr->timeout_usec = getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC, 1, MSEC_MAX);
         srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ (uint64_t) getpid()));
         credits_load_settings(cr);
 

@@ -5,7 +5,7 @@
  */
 #include <inttypes.h>
 
-#include "chat-wire.h"
+#include "http-error.h"
 #include "gateway.h"
 #include "keyfmt.h"
 #include "log.h"
@@ -100,20 +100,4 @@ int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what
         return sd_bus_error_setf(ret_error, BUS_ERROR_GATEWAY_ERROR,
                                  "The gateway at %s answered the request for %s with HTTP %ld: %s%s",
                                  url, what, status, gm, stop), -EIO;
-}
-
-uint64_t gateway_env_msec(const char *name, uint64_t def) {
-        const char *v = getenv(name);
-        char *end = NULL;
-        unsigned long long ms;
-
-        if (isempty(v))
-                return def;
-        errno = 0;
-        ms = strtoull(v, &end, 10);
-        if (errno != 0 || !end || *end != 0 || ms == 0 || ms > UINT64_MAX / USEC_PER_MSEC) {
-                log_warning("Ignoring %s=%s: expected a number of milliseconds.", name, v);
-                return def;
-        }
-        return (uint64_t) ms * USEC_PER_MSEC;
 }

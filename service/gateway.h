@@ -21,6 +21,3 @@ int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t 
  * thing asked for in sentences ("the model list", "the balance"). */
 int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error);
 
-/* Microseconds from the environment variable name (milliseconds, for tests
- * and benchmarks), else def. Bad values are logged and ignored. */
-uint64_t gateway_env_msec(const char *name, uint64_t def);

@@ -23,7 +23,7 @@ enum { KIND_LLM, KIND_API, _KIND_MAX };
 /* How long start-up waits for the keyring before taking the bus name, so the
  * first caller sees the key that is really there. */
 #define KEYRING_STARTUP_TIMEOUT_USEC (3 * USEC_PER_SEC)
-static const char *const kind_name[_KIND_MAX] = { "llm", "api" };
+static const char *const kind_table[_KIND_MAX] = { "llm", "api" };
 
 struct Keys {
         Context *context;
@@ -76,12 +76,7 @@ static KeyCall *key_call_free(KeyCall *kc) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(KeyCall *, key_call_free);
 
-static int kind_from_string(const char *s) {
-        for (int i = 0; i < _KIND_MAX; i++)
-                if (streq_ptr(s, kind_name[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_PRIVATE_STRING_TABLE_FROM_STRING(kind, int, -EINVAL);
 
 /* --- resolution --------------------------------------------------------- */
 
@@ -346,7 +341,7 @@ static void on_lookup_done(KeyringOp op, const char *kind, KeyringStatus status,
 
 static void keys_lookup_keyring(Keys *k) {
         for (int i = 0; i < _KIND_MAX; i++) {
-                int r = keyring_submit(k->context->keyring, KEYRING_LOOKUP, kind_name[i], NULL, on_lookup_done, k);
+                int r = keyring_submit(k->context->keyring, KEYRING_LOOKUP, kind_table[i], NULL, on_lookup_done, k);
                 if (r < 0)
                         log_warning_errno(r, "Failed to queue a keyring lookup: %m");
         }
@@ -579,7 +574,7 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                         continue;
                 if (remove && erase_and_strdup(&kc->imported[i], v) < 0)
                         return -ENOMEM;
-                r = keyring_submit(k->context->keyring, KEYRING_STORE, kind_name[i], v, on_import_store_done, kc);
+                r = keyring_submit(k->context->keyring, KEYRING_STORE, kind_table[i], v, on_import_store_done, kc);
                 if (r < 0)
                         return r; /* nothing queued before can have run yet: replies come from the loop */
                 kc->pending++;
@@ -605,7 +600,7 @@ static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = polkit_check_host_async(k->context->polkit, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
-        r = polkit_check_async(k->context->polkit, m, "bot.bankr.LLM1.reveal-key", error);
+        r = polkit_check_async(k->context->polkit, m, ACTION_REVEAL_KEY, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* denied, or asked: we run again when polkit answers */
 

@@ -4,6 +4,7 @@
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include "bankr-names.h"
 #include "keyring.h"
 #include "log.h"
 
@@ -37,7 +38,7 @@ struct Keyring {
 };
 
 static const SecretSchema key_schema = {
-        "bot.bankr.LLM1.Key",
+        BANKR_SECRET_SCHEMA,
         SECRET_SCHEMA_DONT_MATCH_NAME,
         {
                 { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },

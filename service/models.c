@@ -17,8 +17,9 @@
 #include "gateway.h"
 #include "bus-util.h"
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 #include "modules.h"
+#include "utf8.h"
 
 #define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)
 #define MODELS_TIMEOUT_USEC (5 * USEC_PER_SEC) /* as the bankr CLI */
@@ -562,8 +563,8 @@ int models_new(Context *c, Models **ret) {
         if (!m)
                 return -ENOMEM;
         m->context = c;
-        m->ttl_usec = gateway_env_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC);
-        m->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC);
+        m->ttl_usec = getenv_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC, 1, MSEC_MAX);
+        m->timeout_usec = getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC, 1, MSEC_MAX);
 
         models_load_catalog(m);
         models_load_cache(m);

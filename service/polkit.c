@@ -116,7 +116,6 @@ static uint64_t polkit_timeout(Polkit *p, bool interactive) {
 
 int polkit_new(sd_event *e, Polkit **ret) {
         _cleanup_(polkit_freep) Polkit *p = NULL;
-        const char *s;
 
         if (!e || !ret)
                 return -EINVAL;
@@ -127,18 +126,7 @@ int polkit_new(sd_event *e, Polkit **ret) {
         p->event = sd_event_ref(e);
 
         /* Lets tests exercise the timeout path in a second rather than half a minute. */
-        s = getenv("BANKR_LLMD_POLKIT_TIMEOUT_MS");
-        if (!isempty(s)) {
-                char *end;
-                unsigned long long ms;
-
-                errno = 0;
-                ms = strtoull(s, &end, 10);
-                if (errno != 0 || *end != '\0' || ms == 0 || ms > UINT64_MAX / USEC_PER_MSEC || s[0] == '-')
-                        log_warning("Ignoring invalid BANKR_LLMD_POLKIT_TIMEOUT_MS=%s: expected milliseconds > 0.", s);
-                else
-                        p->timeout_usec = ms * USEC_PER_MSEC;
-        }
+        p->timeout_usec = getenv_msec("BANKR_LLMD_POLKIT_TIMEOUT_MS", 0, 1, MSEC_MAX);
 
         *ret = TAKE_PTR(p);
         return 0;

@@ -8,7 +8,7 @@
  * Use at the top of a method handler, after validating the arguments and
  * before changing anything:
  *
- *         r = polkit_check_async(c->polkit, m, "bot.bankr.LLM1.top-up", error);
+ *         r = polkit_check_async(c->polkit, m, ACTION_TOP_UP, error);
  *         if (r < 0)
  *                 return r;          // error is set: NotAuthorized + why
  *         if (r == 0)

@@ -10,14 +10,16 @@
 #include <stdarg.h>
 #include <sys/random.h>
 
+#include "chat-cost.h"
 #include "http.h"
 #include "keyfmt.h"
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 #include "modules.h"
 #include "request.h"
+#include "utf8.h"
 
-static const char *const state_names[_REQUEST_STATE_MAX] = {
+static const char *const request_state_table[_REQUEST_STATE_MAX] = {
         [REQUEST_PENDING] = "pending",
         [REQUEST_STREAMING] = "streaming",
         [REQUEST_FINISHED] = "finished",
@@ -25,9 +27,7 @@ static const char *const state_names[_REQUEST_STATE_MAX] = {
         [REQUEST_CANCELLED] = "cancelled",
 };
 
-const char *request_state_to_string(RequestState s) {
-        return s >= 0 && s < _REQUEST_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_TO_STRING(request_state, RequestState, "unknown");
 
 void request_options_done(RequestOptions *o) {
         o->system = mfree(o->system);
@@ -52,9 +52,7 @@ int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_mes
         r = calloc(1, sizeof(Request));
         if (!r) {
                 strv_free(models);
-                for (size_t i = 0; i < n_messages; i++)
-                        free((char *) messages[i].content);
-                free(messages);
+                chat_messages_free(messages, n_messages);
                 request_options_done(options);
                 return -ENOMEM;
         }
@@ -100,9 +98,7 @@ Request *request_free(Request *r) {
         sd_event_source_disable_unref(r->linger_timer);
         sd_bus_slot_unref(r->slot);
         sd_bus_message_unref(r->complete);
-        for (size_t i = 0; i < r->n_messages; i++)
-                free((char *) r->messages[i].content);
-        free(r->messages);
+        chat_messages_free(r->messages, r->n_messages);
         strv_free(r->models);
         request_options_done(&r->options);
         free(r->body);

@@ -10,7 +10,8 @@
 #pragma once
 
 #include "bankr-llmd.h"
-#include "chat-wire.h"
+#include "chat-request.h"
+#include "chat-stream.h"
 
 /* The settled numbers of dbus/bot.bankr.LLM1.xml. */
 #define CHAT_ATTEMPTS_PER_MODEL 3U

@@ -24,7 +24,6 @@
 #include "safe-install.h"
 #include "setup-gen.h"
 
-#define ACTION_REVEAL_KEY "bot.bankr.LLM1.reveal-key"
 
 struct Setup {
         Context *context;

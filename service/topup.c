@@ -17,7 +17,8 @@
 #include <time.h>
 #include <json-c/json.h>
 
-#include "chat-wire.h"
+#include "http-error.h"
+#include "json-util.h"
 #include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
@@ -25,9 +26,8 @@
 #include "log.h"
 #include "modules.h"
 #include "polkit.h"
+#include "utf8.h"
 
-#define ACTION_TOP_UP "bot.bankr.LLM1.top-up"
-#define ACTION_CONFIGURE_AUTO_TOP_UP "bot.bankr.LLM1.configure-auto-top-up"
 
 #define PATH_TOP_UP "/llm/credits/topup"
 #define PATH_AUTO_TOP_UP "/llm/credits/auto-topup"
@@ -47,10 +47,6 @@
         "Top-ups use the Bankr API key, and none is set: set it with \"bankr-llm key set --api\" " \
         "(or BANKR_API_KEY, or apiKey in ~/.bankr/config.json)."
 
-static inline void json_putp(json_object **o) {
-        if (*o)
-                (void) json_object_put(*o);
-}
 
 typedef enum AgentOp {
         AGENT_TOP_UP,
@@ -160,7 +156,7 @@ static int token_check(const char *t, const char **ret_reason) {
 /* Reads a{sv} for SetAutoTopUp into the JSON body the agent API takes.
  * Every key, type and range is checked here, before polkit is asked. */
 static int read_auto_top_up_settings(sd_bus_message *m, json_object **ret_body, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *body = json_object_new_object();
         bool seen_enabled = false, seen_amount = false, seen_threshold = false, seen_tokens = false;
         unsigned n = 0;
         int r;
@@ -638,7 +634,7 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
 }
 
 static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
         enum json_tokener_error jerr = json_tokener_success;
         json_tokener *tok;
         const char *body;
@@ -661,7 +657,7 @@ static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
         json_tokener_free(tok);
         if (jerr != json_tokener_success || !json_object_is_type(root, json_type_object)) {
                 /* Go on with no object: the parsers report it as unreadable. */
-                json_putp(&root);
+                json_object_putp(&root);
                 root = NULL;
         }
 
@@ -804,7 +800,7 @@ static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const ch
 /* --- methods ------------------------------------------------------------- */
 
 int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = NULL;
+        _cleanup_(json_object_putp) json_object *body = NULL;
         Credits *cr = userdata;
         Context *c = credits_context(cr);
         const char *token, *reason;
@@ -861,7 +857,7 @@ int method_credits_get_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_err
 }
 
 int method_credits_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = NULL;
+        _cleanup_(json_object_putp) json_object *body = NULL;
         Credits *cr = userdata;
         Context *c = credits_context(cr);
         int r;

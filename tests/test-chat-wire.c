@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the chat wire formats (common/chat-wire.c). */
+/* Unit tests for the chat wire formats (common/chat-request.c, chat-stream.c, http-error.c, chat-cost.c). */
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
 
-#include "chat-wire.h"
+#include "chat-cost.h"
+#include "chat-request.h"
+#include "chat-stream.h"
+#include "http-error.h"
+#include "utf8.h"
 #include "sse.h"
 #include "transcripts.h"
 

@@ -39,7 +39,7 @@ static char *mfree_str(char *p) {
         return NULL;
 }
 
-/* ---- Model list fixtures, built by hand (no dependency on models.c) ---- */
+/* ---- Model list fixtures, built by hand (no dependency on model-list.c) ---- */
 
 static void add_model(ModelList *l, const char *id, const char *name, const char *owner, uint32_t ctx,
                       uint32_t max_out, const char *input_csv, double in, double out, double cread,
