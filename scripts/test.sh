@@ -1,8 +1,10 @@
 #!/bin/sh
 # The whole test suite, as CI runs it:
 #   1. a normal build (-Werror) and its tests,
-#   2. a build with AddressSanitizer + UBSan (any report fails) and its tests,
-#   3. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each).
+#   2. that build installed into a booted Debian 13 container and checked
+#      under a real systemd user manager (tests/container/run.sh),
+#   3. a build with AddressSanitizer + UBSan (any report fails) and its tests,
+#   4. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each).
 # Installs what it needs first. Ends with "N passed, N failed".
 set -u
 
@@ -62,6 +64,21 @@ werror=""
 [ -n "${CI:-}" ] && werror="-Dwerror=true"
 
 run_suite build "normal build" $werror
+
+# The installed units under a real systemd user manager, one result per check.
+# It skips (exit 77) only outside CI, when no container can be booted here.
+if [ -f build/build.ninja ]; then
+        echo "== container test (installed units, systemd user manager)"
+        sh tests/container/run.sh meson build >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        set -- $(grep -c '^PASS: ' "$log") $(grep -c '^FAIL: ' "$log") $(grep -c '^SKIP: ' "$log")
+        passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+        if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "$2" -eq 0 ]; then
+                echo "== container test FAILED (exit $rc)"
+                failed=$((failed + 1))
+        fi
+fi
 
 # Sanitizers: reports from the C tests fail them directly; the daemon (bus
 # activated) writes its reports to files that tests/harness.py turns into
