@@ -79,7 +79,7 @@ fi
 # 2. The sandbox is in force in the service's mount namespace (systemd >= 254
 # sets up the user namespace a user unit needs for it; older ones skip it).
 if [ "$sdver" -lt 254 ]; then
-        for c in "/ is read-only" "writing /usr fails" "the home is writable" "\$XDG_RUNTIME_DIR is writable" "~/.ssh is inaccessible"; do
+        for c in "/ is read-only" "writing /usr fails" "the home is writable" "\$XDG_RUNTIME_DIR is writable" "~/.ssh is inaccessible" "~/.local/share/keyrings is inaccessible"; do
                 skip "sandbox: $c (systemd $sdver sets up no mount namespace for user units)"
         done
 else
@@ -103,6 +103,15 @@ if in_ns_as_user cat $H/.ssh/id_test >/dev/null 2>&1; then
         fail "sandbox: ~/.ssh is inaccessible" "the service's namespace can read ~/.ssh/id_test"
 else
         pass "sandbox: ~/.ssh is inaccessible"
+fi
+# gnome-keyring created its folder at the unlock above; the service reaches
+# the keyring over D-Bus only (the key import below proves it).
+if [ ! -d $H/.local/share/keyrings ]; then
+        fail "sandbox: ~/.local/share/keyrings is inaccessible" "no ~/.local/share/keyrings after the unlock"
+elif in_ns_as_user ls $H/.local/share/keyrings >/dev/null 2>&1; then
+        fail "sandbox: ~/.local/share/keyrings is inaccessible" "the service's namespace can list it"
+else
+        pass "sandbox: ~/.local/share/keyrings is inaccessible"
 fi
 fi
 st=$(grep -E '^(NoNewPrivs|Seccomp):' /proc/$pid/status | tr -s '\t\n' '  ')
@@ -174,6 +183,11 @@ fi
 # 9. Nothing of ours failed, in the user manager or the system.
 ours=$( { as_user systemctl --user --failed --plain --no-legend; systemctl --failed --plain --no-legend; } 2>&1 | grep -i bankr)
 if [ -z "$ours" ]; then pass "no failed units of ours"; else fail "no failed units of ours" "$ours"; fi
+
+# For the record (not a check): systemd's own exposure rating of the unit.
+if command -v systemd-analyze >/dev/null; then
+        as_user systemd-analyze --user security bankr-llmd.service --no-pager 2>&1 | tail -n 1 | sed 's/^/info: /'
+fi
 
 if [ $failed -gt 0 ]; then
         echo "--- bankr-llmd.service journal"
