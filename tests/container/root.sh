@@ -3,7 +3,7 @@
 # first if needed (debootstrap). The cache lives outside the git clone, keyed
 # by the suite, the mirror and the package list; a changed key builds a new
 # root and removes the old ones.
-#   tests/container/root.sh            -> /var/cache/bankr-llmd-test/root-<key>
+#   tests/container/root.sh            -> /var/cache/bankr-llmd-test/root-<suite>-<key>
 # Environment: BANKR_CT_CACHE (cache dir), BANKR_CT_SUITE (default trixie),
 # BANKR_CT_MIRROR (default http://deb.debian.org/debian).
 set -eu
@@ -24,7 +24,7 @@ esac
 recipe=1
 
 key=$(printf '%s\n' "$suite" "$mirror" "$packages" "$recipe" | sha256sum | cut -c1-16)
-root="$cache/root-$key"
+root="$cache/root-$suite-$key"
 
 if [ -f "$root/.bankr-llmd-test-ready" ]; then
         echo "$root"
@@ -40,7 +40,7 @@ if [ -f "$root/.bankr-llmd-test-ready" ]; then
         exit 0
 fi
 
-tmp="$cache/building-$key"
+tmp="$cache/building-$suite-$key"
 rm -rf "$tmp"
 echo "container root: debootstrap $suite from $mirror (once; cached in $cache)" >&2
 if ! nice -n 10 debootstrap --variant=minbase --include="$packages" "$suite" "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1; then
@@ -60,8 +60,9 @@ echo bankr-test > "$tmp/etc/hostname"
 chroot "$tmp" apt-get clean
 touch "$tmp/.bankr-llmd-test-ready"
 
-for old in "$cache"/root-*; do
-        [ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf "$old"
+# Older roots of this suite go, unless a running test still uses one.
+for old in "$cache"/root-"$suite"-*; do
+        [ "$old" = "$root" ] || [ ! -d "$old" ] || grep -q "lowerdir=$old[,: ]" /proc/mounts || rm -rf "$old"
 done
 mv "$tmp" "$root"
 echo "$root"
