@@ -39,9 +39,11 @@ skipped=0
 
 # A fresh home: none of the folders the service may write exists yet, but
 # secrets it must never see do.
-for d in .bankr .cache .config .local .openclaw; do
-        [ ! -e "$H/$d" ] || { fail "fresh home" "$H/$d exists before the first start"; }
+there=""
+for d in .bankr .cache .config .local .openclaw work; do
+        [ ! -e "$H/$d" ] || there="$there ~/$d"
 done
+if [ -z "$there" ]; then pass "a fresh home"; else fail "a fresh home" "exists before the first start:$there"; fi
 as_user sh -c 'mkdir -m 700 ~/.ssh && echo not-for-bankr > ~/.ssh/id_test'
 
 # What pam_gnome_keyring does at a graphical login: unlock (or create) the
