@@ -154,6 +154,48 @@ fi
 out=$(as_user timeout 30 bankr-llm status 2>&1)
 case $out in *"Key: "*"from the keyring"*) pass "status: key from the keyring" ;; *) fail "status: key from the keyring" "$out" ;; esac
 
+# 5b. key set: the CLI sends a key only to the installed unit. Under the real
+# user manager the owner check (clients/cli-peer.c) must pass for
+# bankr-llmd.service and refuse a program that took the name while the
+# service was stopped.
+KEY2=bk_test_llm_second_key_0123
+out=$(printf '%s\n' "$KEY2" | as_user timeout 30 bankr-llm key set 2>&1)
+stored=$(as_user timeout 10 secret-tool lookup kind llm 2>/dev/null)
+if [ "$stored" = "$KEY2" ]; then pass "key set reaches the installed unit (owner check passes)"
+else fail "key set reaches the installed unit (owner check passes)" "$out"; fi
+printf '%s\n' "$KEY" | as_user timeout 30 bankr-llm key set >/dev/null 2>&1
+as_user systemctl --user stop bankr-llmd.service
+rec=$(as_user mktemp)
+as_user sh -c "python3 /opt/bankr-test/impostor.py $rec > $rec.out 2>&1 &"
+if wait_for 100 grep -q ready "$rec.out"; then
+        out=$(printf '%s\n' "$KEY2" | as_user timeout 30 bankr-llm key set 2>&1); rc=$?
+        if [ $rc -ne 0 ] && [ ! -s "$rec" ] && printf '%s' "$out" | grep -q "not the installed bankr-llmd"; then
+                pass "key set refuses a name owner that is not the unit (exit $rc)"
+        else
+                fail "key set refuses a name owner that is not the unit" "exit $rc: $out" "impostor got: $(wc -c < "$rec") bytes"
+        fi
+else
+        fail "key set refuses a name owner that is not the unit" "the impostor did not start: $(cat "$rec.out")"
+fi
+pkill -u $U -f /opt/bankr-test/impostor.py
+wait_for 50 sh -c "! pgrep -u $U -f /opt/bankr-test/impostor.py"
+as_user systemctl --user start bankr-llmd.service
+
+# 5c. A caller in a Flatpak app's scope (how flatpak run places the app and
+# its D-Bus proxy) is refused the key calls: inside the unit's user namespace
+# the service cannot look at the caller's root, so the scope must decide.
+out=$(as_user systemd-run --user --quiet --scope --unit=app-flatpak-org.example.Curious-4242.scope \
+        busctl --user call bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Key Set ss bk_from_a_flatpak_app_000 llm 2>&1)
+stored=$(as_user timeout 10 secret-tool lookup kind llm 2>/dev/null)
+case $out in
+*"sandboxed application (Flatpak app org.example.Curious)"*)
+        if [ "$stored" = "$KEY" ]; then pass "a caller in a Flatpak scope is refused Key.Set"
+        else fail "a caller in a Flatpak scope is refused Key.Set" "the keyring changed"; fi ;;
+*) fail "a caller in a Flatpak scope is refused Key.Set" "$out" ;;
+esac
+check "a caller outside a sandbox may still Key.Set" as_user sh -c \
+        "busctl --user call bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Key Set ss '$KEY' llm"
+
 # 6. $OPENCLAW_CONFIG_PATH elsewhere in the home (set for the service).
 as_user systemctl --user set-environment OPENCLAW_CONFIG_PATH=$H/work/agents/openclaw.json
 as_user systemctl --user restart bankr-llmd.service

@@ -106,7 +106,7 @@ deb)
         ;;
 esac
 mkdir -p "$merged/opt/bankr-test"
-cp "$top/tests/fakegw.py" "$here/in-container.sh" "$merged/opt/bankr-test/"
+cp "$top/tests/fakegw.py" "$top/tests/impostor.py" "$here/in-container.sh" "$merged/opt/bankr-test/"
 
 # Boot. --private-network: the container has only its own loopback, so the
 # service can reach nothing but the fake gateway. No systemd on the host:
