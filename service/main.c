@@ -128,13 +128,6 @@ static Context *context_free(Context *c) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Context *, context_free);
 
-void context_key_changed(Context *c) {
-        if (c->models)
-                models_key_changed(c->models);
-        if (c->credits)
-                credits_key_changed(c->credits);
-}
-
 static int context_new(Context **ret) {
         _cleanup_(context_freep) Context *c = NULL;
         const char *e;
