@@ -641,7 +641,7 @@ int chat_new(Context *c, Chat **ret) {
         chat_size_limits(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
         ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
-        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
+        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", RETRY_BACKOFF_BASE_USEC_DEFAULT);
 
         /* Installed before the name is taken, so no caller can leave unseen. */
         r = sd_bus_match_signal_async(c->bus, &ch->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",

@@ -19,24 +19,16 @@
 #include "gateway.h"
 #include "json-strict.h"
 #include "log.h"
+#include "credits.h"
 #include "modules.h"
 
 #define CREDITS_INTERVAL_USEC (10 * 60 * USEC_PER_SEC)
 #define CREDITS_COALESCE_USEC (3 * USEC_PER_SEC)
 #define CREDITS_TIMEOUT_USEC (10 * USEC_PER_SEC) /* as the bankr CLI */
-#define CREDITS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
 #define CREDITS_MAX_BODY (1024U * 1024U)
 #define THRESHOLD_DEFAULT 1.0
 #define THRESHOLD_MAX 1000000.0
 #define SETTINGS_MAX_SIZE (1024U * 1024U)
-
-/* Where the last known balance stands against the threshold: a crossing is
- * a move from UNKNOWN or ABOVE to BELOW. */
-typedef enum Position {
-        POSITION_UNKNOWN,
-        POSITION_ABOVE,
-        POSITION_BELOW,
-} Position;
 
 /* Who is waiting for the request in flight. */
 typedef enum Waiter {
@@ -53,10 +45,10 @@ struct Credits {
         Context *context;
 
         double balance;
-        const char *state; /* static strings */
+        CreditsState state;
         uint64_t updated_at;
         double threshold;
-        Position position;
+        CreditsPosition position;
         bool key_rejected; /* 401/403: no background calls until the key changes */
         unsigned failures;
 
@@ -70,8 +62,17 @@ struct Credits {
         uint64_t interval_usec, coalesce_usec, timeout_usec;
 };
 
-static const char *const STATE_UNKNOWN = "unknown", *const STATE_OK = "ok", *const STATE_LOW = "low",
-                         *const STATE_EXHAUSTED = "exhausted", *const STATE_UNAUTHORIZED = "unauthorized";
+static const char *const credits_state_table[_CREDITS_STATE_MAX] = {
+        [CREDITS_STATE_UNKNOWN] = "unknown",
+        [CREDITS_STATE_OK] = "ok",
+        [CREDITS_STATE_LOW] = "low",
+        [CREDITS_STATE_EXHAUSTED] = "exhausted",
+        [CREDITS_STATE_UNAUTHORIZED] = "unauthorized",
+};
+
+const char *credits_state_to_string(CreditsState s) {
+        return s >= 0 && s < _CREDITS_STATE_MAX ? credits_state_table[s] : NULL;
+}
 
 Context *credits_context(Credits *cr) {
         return cr ? cr->context : NULL;
@@ -174,35 +175,45 @@ static int credits_save_settings(Credits *cr, double threshold, char **ret_why) 
 /* Sets state and balance, emits PropertiesChanged for what changed, then
  * Low or Exhausted when this was a crossing. answered: the gateway said so
  * now (moves UpdatedAt). */
-static void credits_apply(Credits *cr, const char *state, double balance, bool answered) {
+CreditsTransition credits_transition(CreditsState old_state, CreditsPosition old_position, CreditsState state,
+                                     double balance, double threshold) {
+        CreditsTransition t = { .position = old_position };
+
+        if (state == CREDITS_STATE_OK || state == CREDITS_STATE_LOW)
+                t.position = balance < threshold ? CREDITS_POSITION_BELOW : CREDITS_POSITION_ABOVE;
+        else if (state == CREDITS_STATE_EXHAUSTED)
+                t.position = CREDITS_POSITION_BELOW;
+        else if (state == CREDITS_STATE_UNKNOWN)
+                t.position = CREDITS_POSITION_UNKNOWN;
+        /* UNAUTHORIZED says nothing about the balance: the position stays. */
+
+        t.low = state == CREDITS_STATE_LOW && old_position != CREDITS_POSITION_BELOW;
+        t.exhausted = state == CREDITS_STATE_EXHAUSTED && old_state != CREDITS_STATE_EXHAUSTED;
+        return t;
+}
+
+CreditsState credits_state_for_balance(double balance, double threshold) {
+        return balance < threshold ? CREDITS_STATE_LOW : CREDITS_STATE_OK;
+}
+
+static void credits_apply(Credits *cr, CreditsState state, double balance, bool answered) {
         const char *changed[5];
         size_t n = 0;
-        bool low_signal = false, exhausted_signal = false;
-        Position position = cr->position;
-
-        if (state == STATE_OK || state == STATE_LOW)
-                position = balance < cr->threshold ? POSITION_BELOW : POSITION_ABOVE;
-        else if (state == STATE_EXHAUSTED)
-                position = POSITION_BELOW;
-        else if (state == STATE_UNKNOWN)
-                position = POSITION_UNKNOWN;
-
-        if (state == STATE_LOW && cr->position != POSITION_BELOW)
-                low_signal = true;
-        if (state == STATE_EXHAUSTED && cr->state != STATE_EXHAUSTED)
-                exhausted_signal = true;
+        CreditsTransition t = credits_transition(cr->state, cr->position, state, balance, cr->threshold);
+        bool low_signal = t.low, exhausted_signal = t.exhausted;
+        CreditsPosition position = t.position;
 
         if (balance != cr->balance)
                 changed[n++] = "Balance";
         if (state != cr->state)
                 changed[n++] = "State";
-        uint64_t updated_at = answered ? now_usec(CLOCK_REALTIME) : state == STATE_UNKNOWN ? 0 : cr->updated_at;
+        uint64_t updated_at = answered ? now_usec(CLOCK_REALTIME) : state == CREDITS_STATE_UNKNOWN ? 0 : cr->updated_at;
         if (updated_at != cr->updated_at)
                 changed[n++] = "UpdatedAt";
 
         if (state != cr->state)
-                log_info("Credits: %s%s (balance $%.2f, low below $%.2f).", state,
-                         state == STATE_UNAUTHORIZED ? ", no background refreshes until the key changes" : "",
+                log_info("Credits: %s%s (balance $%.2f, low below $%.2f).", credits_state_to_string(state),
+                         state == CREDITS_STATE_UNAUTHORIZED ? ", no background refreshes until the key changes" : "",
                          balance, cr->threshold);
 
         cr->state = state;
@@ -224,8 +235,8 @@ static void credits_apply(Credits *cr, const char *state, double balance, bool a
                 (void) sd_bus_emit_signal(cr->context->bus, OBJECT_PATH, IFACE_CREDITS, "Exhausted", NULL);
 }
 
-static const char *state_for_balance(Credits *cr, double balance) {
-        return balance < cr->threshold ? STATE_LOW : STATE_OK;
+static CreditsState state_for_balance(Credits *cr, double balance) {
+        return credits_state_for_balance(balance, cr->threshold);
 }
 
 void credits_set_balance(Credits *cr, double balance_usd) {
@@ -239,7 +250,7 @@ void credits_set_balance(Credits *cr, double balance_usd) {
 void credits_payment_required(Credits *cr) {
         if (!cr)
                 return;
-        credits_apply(cr, STATE_EXHAUSTED, 0, true);
+        credits_apply(cr, CREDITS_STATE_EXHAUSTED, 0, true);
 }
 
 /* --- scheduling --------------------------------------------------------- */
@@ -395,7 +406,7 @@ static char *validate_sentence(Credits *cr, const sd_bus_error *e, bool *ret_ok)
         if (!e) {
                 *ret_ok = true;
                 if (asprintf(&s, "The key works: $%.2f of credits left%s.", cr->balance,
-                             cr->state == STATE_LOW ? " (low)" : "") < 0)
+                             cr->state == CREDITS_STATE_LOW ? " (low)" : "") < 0)
                         return NULL;
                 return s;
         }
@@ -465,17 +476,17 @@ static void credits_fetch_done(HttpRequest *r, int error, void *userdata) {
         } else if (sd_bus_error_has_name(&e, BUS_ERROR_PAYMENT_REQUIRED)) {
                 cr->failures = 0;
                 cr->key_rejected = false;
-                credits_apply(cr, STATE_EXHAUSTED, 0, true);
+                credits_apply(cr, CREDITS_STATE_EXHAUSTED, 0, true);
         } else if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED)) {
                 cr->key_rejected = true;
-                credits_apply(cr, STATE_UNAUTHORIZED, cr->balance, true);
+                credits_apply(cr, CREDITS_STATE_UNAUTHORIZED, cr->balance, true);
                 unschedule(cr->timer);
                 unschedule(cr->coalesce_timer);
         } else {
                 /* Network or gateway trouble: keep what we knew, try again sooner. */
                 cr->failures++;
                 log_warning("Failed to refresh the balance: %s", e.message);
-                credits_schedule_periodic(cr, MIN(cr->interval_usec, CREDITS_RETRY_MIN_USEC << MIN(cr->failures - 1, 10U)));
+                credits_schedule_periodic(cr, retry_fetch_backoff_usec(cr->failures, cr->interval_usec));
         }
 
         credits_reply_pending(cr, q >= 0 ? NULL : &e);
@@ -496,7 +507,7 @@ void credits_key_changed(Credits *cr) {
         cr->key_rejected = false;
         cr->failures = 0;
         unschedule(cr->coalesce_timer);
-        credits_apply(cr, STATE_UNKNOWN, 0, false);
+        credits_apply(cr, CREDITS_STATE_UNKNOWN, 0, false);
 
         if (!context_llm_key(cr->context)) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -553,7 +564,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "Balance"))
                 return sd_bus_message_append(reply, "d", cr->balance);
         if (streq(property, "State"))
-                return sd_bus_message_append(reply, "s", cr->state);
+                return sd_bus_message_append(reply, "s", credits_state_to_string(cr->state));
         if (streq(property, "UpdatedAt"))
                 return sd_bus_message_append(reply, "t", cr->updated_at);
         if (streq(property, "LowThreshold"))
@@ -600,7 +611,7 @@ static int property_set_threshold(sd_bus *bus, const char *path, const char *int
         (void) sd_bus_emit_properties_changed(bus, OBJECT_PATH, IFACE_CREDITS, "LowThreshold", NULL);
 
         /* A balance now below the new threshold is a crossing like any other. */
-        if (cr->state == STATE_OK || cr->state == STATE_LOW)
+        if (cr->state == CREDITS_STATE_OK || cr->state == CREDITS_STATE_LOW)
                 credits_apply(cr, state_for_balance(cr, cr->balance), cr->balance, false);
         return 0;
 }
@@ -635,7 +646,7 @@ int credits_new(Context *c, Credits **ret) {
         if (!cr)
                 return -ENOMEM;
         cr->context = c;
-        cr->state = STATE_UNKNOWN;
+        cr->state = CREDITS_STATE_UNKNOWN;
         cr->interval_usec = gateway_env_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC);
         cr->coalesce_usec = gateway_env_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC);
         cr->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC);

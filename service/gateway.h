@@ -8,6 +8,7 @@
 
 #include "bankr-llmd.h"
 #include "http.h"
+#include "retry-policy.h"
 
 /* Builds (does not start) GET <gateway><path> with the LLM key in X-API-Key.
  * timeout_usec bounds connect, first byte, idle and total time alike.
@@ -20,6 +21,9 @@ int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t 
  * gateway's own message when it sent one, and returns -EIO. what names the
  * thing asked for in sentences ("the model list", "the balance"). */
 int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error);
+
+/* The bus error name of a failure (retry-policy.h): the one mapping. */
+const char *gateway_failure_to_bus_error(GatewayFailure f);
 
 /* Microseconds from the environment variable name (milliseconds, for tests
  * and benchmarks), else def. Bad values are logged and ignored. */

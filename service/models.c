@@ -17,13 +17,14 @@
 #include "gateway.h"
 #include "bus-util.h"
 #include "log.h"
+#include "model-list.h"
 #include "models.h"
 #include "modules.h"
+#include "retry-policy.h"
 
 #define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)
 #define MODELS_TIMEOUT_USEC (5 * USEC_PER_SEC) /* as the bankr CLI */
 #define MODELS_MAX_BODY (4U * 1024U * 1024U)
-#define MODELS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
 #define CACHE_MAX_SIZE (8U * 1024U * 1024U)
 #define CLOSEST_MAX 3
 
@@ -288,17 +289,28 @@ static void models_schedule(Models *m, uint64_t delay) {
                 log_warning_errno(r, "Failed to schedule the next model list refresh: %m");
 }
 
+uint64_t models_refresh_delay(bool have_key, bool key_rejected, uint64_t updated_at, bool same_gateway, uint64_t now,
+                              uint64_t ttl) {
+        if (!have_key || key_rejected)
+                return UINT64_MAX;
+        if (updated_at == 0 || updated_at > now || !same_gateway)
+                return 0;
+        if (now - updated_at >= ttl)
+                return 0;
+        return ttl - (now - updated_at);
+}
+
+uint64_t models_retry_delay(unsigned failures, uint64_t next, uint64_t ttl) {
+        if (next == UINT64_MAX)
+                return next;
+        return MIN(ttl, MAX(next, retry_fetch_backoff_usec(failures, ttl)));
+}
+
 /* When the served list should next be fetched again. */
 static uint64_t models_next_delay(Models *m) {
-        uint64_t now = now_usec(CLOCK_REALTIME);
-
-        if (!context_llm_key(m->context) || m->key_rejected)
-                return UINT64_MAX;
-        if (m->updated_at == 0 || m->updated_at > now || !streq_ptr(m->list_url, context_gateway_url(m->context)))
-                return 0;
-        if (now - m->updated_at >= m->ttl_usec)
-                return 0;
-        return m->ttl_usec - (now - m->updated_at);
+        return models_refresh_delay(context_llm_key(m->context) != NULL, m->key_rejected, m->updated_at,
+                                    streq_ptr(m->list_url, context_gateway_url(m->context)), now_usec(CLOCK_REALTIME),
+                                    m->ttl_usec);
 }
 
 static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
@@ -334,9 +346,7 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
                             m->key_rejected ? " No more background refreshes until the key changes." : "");
                 models_reply_waiting(m, &e);
                 /* Retry sooner than the TTL, backing off: 30 s, 1 min, 2 min, … */
-                uint64_t backoff = MODELS_RETRY_MIN_USEC << MIN(m->failures - 1, 10U);
-                uint64_t next = models_next_delay(m);
-                models_schedule(m, next == UINT64_MAX ? next : MIN(m->ttl_usec, MAX(next, backoff)));
+                models_schedule(m, models_retry_delay(m->failures, models_next_delay(m), m->ttl_usec));
                 return;
         }
 

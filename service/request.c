@@ -10,10 +10,11 @@
 #include <stdarg.h>
 #include <sys/random.h>
 
+#include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 #include "modules.h"
 #include "request.h"
 
@@ -467,16 +468,10 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static uint64_t backoff_usec(Request *r) {
-        uint64_t base = chat_backoff_base_usec(r->chat), d = base, jitter = 0;
+        uint64_t jitter = 0;
 
-        for (unsigned i = 1; i < r->attempts_model && d < CHAT_BACKOFF_MAX_USEC; i++)
-                d *= 2;
-        d = MIN(d, CHAT_BACKOFF_MAX_USEC);
-        /* ±25 % so that clients failing together do not retry together. */
         (void) getrandom(&jitter, sizeof jitter, GRND_NONBLOCK);
-        if (d >= 4)
-                d = d - d / 4 + jitter % (d / 2 + 1);
-        return d;
+        return retry_backoff_usec(chat_backoff_base_usec(r->chat), r->attempts_model, jitter);
 }
 
 static int request_schedule_attempt(Request *r, uint64_t delay) {
@@ -493,12 +488,6 @@ static int request_schedule_attempt(Request *r, uint64_t delay) {
         return k;
 }
 
-typedef enum Retry {
-        RETRY_NO,        /* report it */
-        RETRY_FALLBACK,  /* not this model again, but a fallback may work */
-        RETRY_YES,       /* the same model again, then the fallbacks */
-} Retry;
-
 /* What to do after a failed attempt that streamed no text. The error has
  * been noted. retry_after: the server's wish in µs, or UINT64_MAX. */
 static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after) {
@@ -509,10 +498,9 @@ static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after
         if (r->deadline_timer)
                 (void) sd_event_source_get_time(r->deadline_timer, &deadline);
 
-        if (retry == RETRY_YES && r->attempts_model < CHAT_ATTEMPTS_PER_MODEL &&
-            (retry_after == UINT64_MAX || retry_after <= CHAT_RETRY_AFTER_MAX_USEC)) {
+        if (retry == RETRY_YES) {
                 delay = retry_after != UINT64_MAX ? retry_after : backoff_usec(r);
-                if (now + delay < deadline) {
+                if (retry_same_model(retry, r->attempts_model, retry_after, now, delay, deadline)) {
                         log_debug("Request %" PRIu64 ": attempt %u on %s failed (%s); retrying in %.0f ms.", r->id,
                                   r->attempts_model, request_model(r), strna(r->error_message),
                                   (double) delay / USEC_PER_MSEC);
@@ -523,7 +511,7 @@ static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after
         }
         /* The same model again is out (attempts used up, a Retry-After
          * beyond the cap or past the deadline): on to the next one. */
-        if (retry != RETRY_NO && r->model_idx + 1 < r->n_models) {
+        if (retry_next_model(retry, r->model_idx + 1 < r->n_models)) {
                 log_info("Request %" PRIu64 ": %s failed (%s); falling back to %s.", r->id, request_model(r),
                          strna(r->error_message), r->models[r->model_idx + 1]);
                 r->model_idx++;
@@ -537,26 +525,11 @@ static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after
         request_fail_noted(r);
 }
 
-static Retry retry_for_transport(int error) {
-        switch (error) {
-        case -ECONNREFUSED:
-        case -ECONNRESET:
-        case -EHOSTUNREACH:
-        case -ENETUNREACH:
-        case -ETIMEDOUT:
-        case -EPROTO:
-        case -EIO:
-                return RETRY_YES;
-        default:
-                return RETRY_NO;
-        }
-}
-
 /* A transfer that ended without a usable answer: no response at all, or a
  * body cut short. */
 static void request_transport_failed(Request *r, int error) {
         const char *what = http_request_get_error_message(r->http);
-        const char *name = error == -ETIMEDOUT ? BUS_ERROR_TIMEOUT : BUS_ERROR_GATEWAY_UNAVAILABLE;
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(error, GATEWAY_ENDPOINT_CHAT));
 
         if (error == -ENOMEM)
                 return request_fail_oom(r);
@@ -572,14 +545,6 @@ static void request_transport_failed(Request *r, int error) {
                 request_note_error(r, name, "Cannot reach the gateway at %s: %s", context_gateway_url(r->context),
                                    what ?: strerror(-error));
         request_attempt_failed(r, retry_for_transport(error), UINT64_MAX);
-}
-
-static bool message_says_model_not_found(const char *type, const char *msg) {
-        if (streq_ptr(type, "not_found_error") || streq_ptr(type, "model_not_found"))
-                return true;
-        return msg && strcasestr(msg, "model") &&
-               (strcasestr(msg, "not found") || strcasestr(msg, "does not exist") || strcasestr(msg, "unknown") ||
-                strcasestr(msg, "not supported") || strcasestr(msg, "invalid model"));
 }
 
 /* "Did you mean …?" from the model list, or "". */
@@ -614,7 +579,9 @@ static char *closest_models_hint(Request *r) {
 static void request_status_failed(Request *r, long status) {
         _cleanup_free_ char *type = NULL, *raw = NULL, *gw = NULL, *hint = NULL;
         uint64_t retry_after = UINT64_MAX, ra;
-        const char *body, *model = request_model(r);
+        const char *body, *name, *model = request_model(r);
+        GatewayFailure failure;
+        Retry retry;
         size_t len;
         int k;
 
@@ -632,84 +599,71 @@ static void request_status_failed(Request *r, long status) {
         else if (k == -ERANGE)
                 retry_after = UINT64_MAX - 1; /* beyond any cap */
 
-        switch (status) {
-        case 401:
-        case 403:
-                request_note_error(r, BUS_ERROR_UNAUTHORIZED,
+        retry = retry_for_status(status, type, raw, &failure);
+        name = gateway_failure_to_bus_error(failure);
+        switch (failure) {
+        case GATEWAY_FAILURE_UNAUTHORIZED:
+                request_note_error(r, name,
                                    "The gateway rejected the key (HTTP %ld: %s). Check it with \"bankr-llm key validate\" "
                                    "or set a new one with \"bankr-llm key set\".", status, gw);
-                return request_fail_noted(r);
-        case 402:
+                break;
+        case GATEWAY_FAILURE_PAYMENT_REQUIRED:
                 credits_payment_required(r->context->credits);
-                request_note_error(r, BUS_ERROR_PAYMENT_REQUIRED,
+                request_note_error(r, name,
                                    "Your Bankr LLM credits are exhausted (HTTP 402: %s). Add credits with "
                                    "\"bankr-llm credits add\" and try again.", gw);
-                return request_fail_noted(r);
-        case 404:
+                break;
+        case GATEWAY_FAILURE_MODEL_NOT_FOUND:
                 hint = closest_models_hint(r);
-                request_note_error(r, BUS_ERROR_MODEL_NOT_FOUND, "The gateway does not know the model \"%s\" (HTTP 404: %s).%s",
-                                   model, gw, strempty(hint));
-                return request_attempt_failed(r, RETRY_FALLBACK, UINT64_MAX);
-        case 408:
-                request_note_error(r, BUS_ERROR_TIMEOUT, "The gateway timed out (HTTP 408: %s).", gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
-        case 429:
-                request_note_error(r, BUS_ERROR_RATE_LIMITED,
+                request_note_error(r, name, "The gateway does not know the model \"%s\" (HTTP %ld: %s).%s",
+                                   model, status, gw, strempty(hint));
+                retry_after = UINT64_MAX;
+                break;
+        case GATEWAY_FAILURE_TIMEOUT:
+                request_note_error(r, name, "The gateway timed out (HTTP %ld: %s).", status, gw);
+                break;
+        case GATEWAY_FAILURE_RATE_LIMITED:
+                request_note_error(r, name,
                                    "The gateway is rate limiting requests for %s (HTTP 429: %s). Wait a moment and try again.",
                                    model, gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
+                break;
+        case GATEWAY_FAILURE_UNAVAILABLE:
+                request_note_error(r, name, "The gateway failed to answer for %s (HTTP %ld: %s). Try again later.",
+                                   model, status, gw);
+                break;
         default:
+                if (status >= 400)
+                        request_note_error(r, name, "The gateway refused the request (HTTP %ld: %s).", status, gw);
+                else
+                        request_note_error(r, name, "The gateway sent an unexpected answer (HTTP %ld: %s).", status, gw);
                 break;
         }
-
-        if (status >= 500) {
-                request_note_error(r, BUS_ERROR_GATEWAY_UNAVAILABLE,
-                                   "The gateway failed to answer for %s (HTTP %ld: %s). Try again later.", model, status, gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
-        }
-        if (status >= 400 && message_says_model_not_found(type, raw)) {
-                hint = closest_models_hint(r);
-                request_note_error(r, BUS_ERROR_MODEL_NOT_FOUND, "The gateway does not know the model \"%s\" (HTTP %ld: %s).%s",
-                                   model, status, gw, strempty(hint));
-                return request_attempt_failed(r, RETRY_FALLBACK, UINT64_MAX);
-        }
-        if (status >= 400)
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway refused the request (HTTP %ld: %s).", status, gw);
-        else
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway sent an unexpected answer (HTTP %ld: %s).",
-                                   status, gw);
-        request_fail_noted(r);
+        if (retry == RETRY_NO)
+                return request_fail_noted(r);
+        request_attempt_failed(r, retry, retry_after);
 }
 
 /* The stream failed (error event, unparsable data, or no terminator). */
 static void request_stream_failed(Request *r) {
         _cleanup_free_ char *type = NULL, *msg = NULL; /* t and m as they may be shown */
-        const char *name = BUS_ERROR_GATEWAY_ERROR, *t = NULL, *m = NULL;
-        Retry retry = RETRY_NO;
+        const char *name, *t = NULL, *m = NULL;
+        GatewayFailure failure;
+        Retry retry;
 
         (void) chat_stream_get_error(r->stream, &t, &m);
         if ((t && !(type = key_redact(t, context_llm_key(r->context)))) ||
             (m && !(msg = key_redact(m, context_llm_key(r->context)))))
                 return request_fail_oom(r);
-        if (streq_ptr(t, CHAT_ERROR_INCOMPLETE)) {
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR,
+        retry = retry_for_stream_error(t, &failure);
+        name = gateway_failure_to_bus_error(failure);
+        if (streq_ptr(t, CHAT_ERROR_INCOMPLETE))
+                request_note_error(r, name,
                                    "The answer from the gateway ended before it was complete (no end-of-stream marker).");
-                retry = RETRY_YES;
-        } else if (streq_ptr(t, CHAT_ERROR_INVALID_RESPONSE)) {
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway sent an answer that cannot be read: %s",
-                                   strna(msg));
-        } else {
-                if (streq_ptr(t, "rate_limit_error")) {
-                        name = BUS_ERROR_RATE_LIMITED;
-                        retry = RETRY_YES;
-                } else if (streq_ptr(t, "overloaded_error") || streq_ptr(t, "api_error") ||
-                           streq_ptr(t, "server_error")) {
-                        name = BUS_ERROR_GATEWAY_UNAVAILABLE;
-                        retry = RETRY_YES;
-                }
+        else if (streq_ptr(t, CHAT_ERROR_INVALID_RESPONSE))
+                request_note_error(r, name, "The gateway sent an answer that cannot be read: %s", strna(msg));
+        else
                 request_note_error(r, name, "The gateway reported an error during the answer (%s): %s", strna(type),
                                    strna(msg));
-        }
         /* Once text has streamed, nothing is retried. */
         if (r->text_len > 0)
                 return request_fail_noted(r);
@@ -775,7 +729,7 @@ static int on_http_send(HttpRequest *h, unsigned n, void *userdata) {
 
         if (n <= 1)
                 return 0; /* counted when the attempt started */
-        if (r->attempts_model >= CHAT_ATTEMPTS_PER_MODEL)
+        if (r->attempts_model >= RETRY_ATTEMPTS_PER_MODEL)
                 return -ECONNRESET;
         r->attempts++;
         r->attempts_model++;

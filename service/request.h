@@ -11,12 +11,10 @@
 
 #include "bankr-llmd.h"
 #include "chat-wire.h"
+#include "retry-policy.h"
 
-/* The settled numbers of dbus/bot.bankr.LLM1.xml. */
-#define CHAT_ATTEMPTS_PER_MODEL 3U
-#define CHAT_RETRY_AFTER_MAX_USEC (30 * USEC_PER_SEC)
-#define CHAT_BACKOFF_BASE_USEC_DEFAULT (500 * USEC_PER_MSEC)
-#define CHAT_BACKOFF_MAX_USEC (8 * USEC_PER_SEC)
+/* The settled numbers of dbus/bot.bankr.LLM1.xml; those of retries are in
+ * retry-policy.h. */
 #define CHAT_LINGER_USEC_DEFAULT (30 * USEC_PER_SEC)
 /* Text kept per request: beyond this the answer fails with LimitExceeded
  * (a D-Bus message must still be able to carry it in Complete's reply). */

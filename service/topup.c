@@ -501,6 +501,7 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
         _cleanup_erase_ char *raw = NULL, *half = NULL; /* may quote a key */
         _cleanup_free_ char *msg = NULL;
         bool top_up = ac->op == AGENT_TOP_UP;
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_status(status, GATEWAY_ENDPOINT_AGENT));
 
         if (chat_parse_error_body(body, len, NULL, &raw) < 0)
                 return -ENOMEM;
@@ -511,42 +512,42 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
 
         switch (status) {
         case 400:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                return sd_bus_error_setf(error, name,
                                          "The agent API refused the request: %s.%s", msg,
                                          top_up ? " Nothing was charged." : "");
         case 401:
-                return sd_bus_error_setf(error, BUS_ERROR_UNAUTHORIZED,
+                return sd_bus_error_setf(error, name,
                                          "The agent API rejected the Bankr API key (%s). Check it with \"bankr-llm status\" "
                                          "and set the right one with \"bankr-llm key set --api\".", msg);
         case 402:
                 if (top_up)
-                        return sd_bus_error_setf(error, BUS_ERROR_PAYMENT_REQUIRED,
+                        return sd_bus_error_setf(error, name,
                                                  "Your Bankr wallet does not hold enough to pay for this top-up (%s). "
                                                  "Nothing was charged: add funds to the wallet, or pay with another token.",
                                                  msg);
-                return sd_bus_error_setf(error, BUS_ERROR_PAYMENT_REQUIRED, "The agent API asks for payment: %s.", msg);
+                return sd_bus_error_setf(error, name, "The agent API asks for payment: %s.", msg);
         case 403:
-                return sd_bus_error_setf(error, BUS_ERROR_UNAUTHORIZED,
+                return sd_bus_error_setf(error, name,
                                          "The LLM gateway is not enabled for this Bankr API key (%s). Enable LLM "
                                          "gateway access for the key in your Bankr account.", msg);
         case 429:
-                return sd_bus_error_setf(error, BUS_ERROR_RATE_LIMITED,
+                return sd_bus_error_setf(error, name,
                                          "The agent API is rate limiting requests (%s). Try again in a minute.%s", msg,
                                          top_up ? " Nothing was charged." : "");
         case 502:
                 if (top_up)
-                        return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
+                        return sd_bus_error_setf(error, name,
                                                  "The top-up failed: the token swap did not go through (%s). Check "
                                                  "\"bankr-llm credits\" before trying again, perhaps with another token.",
                                                  msg);
                 __attribute__((fallthrough));
         default:
                 if (top_up && status >= 500)
-                        return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
+                        return sd_bus_error_setf(error, name,
                                                  "The agent API failed with HTTP %ld (%s); the top-up may or may not "
                                                  "have gone through: check \"bankr-llm credits\" before trying again.",
                                                  status, msg);
-                return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR, "The agent API answered HTTP %ld: %s.", status,
+                return sd_bus_error_setf(error, name, "The agent API answered HTTP %ld: %s.", status,
                                          msg);
         }
 }
@@ -558,8 +559,7 @@ static int set_transport_error(AgentCall *ac, int e, sd_bus_error *error) {
         const char *why = http_request_get_error_message(ac->request);
         _cleanup_free_ char *fallback = NULL;
         bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL;
-        const char *name = e == -ETIMEDOUT ? BUS_ERROR_TIMEOUT :
-                           e == -EFBIG || e == -EPROTO ? BUS_ERROR_GATEWAY_ERROR : BUS_ERROR_GATEWAY_UNAVAILABLE;
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(e, GATEWAY_ENDPOINT_AGENT));
 
         if (!why) {
                 if (asprintf(&fallback, "%s.", strerror(-e)) < 0)
