@@ -11,7 +11,7 @@
 #include <sys/resource.h>
 
 #include "log.h"
-#include "modules.h"
+#include "chat.h"
 #include "request.h"
 
 #define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
@@ -73,33 +73,37 @@ static void chat_size_limits(Chat *ch) {
 
 /* ---- lists ------------------------------------------------------------- */
 
+static Request *next_of(Request *r) {
+        return request_get_link(r)->next;
+}
+
 static void list_remove(Request **head, Request **tail, Request *r) {
-        if (r->prev)
-                r->prev->next = r->next;
+        RequestLink *l = request_get_link(r);
+
+        if (l->prev)
+                request_get_link(l->prev)->next = l->next;
         else
-                *head = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+                *head = l->next;
+        if (l->next)
+                request_get_link(l->next)->prev = l->prev;
         else
-                *tail = r->prev;
-        r->prev = r->next = NULL;
+                *tail = l->prev;
+        l->prev = l->next = NULL;
 }
 
 static void list_append(Request **head, Request **tail, Request *r) {
-        r->next = NULL;
-        r->prev = *tail;
+        RequestLink *l = request_get_link(r);
+
+        l->next = NULL;
+        l->prev = *tail;
         if (*tail)
-                (*tail)->next = r;
+                request_get_link(*tail)->next = r;
         else
                 *head = r;
         *tail = r;
 }
 
 /* ---- books ------------------------------------------------------------- */
-
-uint64_t chat_backoff_base_usec(Chat *ch) {
-        return ch->backoff_base_usec;
-}
 
 static void chat_emit_active(Chat *ch) {
         int r = sd_bus_emit_properties_changed(ch->context->bus, OBJECT_PATH, IFACE_CHAT, "ActiveRequests", NULL);
@@ -113,13 +117,12 @@ static void chat_drop(Chat *ch, Request *r) {
         request_free(r);
 }
 
-static int on_linger_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Request *r = userdata;
-        chat_drop(r->chat, r);
-        return 0;
+static void on_linger_done(Request *r, void *userdata) {
+        chat_drop(userdata, r);
 }
 
-void chat_request_ended(Chat *ch, Request *r) {
+static void on_request_ended(Request *r, void *userdata) {
+        Chat *ch = userdata;
         uint64_t linger;
         int k;
 
@@ -128,16 +131,15 @@ void chat_request_ended(Chat *ch, Request *r) {
         list_append(&ch->ended, &ch->ended_tail, r);
         ch->n_ended++;
         chat_emit_active(ch);
-        if (r->attempts > 0)
-                credits_request_finished(ch->context->credits);
+        if (request_get_attempts(r) > 0)
+                context_request_finished(ch->context);
 
         /* Nobody can read what has no object or no owner any more: go at
          * the next iteration (never right here, our caller still uses r). */
-        linger = r->path && !r->owner_gone ? ch->linger_usec : 0;
-        k = sd_event_add_time_relative(ch->context->event, &r->linger_timer, CLOCK_MONOTONIC, linger, 0,
-                                       on_linger_timer, r);
+        linger = request_get_path(r) && !request_owner_is_gone(r) ? ch->linger_usec : 0;
+        k = request_linger(r, linger, on_linger_done, ch);
         if (k < 0)
-                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(r->path));
+                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(request_get_path(r)));
 
         /* The oldest ended requests go early when there are too many. */
         while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != r)
@@ -146,8 +148,8 @@ void chat_request_ended(Chat *ch, Request *r) {
 
 static unsigned chat_count_caller(Chat *ch, const char *sender) {
         unsigned n = 0;
-        for (Request *r = ch->active; r; r = r->next)
-                if (streq(r->owner, sender))
+        for (Request *r = ch->active; r; r = next_of(r))
+                if (streq(request_get_owner(r), sender))
                         n++;
         return n;
 }
@@ -166,17 +168,15 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
 
         for (r = ch->active; r; r = next) {
-                next = r->next;
-                if (streq(r->owner, name)) {
+                next = next_of(r);
+                if (streq(request_get_owner(r), name)) {
                         request_cancel(r, false);
                         n++;
                 }
         }
-        for (r = ch->ended; r; r = r->next)
-                if (streq(r->owner, name) && r->linger_timer) {
-                        r->owner_gone = true;
-                        (void) sd_event_source_set_time_relative(r->linger_timer, 0);
-                }
+        for (r = ch->ended; r; r = next_of(r))
+                if (streq(request_get_owner(r), name))
+                        request_forget_owner(r);
         if (n > 0)
                 log_info("%s left the bus; cancelled %u request(s) it had started.", name, n);
         return 0;
@@ -534,10 +534,12 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         }
 
         sender = sd_bus_message_get_sender(m);
-        k = request_new(ch, ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
+        o.backoff_base_usec = ch->backoff_base_usec;
+        k = request_new(ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
                         n_msgs, &o, &req);
         if (k < 0)
                 return k;
+        request_set_on_ended(req, on_request_ended, ch);
 
         /* Limits and the key, once the call itself is known to be good. */
         if (ch->n_active >= ch->max_total)
@@ -556,20 +558,20 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         if (!complete) {
                 k = request_export(req);
                 if (k < 0)
-                        return log_error_errno(k, "Failed to export %s: %m", req->path);
+                        return log_error_errno(k, "Failed to export %s: %m", request_get_path(req));
         }
 
         ch->next_id++;
         list_append(&ch->active, &ch->active_tail, req);
         ch->n_active++;
         chat_emit_active(ch);
-        log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", req->id, model, strna(sender),
+        log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", request_get_id(req), model, strna(sender),
                   n_msgs, size);
 
         Request *r = TAKE_PTR(req);
         if (!complete) {
                 /* The reply goes out before any signal of the request. */
-                k = sd_bus_reply_method_return(m, "o", r->path);
+                k = sd_bus_reply_method_return(m, "o", request_get_path(r));
                 if (k < 0)
                         log_debug_errno(k, "Failed to reply to Start: %m");
         }
@@ -624,7 +626,7 @@ static uint64_t env_msec(const char *name, uint64_t def) {
 static int on_event_exit(sd_event_source *s, void *userdata) {
         Chat *ch = userdata;
 
-        for (Request *r = ch->active; r; r = r->next)
+        for (Request *r = ch->active; r; r = next_of(r))
                 request_notify_shutdown(r);
         return 0;
 }
@@ -667,7 +669,7 @@ Chat *chat_free(Chat *ch) {
         if (!ch)
                 return NULL;
         /* Tell callers, then free everything (running transfers are cut). */
-        for (r = ch->active; r; r = r->next)
+        for (r = ch->active; r; r = next_of(r))
                 request_notify_shutdown(r);
         while ((r = ch->active)) {
                 list_remove(&ch->active, &ch->active_tail, r);

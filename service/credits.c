@@ -20,7 +20,6 @@
 #include "json-strict.h"
 #include "log.h"
 #include "credits.h"
-#include "modules.h"
 
 #define CREDITS_INTERVAL_USEC (10 * 60 * USEC_PER_SEC)
 #define CREDITS_COALESCE_USEC (3 * USEC_PER_SEC)
@@ -72,10 +71,6 @@ static const char *const credits_state_table[_CREDITS_STATE_MAX] = {
 
 const char *credits_state_to_string(CreditsState s) {
         return s >= 0 && s < _CREDITS_STATE_MAX ? credits_state_table[s] : NULL;
-}
-
-Context *credits_context(Credits *cr) {
-        return cr ? cr->context : NULL;
 }
 
 /* --- settings ----------------------------------------------------------- */
@@ -247,8 +242,9 @@ void credits_set_balance(Credits *cr, double balance_usd) {
         credits_apply(cr, state_for_balance(cr, balance_usd), balance_usd, true);
 }
 
-void credits_payment_required(Credits *cr) {
-        if (!cr)
+void credits_gateway_status(Credits *cr, long status) {
+        /* A chat answered 402: exhausted now, without another call. */
+        if (!cr || status != 402)
                 return;
         credits_apply(cr, CREDITS_STATE_EXHAUSTED, 0, true);
 }
@@ -625,13 +621,6 @@ const sd_bus_vtable credits_vtable[] = {
                                  SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_RESULT("d", balance), method_refresh,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("TopUp", SD_BUS_ARGS("d", amount_usd, "s", source_token),
-                                SD_BUS_RESULT("d", granted, "d", new_balance, "s", tx_hash), method_credits_top_up,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetAutoTopUp", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", settings),
-                                method_credits_get_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("SetAutoTopUp", SD_BUS_ARGS("a{sv}", settings), SD_BUS_RESULT("a{sv}", result),
-                                method_credits_set_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Low", SD_BUS_ARGS("d", balance, "d", threshold), 0),
         SD_BUS_SIGNAL("Exhausted", NULL, 0),
         SD_BUS_VTABLE_END,

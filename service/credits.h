@@ -5,6 +5,8 @@
  */
 #pragma once
 
+#include "bankr-llmd.h"
+
 #include <stdbool.h>
 
 typedef enum CreditsState {
@@ -39,3 +41,25 @@ CreditsTransition credits_transition(CreditsState old_state, CreditsPosition old
                                      double balance, double threshold);
 /* A 200 with this balance: "low" below the threshold, else "ok". */
 CreditsState credits_state_for_balance(double balance, double threshold);
+
+/* --- the Credits interface ----------------------------------------------- */
+
+
+int credits_new(Context *c, Credits **ret);
+Credits *credits_free(Credits *cr);
+/* Balance, State, UpdatedAt, LowThreshold, Refresh, Low, Exhausted. The
+ * methods that spend money are topup.c's, on the same interface. */
+extern const sd_bus_vtable credits_vtable[];
+
+/* The Context's events. */
+void credits_key_changed(Credits *cr);
+/* A chat answered with status: a 402 means exhausted now, without another call. */
+void credits_gateway_status(Credits *cr, long status);
+/* A chat request finished: schedule one coalesced refresh. */
+void credits_request_finished(Credits *cr);
+/* A top-up answered with the new balance: Balance/State/UpdatedAt change at
+ * once (PropertiesChanged, Low/Exhausted as for any refresh). */
+void credits_set_balance(Credits *cr, double balance_usd);
+/* Key.Validate: asks the gateway (credits endpoint) and replies to m with
+ * (b ok, s message) later. Returns 1, or <0 with error set. */
+int credits_validate(Credits *cr, sd_bus_message *m, sd_bus_error *error);

@@ -15,7 +15,6 @@
 #include "keyring.h"
 #include "key.h"
 #include "log.h"
-#include "modules.h"
 #include "polkit.h"
 #include "url.h"
 
@@ -206,20 +205,20 @@ static void keys_recompute(Keys *k, bool initial) {
                 context_key_changed(k->context);
 }
 
-const char *context_llm_key(Context *c) {
-        return c->keys ? c->keys->key : NULL;
+const char *keys_get_llm_key(const Keys *k) {
+        return k ? k->key : NULL;
 }
 
-const char *context_api_key(Context *c) {
-        return c->keys ? c->keys->api_key : NULL;
+const char *keys_get_api_key(const Keys *k) {
+        return k ? k->api_key : NULL;
 }
 
-const char *context_gateway_url(Context *c) {
-        return c->keys && c->keys->gateway_url ? c->keys->gateway_url : DEFAULT_GATEWAY_URL;
+const char *keys_get_gateway_url(const Keys *k) {
+        return k && k->gateway_url ? k->gateway_url : DEFAULT_GATEWAY_URL;
 }
 
-const char *context_api_url(Context *c) {
-        return c->keys && c->keys->api_url ? c->keys->api_url : DEFAULT_API_URL;
+const char *keys_get_api_url(const Keys *k) {
+        return k && k->api_url ? k->api_url : DEFAULT_API_URL;
 }
 
 /* --- the config file ---------------------------------------------------- */
@@ -593,7 +592,7 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_validate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keys *k = userdata;
-        return credits_validate(k->context->credits, m, error);
+        return context_validate_key(k->context, m, error);
 }
 
 static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error) {

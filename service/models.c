@@ -19,7 +19,6 @@
 #include "log.h"
 #include "model-list.h"
 #include "models.h"
-#include "modules.h"
 #include "retry-policy.h"
 
 #define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)

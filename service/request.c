@@ -15,8 +15,60 @@
 #include "keyfmt.h"
 #include "log.h"
 #include "model-list.h"
-#include "modules.h"
+#include "models.h"
 #include "request.h"
+
+struct Request {
+        Context *context;
+        RequestLink link; /* in the Chat's active or ended list */
+        RequestEndedFn on_ended;
+        void *on_ended_userdata;
+        RequestLingerFn on_linger_done;
+        void *on_linger_userdata;
+
+        uint64_t id;
+        char *path;              /* NULL for Complete: no object, no signals */
+        char *owner;             /* unique bus name of the caller */
+        sd_bus_message *complete; /* Complete: the call still to be answered */
+        sd_bus_slot *slot;       /* the exported object */
+        RequestState state;
+        bool owner_gone;
+
+        /* What was asked. */
+        char **models;           /* the model, then the fallbacks */
+        size_t n_models;
+        size_t model_idx;
+        ChatMessage *messages;   /* roles are static strings, contents owned */
+        size_t n_messages;
+        RequestOptions options;
+
+        /* The current attempt. */
+        HttpRequest *http;
+        ChatStream *stream;
+        ChatApi api;
+        char *body;              /* JSON for models[model_idx], built on first use */
+        unsigned attempts_model; /* attempts on the current model */
+        unsigned attempts;       /* attempts in all */
+        bool draining;           /* ended; the transfer may still finish cleanly */
+
+        sd_event_source *retry_timer;
+        sd_event_source *deadline_timer;
+        sd_event_source *flush_timer;
+        sd_event_source *linger_timer;
+
+        /* The answer. */
+        char *text;
+        size_t text_len, text_alloc;
+        size_t text_sent;        /* bytes already sent as Delta */
+        char *answered_model;
+        ChatStopReason stop_reason;
+        ChatUsage usage;
+        uint64_t start_usec, first_delta_usec, end_usec;
+
+        /* The failure to report if nothing better comes. */
+        const char *error_name;
+        char *error_message;
+};
 
 static const char *const state_names[_REQUEST_STATE_MAX] = {
         [REQUEST_PENDING] = "pending",
@@ -44,9 +96,66 @@ static const char *request_model(const Request *r) {
         return r->models[r->model_idx];
 }
 
+uint64_t request_get_id(const Request *r) {
+        return r->id;
+}
+
+const char *request_get_path(const Request *r) {
+        return r->path;
+}
+
+const char *request_get_owner(const Request *r) {
+        return r->owner;
+}
+
+unsigned request_get_attempts(const Request *r) {
+        return r->attempts;
+}
+
+RequestLink *request_get_link(Request *r) {
+        return &r->link;
+}
+
+bool request_owner_is_gone(const Request *r) {
+        return r->owner_gone;
+}
+
+void request_set_on_ended(Request *r, RequestEndedFn on_ended, void *userdata) {
+        r->on_ended = on_ended;
+        r->on_ended_userdata = userdata;
+}
+
+/* The end state is reached: the owner of the books hears of it once. */
+static void request_ended(Request *r) {
+        if (r->on_ended)
+                r->on_ended(r, r->on_ended_userdata);
+}
+
+static int on_linger_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Request *r = userdata;
+
+        if (r->on_linger_done)
+                r->on_linger_done(r, r->on_linger_userdata);
+        return 0;
+}
+
+int request_linger(Request *r, uint64_t usec, RequestLingerFn on_done, void *userdata) {
+        r->on_linger_done = on_done;
+        r->on_linger_userdata = userdata;
+        return sd_event_add_time_relative(r->context->event, &r->linger_timer, CLOCK_MONOTONIC, usec, 0,
+                                          on_linger_timer, r);
+}
+
+void request_forget_owner(Request *r) {
+        if (!r->linger_timer)
+                return;
+        r->owner_gone = true;
+        (void) sd_event_source_set_time_relative(r->linger_timer, 0);
+}
+
 /* ---- lifetime ---------------------------------------------------------- */
 
-int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
+int request_new(Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
                 ChatMessage *messages, size_t n_messages, RequestOptions *options, Request **ret) {
         Request *r;
 
@@ -67,7 +176,6 @@ int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_mes
         r->options = *options;
         *options = (RequestOptions) {};
 
-        r->chat = ch;
         r->context = c;
         r->id = id;
         r->state = REQUEST_PENDING;
@@ -332,7 +440,7 @@ static void request_finish(Request *r) {
                 if (k < 0)
                         log_warning_errno(k, "Failed to emit Finished for %s: %m", r->path);
         }
-        chat_request_ended(r->chat, r);
+        request_ended(r);
 }
 
 /* Ends the request with an error. name is a bus error name; message a
@@ -373,7 +481,7 @@ static void request_fail_full(Request *r, RequestState state, const char *name, 
                 if (k < 0)
                         log_warning_errno(k, "Failed to emit Failed for %s: %m", r->path);
         }
-        chat_request_ended(r->chat, r);
+        request_ended(r);
 }
 
 static void request_fail(Request *r, const char *name, const char *message) {
@@ -471,7 +579,7 @@ static uint64_t backoff_usec(Request *r) {
         uint64_t jitter = 0;
 
         (void) getrandom(&jitter, sizeof jitter, GRND_NONBLOCK);
-        return retry_backoff_usec(chat_backoff_base_usec(r->chat), r->attempts_model, jitter);
+        return retry_backoff_usec(r->options.backoff_base_usec, r->attempts_model, jitter);
 }
 
 static int request_schedule_attempt(Request *r, uint64_t delay) {
@@ -599,6 +707,7 @@ static void request_status_failed(Request *r, long status) {
         else if (k == -ERANGE)
                 retry_after = UINT64_MAX - 1; /* beyond any cap */
 
+        context_gateway_status(r->context, status);
         retry = retry_for_status(status, type, raw, &failure);
         name = gateway_failure_to_bus_error(failure);
         switch (failure) {
@@ -608,7 +717,6 @@ static void request_status_failed(Request *r, long status) {
                                    "or set a new one with \"bankr-llm key set\".", status, gw);
                 break;
         case GATEWAY_FAILURE_PAYMENT_REQUIRED:
-                credits_payment_required(r->context->credits);
                 request_note_error(r, name,
                                    "Your Bankr LLM credits are exhausted (HTTP 402: %s). Add credits with "
                                    "\"bankr-llm credits add\" and try again.", gw);
