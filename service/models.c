@@ -14,8 +14,9 @@
 #include <json-c/json.h>
 #include <math.h>
 
-#include "gateway.h"
 #include "bus-util.h"
+#include "fetcher.h"
+#include "gateway.h"
 #include "log.h"
 #include "model-list.h"
 #include "models.h"
@@ -42,14 +43,9 @@ struct Models {
 
         bool seen_key;     /* a key was in use at some point in this run */
         bool key_rejected; /* 401/403: no background fetches until the key changes */
-        unsigned failures; /* consecutive failed fetches, for the retry backoff */
 
-        HttpRequest *fetch;
-        sd_bus_message **waiting; /* Refresh() calls sharing the fetch */
-        size_t n_waiting;
-
-        sd_event_source *timer; /* next background refresh */
-        uint64_t ttl_usec, timeout_usec;
+        Fetcher *fetcher; /* GET /v1/models, Refresh() calls sharing it, the next background refresh */
+        uint64_t ttl_usec;
 };
 
 static char *cache_path(Models *m) {
@@ -220,72 +216,34 @@ static void models_serve_catalog(Models *m) {
 
 /* --- fetching ----------------------------------------------------------- */
 
-static void models_fetch_done(HttpRequest *r, int error, void *userdata);
+static int models_reply(sd_bus_message *msg, unsigned kind, const sd_bus_error *e, void *userdata) {
+        return e ? sd_bus_reply_method_error(msg, e) : sd_bus_reply_method_return(msg, "b", true);
+}
 
 static void models_reply_waiting(Models *m, const sd_bus_error *e) {
-        sd_bus_message **w = TAKE_PTR(m->waiting);
-        size_t n = m->n_waiting;
-
-        m->n_waiting = 0;
-        for (size_t i = 0; i < n; i++) {
-                int r = e ? sd_bus_reply_method_error(w[i], e) : sd_bus_reply_method_return(w[i], "b", true);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to reply to Models.Refresh: %m");
-                sd_bus_message_unref(w[i]);
-        }
-        free(w);
+        fetcher_reply_all(m->fetcher, e);
 }
 
 static int models_fetch_start(Models *m) {
-        int r;
+        int r = fetcher_start(m->fetcher);
 
-        if (m->fetch)
-                return 0; /* already on its way: share it */
-        r = gateway_get_new(m->context, "/v1/models", m->timeout_usec, MODELS_MAX_BODY, &m->fetch);
-        if (r < 0)
-                return r;
-        http_request_set_on_done(m->fetch, models_fetch_done);
-        http_request_set_userdata(m->fetch, m);
-        r = http_request_start(m->fetch);
-        if (r < 0) {
-                m->fetch = http_request_free(m->fetch);
-                return r;
-        }
-        log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
-        return 0;
+        if (r == 0)
+                log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
+        return r < 0 ? r : 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_timer(void *userdata) {
         Models *m = userdata;
         int r;
 
         r = models_fetch_start(m);
         if (r < 0 && r != -ENOKEY)
                 log_warning_errno(r, "Failed to start fetching the model list: %m");
-        return 0;
 }
 
 /* Arms the background refresh to run after delay; disarms it with UINT64_MAX. */
 static void models_schedule(Models *m, uint64_t delay) {
-        int r;
-
-        if (delay == UINT64_MAX) {
-                if (m->timer)
-                        (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
-                return;
-        }
-        if (!m->timer) {
-                r = sd_event_add_time_relative(m->context->event, &m->timer, CLOCK_MONOTONIC, delay,
-                                               USEC_PER_SEC, on_timer, m);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(m->timer, "models-refresh");
-        } else {
-                r = sd_event_source_set_time_relative(m->timer, delay);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
-        }
-        if (r < 0)
-                log_warning_errno(r, "Failed to schedule the next model list refresh: %m");
+        fetcher_schedule(m->fetcher, delay);
 }
 
 uint64_t models_refresh_delay(bool have_key, bool key_rejected, uint64_t updated_at, bool same_gateway, uint64_t now,
@@ -312,7 +270,7 @@ static uint64_t models_next_delay(Models *m) {
                                     m->ttl_usec);
 }
 
-static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
+static void models_fetch_done(HttpRequest *hr, int error, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(model_list_freep) ModelList *l = NULL;
         _cleanup_free_ char *err = NULL;
@@ -322,12 +280,11 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
         size_t len;
         int q;
 
-        m->fetch = NULL;
-        http_request_get_timing(r, &fb, &total);
+        http_request_get_timing(hr, &fb, &total);
 
-        q = gateway_check_answer(m->context, r, error, "the model list", &e);
+        q = gateway_check_answer(m->context, hr, error, "the model list", &e);
         if (q >= 0) {
-                body = http_request_get_body(r, &len);
+                body = http_request_get_body(hr, &len);
                 q = model_list_from_gateway_json(body, len, m->catalog, &l, &err);
                 if (q == -ENOMEM)
                         sd_bus_error_set(&e, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
@@ -335,22 +292,22 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
                         sd_bus_error_setf(&e, BUS_ERROR_GATEWAY_ERROR, "%s (from %s/v1/models)", strna(err),
                                           context_gateway_url(m->context));
         }
-        http_request_free(r);
 
         if (q < 0) {
-                m->failures++;
+                unsigned failures = fetcher_note_failure(m->fetcher);
+
                 if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED))
                         m->key_rejected = true;
                 log_warning("Failed to refresh the model list: %s%s", e.message,
                             m->key_rejected ? " No more background refreshes until the key changes." : "");
                 models_reply_waiting(m, &e);
                 /* Retry sooner than the TTL, backing off: 30 s, 1 min, 2 min, … */
-                models_schedule(m, models_retry_delay(m->failures, models_next_delay(m), m->ttl_usec));
+                models_schedule(m, models_retry_delay(failures, models_next_delay(m), m->ttl_usec));
                 return;
         }
 
         bool changed = !model_list_equal(m->list, l);
-        m->failures = 0;
+        fetcher_reset_failures(m->fetcher);
         m->key_rejected = false;
         log_full_errno(changed ? LOG_INFO : LOG_DEBUG, 0, "Model list %s from %s: %zu models (%.0f ms).",
                        changed ? "updated" : "unchanged", context_gateway_url(m->context), l->n,
@@ -365,12 +322,10 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
 static void models_update(Models *m, bool key_changed) {
         bool have_key = context_llm_key(m->context) != NULL;
 
-        if (m->fetch) {
-                /* Asked with the old key or URL: its answer no longer counts. */
-                m->fetch = http_request_free(m->fetch);
-        }
+        /* Asked with the old key or URL: its answer no longer counts. */
+        fetcher_cancel(m->fetcher);
         m->key_rejected = false;
-        m->failures = 0;
+        fetcher_reset_failures(m->fetcher);
 
         if (!have_key) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -401,7 +356,7 @@ static void models_update(Models *m, bool key_changed) {
         m->seen_key = true;
 
         /* Refresh() callers waiting on a cancelled fetch get the new one. */
-        if (m->n_waiting > 0) {
+        if (fetcher_n_waiting(m->fetcher) > 0) {
                 int r = models_fetch_start(m);
                 if (r < 0) {
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -415,6 +370,12 @@ void models_key_changed(Models *m) {
         if (m)
                 models_update(m, true);
 }
+
+static const FetcherOps models_fetcher_ops = {
+        .done = models_fetch_done,
+        .reply = models_reply,
+        .timer = on_timer,
+};
 
 /* --- lookups for other modules ------------------------------------------ */
 
@@ -476,7 +437,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 
 static int method_refresh(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Models *m = userdata;
-        sd_bus_message **w;
+        bool started = !fetcher_in_flight(m->fetcher);
         int r;
 
         if (!context_llm_key(m->context))
@@ -484,15 +445,13 @@ static int method_refresh(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                         "No key is set, so the model list cannot be fetched; the built-in catalog is "
                                         "served. Set a key with \"bankr-llm key set\".");
 
-        w = reallocarray(m->waiting, m->n_waiting + 1, sizeof(sd_bus_message *));
-        if (!w)
-                return -ENOMEM;
-        m->waiting = w;
-
-        r = models_fetch_start(m);
+        r = fetcher_join(m->fetcher, msg, 0);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to start fetching the model list: %m");
-        m->waiting[m->n_waiting++] = sd_bus_message_ref(msg);
+        if (started)
+                log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
         return 1;
 }
 
@@ -572,7 +531,11 @@ int models_new(Context *c, Models **ret) {
                 return -ENOMEM;
         m->context = c;
         m->ttl_usec = gateway_env_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC);
-        m->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC);
+        if (fetcher_new(c, "/v1/models", gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC),
+                        MODELS_MAX_BODY, USEC_PER_SEC, "models-refresh", &models_fetcher_ops, m, &m->fetcher) < 0) {
+                free(m);
+                return -ENOMEM;
+        }
 
         models_load_catalog(m);
         models_load_cache(m);
@@ -597,8 +560,7 @@ Models *models_free(Models *m) {
                 return NULL;
         sd_bus_error_set(&e, BUS_ERROR_CANCELLED, "bankr-llmd is shutting down.");
         models_reply_waiting(m, &e);
-        http_request_free(m->fetch);
-        sd_event_source_disable_unref(m->timer);
+        fetcher_free(m->fetcher);
         model_list_free(m->catalog);
         model_list_free(m->list);
         model_list_free(m->cache);
