@@ -73,12 +73,12 @@ static void chat_size_limits(Chat *ch) {
 
 /* ---- lists ------------------------------------------------------------- */
 
-static Request *next_of(Request *r) {
-        return request_get_link(r)->next;
+static Request *next_of(Request *req) {
+        return request_get_link(req)->next;
 }
 
-static void list_remove(Request **head, Request **tail, Request *r) {
-        RequestLink *l = request_get_link(r);
+static void list_remove(Request **head, Request **tail, Request *req) {
+        RequestLink *l = request_get_link(req);
 
         if (l->prev)
                 request_get_link(l->prev)->next = l->next;
@@ -91,16 +91,16 @@ static void list_remove(Request **head, Request **tail, Request *r) {
         l->prev = l->next = NULL;
 }
 
-static void list_append(Request **head, Request **tail, Request *r) {
-        RequestLink *l = request_get_link(r);
+static void list_append(Request **head, Request **tail, Request *req) {
+        RequestLink *l = request_get_link(req);
 
         l->next = NULL;
         l->prev = *tail;
         if (*tail)
-                request_get_link(*tail)->next = r;
+                request_get_link(*tail)->next = req;
         else
-                *head = r;
-        *tail = r;
+                *head = req;
+        *tail = req;
 }
 
 /* ---- books ------------------------------------------------------------- */
@@ -111,45 +111,45 @@ static void chat_emit_active(Chat *ch) {
                 log_debug_errno(r, "Failed to emit PropertiesChanged for ActiveRequests: %m");
 }
 
-static void chat_drop(Chat *ch, Request *r) {
-        list_remove(&ch->ended, &ch->ended_tail, r);
+static void chat_drop(Chat *ch, Request *req) {
+        list_remove(&ch->ended, &ch->ended_tail, req);
         ch->n_ended--;
-        request_free(r);
+        request_free(req);
 }
 
-static void on_linger_done(Request *r, void *userdata) {
-        chat_drop(userdata, r);
+static void on_linger_done(Request *req, void *userdata) {
+        chat_drop(userdata, req);
 }
 
-static void on_request_ended(Request *r, void *userdata) {
+static void on_request_ended(Request *req, void *userdata) {
         Chat *ch = userdata;
         uint64_t linger;
         int k;
 
-        list_remove(&ch->active, &ch->active_tail, r);
+        list_remove(&ch->active, &ch->active_tail, req);
         ch->n_active--;
-        list_append(&ch->ended, &ch->ended_tail, r);
+        list_append(&ch->ended, &ch->ended_tail, req);
         ch->n_ended++;
         chat_emit_active(ch);
-        if (request_get_attempts(r) > 0)
+        if (request_get_attempts(req) > 0)
                 context_request_finished(ch->context);
 
         /* Nobody can read what has no object or no owner any more: go at
          * the next iteration (never right here, our caller still uses r). */
-        linger = request_get_path(r) && !request_owner_is_gone(r) ? ch->linger_usec : 0;
-        k = request_linger(r, linger, on_linger_done, ch);
+        linger = request_get_path(req) && !request_owner_is_gone(req) ? ch->linger_usec : 0;
+        k = request_linger(req, linger, on_linger_done, ch);
         if (k < 0)
-                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(request_get_path(r)));
+                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(request_get_path(req)));
 
         /* The oldest ended requests go early when there are too many. */
-        while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != r)
+        while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != req)
                 chat_drop(ch, ch->ended);
 }
 
 static unsigned chat_count_caller(Chat *ch, const char *sender) {
         unsigned n = 0;
-        for (Request *r = ch->active; r; r = next_of(r))
-                if (streq(request_get_owner(r), sender))
+        for (Request *req = ch->active; req; req = next_of(req))
+                if (streq(request_get_owner(req), sender))
                         n++;
         return n;
 }
@@ -159,7 +159,7 @@ static unsigned chat_count_caller(Chat *ch, const char *sender) {
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Chat *ch = userdata;
         const char *name, *old_owner, *new_owner;
-        Request *r, *next;
+        Request *req, *next;
         unsigned n = 0;
 
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
@@ -167,16 +167,16 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (name[0] != ':' || !isempty(new_owner))
                 return 0;
 
-        for (r = ch->active; r; r = next) {
-                next = next_of(r);
-                if (streq(request_get_owner(r), name)) {
-                        request_cancel(r, false);
+        for (req = ch->active; req; req = next) {
+                next = next_of(req);
+                if (streq(request_get_owner(req), name)) {
+                        request_cancel(req, false);
                         n++;
                 }
         }
-        for (r = ch->ended; r; r = next_of(r))
-                if (streq(request_get_owner(r), name))
-                        request_forget_owner(r);
+        for (req = ch->ended; req; req = next_of(req))
+                if (streq(request_get_owner(req), name))
+                        request_forget_owner(req);
         if (n > 0)
                 log_info("%s left the bus; cancelled %u request(s) it had started.", name, n);
         return 0;
@@ -568,14 +568,14 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", request_get_id(req), model, strna(sender),
                   n_msgs, size);
 
-        Request *r = TAKE_PTR(req);
+        Request *started = TAKE_PTR(req);
         if (!complete) {
                 /* The reply goes out before any signal of the request. */
-                k = sd_bus_reply_method_return(m, "o", request_get_path(r));
+                k = sd_bus_reply_method_return(m, "o", request_get_path(started));
                 if (k < 0)
                         log_debug_errno(k, "Failed to reply to Start: %m");
         }
-        request_start(r);
+        request_start(started);
         return 1;
 }
 
@@ -626,8 +626,8 @@ static uint64_t env_msec(const char *name, uint64_t def) {
 static int on_event_exit(sd_event_source *s, void *userdata) {
         Chat *ch = userdata;
 
-        for (Request *r = ch->active; r; r = next_of(r))
-                request_notify_shutdown(r);
+        for (Request *req = ch->active; req; req = next_of(req))
+                request_notify_shutdown(req);
         return 0;
 }
 
@@ -664,20 +664,20 @@ int chat_new(Context *c, Chat **ret) {
 }
 
 Chat *chat_free(Chat *ch) {
-        Request *r;
+        Request *req;
 
         if (!ch)
                 return NULL;
         /* Tell callers, then free everything (running transfers are cut). */
-        for (r = ch->active; r; r = next_of(r))
-                request_notify_shutdown(r);
-        while ((r = ch->active)) {
-                list_remove(&ch->active, &ch->active_tail, r);
-                request_free(r);
+        for (req = ch->active; req; req = next_of(req))
+                request_notify_shutdown(req);
+        while ((req = ch->active)) {
+                list_remove(&ch->active, &ch->active_tail, req);
+                request_free(req);
         }
-        while ((r = ch->ended)) {
-                list_remove(&ch->ended, &ch->ended_tail, r);
-                request_free(r);
+        while ((req = ch->ended)) {
+                list_remove(&ch->ended, &ch->ended_tail, req);
+                request_free(req);
         }
         sd_bus_slot_unref(ch->owner_match);
         sd_event_source_disable_unref(ch->exit_source);

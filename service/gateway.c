@@ -11,7 +11,7 @@
 #include "log.h"
 
 int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t max_body, HttpRequest **ret) {
-        _cleanup_(http_request_freep) HttpRequest *r = NULL;
+        _cleanup_(http_request_freep) HttpRequest *hr = NULL;
         _cleanup_free_ char *url = NULL;
         _cleanup_erase_ char *header = NULL;
         const char *key = context_llm_key(c);
@@ -21,21 +21,21 @@ int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t 
                 return -ENOKEY;
         if (asprintf(&url, "%s%s", context_gateway_url(c), path) < 0)
                 return -ENOMEM;
-        q = http_request_new(c->http, "GET", url, &r);
+        q = http_request_new(c->http, "GET", url, &hr);
         if (q < 0)
                 return q;
         if (asprintf(&header, "X-API-Key: %s", key) < 0) {
                 header = NULL;
                 return -ENOMEM;
         }
-        q = http_request_add_header(r, header);
+        q = http_request_add_header(hr, header);
         if (q >= 0)
-                q = http_request_add_header(r, "Accept: application/json");
+                q = http_request_add_header(hr, "Accept: application/json");
         if (q < 0)
                 return q;
-        http_request_set_timeouts(r, timeout_usec, timeout_usec, timeout_usec, timeout_usec);
-        http_request_set_max_body(r, max_body);
-        *ret = TAKE_PTR(r);
+        http_request_set_timeouts(hr, timeout_usec, timeout_usec, timeout_usec, timeout_usec);
+        http_request_set_max_body(hr, max_body);
+        *ret = TAKE_PTR(hr);
         return 0;
 }
 
@@ -45,8 +45,8 @@ static const char *final_stop(const char *s) {
         return n > 0 && strchr(".!?", s[n - 1]) ? "" : ".";
 }
 
-int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error) {
-        const char *url = context_gateway_url(c), *why = http_request_get_error_message(r);
+int gateway_check_answer(Context *c, HttpRequest *hr, int error, const char *what, sd_bus_error *ret_error) {
+        const char *url = context_gateway_url(c), *why = http_request_get_error_message(hr);
         _cleanup_erase_ char *raw = NULL; /* may quote the key */
         _cleanup_free_ char *gw_message = NULL;
         const char *body, *name;
@@ -71,11 +71,11 @@ int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what
                                          why ?: strerror(-error), final_stop(why ?: ".")), -EIO;
         }
 
-        status = http_request_get_status(r);
+        status = http_request_get_status(hr);
         if (status >= 200 && status < 300)
                 return 0;
 
-        body = http_request_get_body(r, &len);
+        body = http_request_get_body(hr, &len);
         if (chat_parse_error_body(body, len, NULL, &raw) < 0)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_NO_MEMORY, "Out of memory."), -EIO;
         gw_message = key_redact(raw, context_llm_key(c));

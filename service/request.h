@@ -66,45 +66,45 @@ typedef struct RequestLink {
 } RequestLink;
 
 /* Called once when a request reached its end state (its owner keeps the books). */
-typedef void (*RequestEndedFn)(Request *r, void *userdata);
+typedef void (*RequestEndedFn)(Request *req, void *userdata);
 /* The linger time set by request_linger() is over. */
-typedef void (*RequestLingerFn)(Request *r, void *userdata);
+typedef void (*RequestLingerFn)(Request *req, void *userdata);
 
 /* Takes ownership of models, messages (and their contents) and options,
  * also when it fails. */
 int request_new(Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
                 ChatMessage *messages, size_t n_messages, RequestOptions *options, Request **ret);
-/* on_ended(r, userdata) runs once, when the request reaches its end state. */
-void request_set_on_ended(Request *r, RequestEndedFn on_ended, void *userdata);
+/* on_ended(req, userdata) runs once, when the request reaches its end state. */
+void request_set_on_ended(Request *req, RequestEndedFn on_ended, void *userdata);
 /* Cancels a running transfer, unexports, frees. */
-Request *request_free(Request *r);
+Request *request_free(Request *req);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 
 /* Exports the object (Start only). */
-int request_export(Request *r);
+int request_export(Request *req);
 /* Starts the first attempt. Failures are reported through the request's
  * own signals/reply, so this cannot fail. */
-void request_start(Request *r);
+void request_start(Request *req);
 /* Owner asked (notify: send Failed) or the owner left the bus (no signal). */
-void request_cancel(Request *r, bool notify);
+void request_cancel(Request *req, bool notify);
 /* The service is stopping: tell the caller, without further bookkeeping. */
-void request_notify_shutdown(Request *r);
-bool request_is_active(const Request *r);
+void request_notify_shutdown(Request *req);
+bool request_is_active(const Request *req);
 
-uint64_t request_get_id(const Request *r);
+uint64_t request_get_id(const Request *req);
 /* The object path (NULL for Complete) and the caller's unique name. */
-const char *request_get_path(const Request *r);
-const char *request_get_owner(const Request *r);
+const char *request_get_path(const Request *req);
+const char *request_get_owner(const Request *req);
 /* Attempts sent to the gateway, in all (0: it never reached it). */
-unsigned request_get_attempts(const Request *r);
-RequestLink *request_get_link(Request *r);
+unsigned request_get_attempts(const Request *req);
+RequestLink *request_get_link(Request *req);
 /* An ended request stays readable for usec (0: goes at the next loop
- * iteration, never at once), then on_done(r, userdata) runs. */
-int request_linger(Request *r, uint64_t usec, RequestLingerFn on_done, void *userdata);
+ * iteration, never at once), then on_done(req, userdata) runs. */
+int request_linger(Request *req, uint64_t usec, RequestLingerFn on_done, void *userdata);
 /* The owner left the bus: nobody can read the ended request any more, so
  * a lingering one goes at once. */
-void request_forget_owner(Request *r);
-bool request_owner_is_gone(const Request *r);
+void request_forget_owner(Request *req);
+bool request_owner_is_gone(const Request *req);
 
 extern const sd_bus_vtable request_vtable[];
 

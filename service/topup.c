@@ -692,7 +692,7 @@ static void agent_call_release(AgentCall *ac) {
                 log_debug_errno(r, "Failed to schedule freeing a finished agent API call, keeping it until exit: %m");
 }
 
-static void on_agent_done(HttpRequest *req, int e, void *userdata) {
+static void on_agent_done(HttpRequest *hr, int e, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         AgentCall *ac = userdata;
         int r;
@@ -721,7 +721,7 @@ static void on_agent_done(HttpRequest *req, int e, void *userdata) {
 /* Never a second send of the same call: a top-up sent twice may be paid
  * twice. (Top-ups use a connection of their own, where libcurl does not
  * resend; this makes sure of it for every agent call.) */
-static int agent_on_send(HttpRequest *req, unsigned n, void *userdata) {
+static int agent_on_send(HttpRequest *hr, unsigned n, void *userdata) {
         return n > 1 ? -ECONNRESET : 0;
 }
 
