@@ -8,6 +8,7 @@ variable defined in another module Y only through
   - the header named after Y (service/Y.h), which X includes (directly or
     through another header).
 main.c is not in libservice: it is the wiring and may call everyone.
+Apart from the Context, the modules' uses of each other form no cycle.
 
 Reads the symbols of libservice with nm, so what is checked is what the
 compiler emitted, not what the sources seem to say.
@@ -91,6 +92,28 @@ def main():
                 problems.append("%s.c uses %s, defined in %s.c but not declared in %s" % (mod, name, owner, header))
             elif header not in inc:
                 problems.append("%s.c uses %s of %s.c without including %s" % (mod, name, owner, header))
+    # Data flows one way: apart from the Context, the graph of uses has no cycle.
+    edges = {}
+    for mod in modules:
+        for name in undefined.get(mod, ()):
+            owner = defined.get(name)
+            if owner and owner != mod and CONTEXT_MODULE not in (mod, owner):
+                edges.setdefault(mod, set()).add(owner)
+    state = {}
+
+    def visit(mod, path):
+        state[mod] = "open"
+        for nxt in sorted(edges.get(mod, ())):
+            if state.get(nxt) == "open":
+                cycle = path[path.index(nxt):] + [nxt]
+                problems.append("a cycle between modules: " + " -> ".join(m + ".c" for m in cycle))
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[mod] = "done"
+
+    for mod in modules:
+        if mod not in state:
+            visit(mod, [mod])
     for p in problems:
         print(p)
     if problems:
