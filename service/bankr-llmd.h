@@ -17,6 +17,7 @@ typedef struct Keyring Keyring; /* keyring.c: Secret Service worker thread */
 typedef struct Http Http;       /* http.c: libcurl multi on sd-event */
 typedef struct Models Models;   /* models.c */
 typedef struct Credits Credits; /* credits.c */
+typedef struct Topup Topup;     /* topup.c */
 typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
 typedef struct Polkit Polkit;   /* polkit.c */
@@ -36,12 +37,15 @@ typedef struct Context {
         Http *http;
         Models *models;
         Credits *credits;
+        Topup *topup;
         Chat *chat;
         Setup *setup;
         Polkit *polkit;
 } Context;
 
-/* The LLM key in use (resolution order of dbus-api.md), or NULL. Secret:
+/* The Context's accessors (context.c, from key.c's state).
+ *
+ * The LLM key in use (resolution order of dbus-api.md), or NULL. Secret:
  * never log it. Valid until the next return to the event loop. */
 const char *context_llm_key(Context *c);
 /* The agent API key (BANKR_API_KEY → keyring api → apiKey), or NULL. */
@@ -51,8 +55,24 @@ const char *context_gateway_url(Context *c);
 /* Normalised agent API base URL. Never NULL. */
 const char *context_api_url(Context *c);
 
-/* Called by key.c whenever the resolved key or URLs changed; fans out to
- * models/credits so they refetch (or stop fetching). */
+/* The Context's events (context.c): a module tells the Context, and the
+ * Context tells the modules that react. No module calls another sideways.
+ *
+ * key.c: the resolved key or URLs changed; Models and Credits refetch (or
+ * stop fetching). */
 void context_key_changed(Context *c);
+/* request.c: the gateway answered a chat request with this HTTP status;
+ * Credits reacts to 402 (exhausted at once, without another call). */
+void context_gateway_status(Context *c, long status);
+/* chat.c: a request that reached the gateway ended; Credits schedules one
+ * coalesced refresh. */
+void context_request_finished(Context *c);
+/* topup.c: the agent API answered a top-up with the new balance; Credits
+ * moves Balance/State/UpdatedAt at once. */
+void context_balance_known(Context *c, double balance_usd);
+/* key.c's Key.Validate: asks the gateway (the credits endpoint, through
+ * Credits) and replies to m with (b ok, s message) later. Returns 1, or <0
+ * with error set. */
+int context_validate_key(Context *c, sd_bus_message *m, sd_bus_error *error);
 
 /* sd-bus.h and sd-event.h already provide sd_bus_message_unrefp() & co. */

@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The Secret Service worker (see keyring.h): one thread runs libsecret's
+ * blocking calls one job at a time and hands each result back to the event
+ * loop over an eventfd, where the job's callback runs. Secrets handed over
+ * are wiped when the job is freed.
+ */
 #include <libsecret/secret.h>
 #include <pthread.h>
 #include <sys/eventfd.h>

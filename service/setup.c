@@ -19,7 +19,8 @@
 #include <sys/stat.h>
 
 #include "log.h"
-#include "modules.h"
+#include "models.h"
+#include "setup.h"
 #include "polkit.h"
 #include "safe-install.h"
 #include "setup-gen.h"
