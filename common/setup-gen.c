@@ -29,6 +29,7 @@ static const char *const setup_tool_table[_SETUP_TOOL_MAX] = {
 static const char *const setup_key_mode_table[_SETUP_KEY_MODE_MAX] = {
         [SETUP_KEY_ENV] = "env",
         [SETUP_KEY_INLINE] = "inline",
+        [SETUP_KEY_ENDPOINT] = "endpoint",
 };
 
 /* Models the bankr CLI recommends, in its order. */
@@ -42,11 +43,24 @@ DEFINE_STRING_TABLE_LOOKUP(setup_tool, SetupTool, _SETUP_TOOL_INVALID);
 DEFINE_STRING_TABLE_LOOKUP(setup_key_mode, SetupKeyMode, _SETUP_KEY_MODE_INVALID);
 
 bool setup_tool_has_config(SetupTool t) {
+        return t == SETUP_TOOL_OPENCLAW || t == SETUP_TOOL_OPENCODE || t == SETUP_TOOL_CLAUDE;
+}
+
+bool setup_tool_can_install(SetupTool t, SetupKeyMode mode) {
+        if (mode < 0 || mode >= _SETUP_KEY_MODE_MAX)
+                return false;
+        if (t == SETUP_TOOL_CLAUDE)
+                return mode == SETUP_KEY_ENDPOINT;
         return t == SETUP_TOOL_OPENCLAW || t == SETUP_TOOL_OPENCODE;
 }
 
 int setup_tool_config_path(SetupTool t, const char *home, const char *xdg_config_home,
                            const char *openclaw_config_path, char **ret) {
+        return setup_tool_config_path_full(t, home, xdg_config_home, openclaw_config_path, NULL, ret);
+}
+
+int setup_tool_config_path_full(SetupTool t, const char *home, const char *xdg_config_home,
+                                const char *openclaw_config_path, const char *claude_config_dir, char **ret) {
         char *p;
 
         switch (t) {
@@ -70,6 +84,15 @@ int setup_tool_config_path(SetupTool t, const char *home, const char *xdg_config
                         p = NULL;
                 break;
         case SETUP_TOOL_CLAUDE:
+                /* Claude Code's own override of ~/.claude; relative means nothing here. */
+                if (!isempty(claude_config_dir) && claude_config_dir[0] == '/') {
+                        if (asprintf(&p, "%s/settings.json", claude_config_dir) < 0)
+                                p = NULL;
+                } else if (isempty(home))
+                        return -EINVAL;
+                else if (asprintf(&p, "%s/.claude/settings.json", home) < 0)
+                        p = NULL;
+                break;
         case SETUP_TOOL_CURSOR:
                 return -EOPNOTSUPP;
         default:
@@ -111,10 +134,16 @@ static int gateway_base(const char *url, bool v1, char **ret) {
 static int check_key(SetupKeyMode mode, const char *key) {
         if (mode == SETUP_KEY_ENV)
                 return 0;
-        if (mode != SETUP_KEY_INLINE || isempty(key))
+        if (mode != SETUP_KEY_INLINE && mode != SETUP_KEY_ENDPOINT)
+                return -EINVAL;
+        if (isempty(key))
+                return -EINVAL;
+        /* The helper is run by the tools, from anywhere: an absolute path. */
+        if (mode == SETUP_KEY_ENDPOINT && key[0] != '/')
                 return -EINVAL;
         return 0;
 }
+
 
 static const char *model_name(const Model *m) {
         /* OpenClaw requires a non-empty name. */
@@ -141,6 +170,17 @@ static int json_add(struct json_object *obj, const char *key, struct json_object
                 return -ENOMEM;
         }
         return 0;
+}
+
+/* OpenClaw's exec SecretRef: which provider, which id. */
+static struct json_object *openclaw_secret_ref(void) {
+        _cleanup_(json_erase_and_putp) struct json_object *o = json_object_new_object();
+
+        if (!o || json_add(o, "source", json_object_new_string("exec")) < 0 ||
+            json_add(o, "provider", json_object_new_string("bankr")) < 0 ||
+            json_add(o, "id", json_object_new_string("token")) < 0)
+                return NULL;
+        return TAKE_PTR(o);
 }
 
 static int openclaw_model(const Model *m, struct json_object **ret) {
@@ -218,7 +258,8 @@ static int openclaw_provider(const ModelList *models, const char *url, SetupKeyM
         }
 
         if ((r = json_add(o, "baseUrl", json_object_new_string(base))) < 0 ||
-            (r = json_add(o, "apiKey", json_object_new_string(mode == SETUP_KEY_INLINE ? key : "${BANKR_API_KEY}"))) < 0 ||
+            (r = json_add(o, "apiKey", mode == SETUP_KEY_ENDPOINT ? openclaw_secret_ref() :
+                                       json_object_new_string(mode == SETUP_KEY_INLINE ? key : "${BANKR_API_KEY}"))) < 0 ||
             (r = json_add(o, "api", json_object_new_string("openai-completions"))) < 0 ||
             (r = json_add(o, "models", TAKE_PTR(list))) < 0)
                 return r;
@@ -258,11 +299,47 @@ static int opencode_provider(const ModelList *models, const char *url, SetupKeyM
         }
 
         if ((r = json_add(options, "baseURL", json_object_new_string(base))) < 0 ||
-            (r = json_add(options, "apiKey", json_object_new_string(mode == SETUP_KEY_INLINE ? key : "{env:BANKR_API_KEY}"))) < 0 ||
+            (r = json_add(options, "apiKey", json_object_new_string(mode == SETUP_KEY_INLINE ? key :
+                                                                    mode == SETUP_KEY_ENDPOINT ? "{env:" SETUP_OPENCODE_TOKEN_ENV "}" :
+                                                                    "{env:BANKR_API_KEY}"))) < 0 ||
             (r = json_add(o, "npm", json_object_new_string("@ai-sdk/openai-compatible"))) < 0 ||
             (r = json_add(o, "name", json_object_new_string("Bankr LLM Gateway"))) < 0 ||
             (r = json_add(o, "options", TAKE_PTR(options))) < 0 ||
             (r = json_add(o, "models", TAKE_PTR(list))) < 0)
+                return r;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* Claude Code's settings.json entries for the endpoint: the helper prints a
+ * token (run through a shell by Claude Code, hence the quoting), the
+ * base URL, and how often Claude Code asks the helper again: before the
+ * token expires (it also asks again on a 401). */
+static void shell_quote(Buf *b, const char *s);
+static int claude_settings(const char *url, const char *helper, struct json_object **ret) {
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *env = NULL;
+        _cleanup_free_ char *base = NULL, *cmd = NULL, *ttl_ms = NULL;
+        Buf b = {};
+        int r;
+
+        r = gateway_base(url, false, &base);
+        if (r < 0)
+                return r;
+        shell_quote(&b, helper);
+        buf_printf(&b, " token --app claude-code --lifetime expiring --ttl %us", (unsigned) SETUP_CLAUDE_TOKEN_TTL_S);
+        r = buf_steal(&b, &cmd);
+        if (r < 0)
+                return r;
+        if (asprintf(&ttl_ms, "%u", (unsigned) SETUP_CLAUDE_HELPER_TTL_MS) < 0)
+                return -ENOMEM;
+        o = json_object_new_object();
+        env = json_object_new_object();
+        if (!o || !env)
+                return -ENOMEM;
+        if ((r = json_add(o, "apiKeyHelper", json_object_new_string(cmd))) < 0 ||
+            (r = json_add(env, "ANTHROPIC_BASE_URL", json_object_new_string(base))) < 0 ||
+            (r = json_add(env, "CLAUDE_CODE_API_KEY_HELPER_TTL_MS", json_object_new_string(ttl_ms))) < 0 ||
+            (r = json_add(o, "env", TAKE_PTR(env))) < 0)
                 return r;
         *ret = TAKE_PTR(o);
         return 0;
@@ -284,12 +361,54 @@ int setup_provider_json(SetupTool t, const ModelList *models, const char *gatewa
                 r = opencode_provider(models, gateway_url, mode, key, &o);
                 break;
         case SETUP_TOOL_CLAUDE:
+                if (mode != SETUP_KEY_ENDPOINT)
+                        return -EOPNOTSUPP;
+                r = claude_settings(gateway_url, key, &o);
+                break;
         case SETUP_TOOL_CURSOR:
                 return -EOPNOTSUPP;
         default:
                 return -EINVAL;
         }
         if (r < 0)
+                return r;
+        return json_to_text(o, ret);
+}
+
+int setup_secret_provider_json(SetupTool t, SetupKeyMode mode, const char *helper, char **ret) {
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *args = NULL, *pass = NULL;
+        _cleanup_free_ char *ttl = NULL;
+        int r;
+
+        *ret = NULL;
+        if (t != SETUP_TOOL_OPENCLAW || mode != SETUP_KEY_ENDPOINT)
+                return 0;
+        r = check_key(mode, helper);
+        if (r < 0)
+                return r;
+        if (asprintf(&ttl, "%us", (unsigned) SETUP_OPENCLAW_TOKEN_TTL_S) < 0)
+                return -ENOMEM;
+        o = json_object_new_object();
+        args = json_object_new_array();
+        pass = json_object_new_array();
+        if (!o || !args || !pass)
+                return -ENOMEM;
+        /* OpenClaw runs the helper without a shell and with an almost empty
+         * environment: bankr-llm needs the session bus. */
+        const char *const argv[] = { "token", "--app", "openclaw", "--lifetime", "expiring", "--ttl", ttl,
+                                     "--openclaw-exec" };
+        const char *const envs[] = { "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR" };
+        for (size_t i = 0; i < ELEMENTSOF(argv); i++)
+                if (json_object_array_add(args, json_object_new_string(argv[i])) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(envs); i++)
+                if (json_object_array_add(pass, json_object_new_string(envs[i])) < 0)
+                        return -ENOMEM;
+        if ((r = json_add(o, "source", json_object_new_string("exec"))) < 0 ||
+            (r = json_add(o, "command", json_object_new_string(helper))) < 0 ||
+            (r = json_add(o, "args", TAKE_PTR(args))) < 0 ||
+            (r = json_add(o, "passEnv", TAKE_PTR(pass))) < 0 ||
+            (r = json_add(o, "timeoutMs", json_object_new_int(10000))) < 0)
                 return r;
         return json_to_text(o, ret);
 }
@@ -450,21 +569,28 @@ int setup_preview(SetupTool t, const ModelList *models, const char *gateway_url,
         r = check_key(mode, key);
         if (r < 0)
                 return r;
+        if (t == SETUP_TOOL_CLAUDE && mode != SETUP_KEY_ENDPOINT)
+                return claude_text(gateway_url, mode, key, ret);
         switch (t) {
         case SETUP_TOOL_OPENCLAW:
-        case SETUP_TOOL_OPENCODE: {
+        case SETUP_TOOL_OPENCODE:
+        case SETUP_TOOL_CLAUDE: {
                 _cleanup_(erase_and_freep) char *provider = NULL;
+                _cleanup_free_ char *secret = NULL;
 
                 /* The preview is exactly what a fresh install writes. */
                 r = setup_provider_json(t, models, gateway_url, mode, key, &provider);
                 if (r < 0)
                         return r;
-                return setup_merge(t, NULL, provider, false, ret, NULL);
+                r = setup_secret_provider_json(t, mode, key, &secret);
+                if (r < 0)
+                        return r;
+                return setup_merge_full(t, NULL, provider, secret, false, ret, NULL);
         }
-        case SETUP_TOOL_CLAUDE:
-                return claude_text(gateway_url, mode, key, ret);
         case SETUP_TOOL_CURSOR:
-                return cursor_text(models, gateway_url, mode, key, ret);
+                /* Cursor's servers cannot reach a local endpoint: its
+                 * instructions stay those of SETUP_KEY_ENV. */
+                return cursor_text(models, gateway_url, mode == SETUP_KEY_ENDPOINT ? SETUP_KEY_ENV : mode, key, ret);
         default:
                 return -EINVAL;
         }
@@ -619,13 +745,34 @@ static int conflict_error(char **ret_error, const char *member, const char *type
 
 /* Puts provider into root; 0, or -EBADMSG with *ret_member and *ret_type set. */
 static int merge_into(SetupTool t, struct json_object **root, struct json_object *provider,
-                      const char **ret_member, const char **ret_type) {
-        struct json_object *models, *providers, *prov;
+                      struct json_object *secret, const char **ret_member, const char **ret_type) {
+        struct json_object *models, *providers, *prov, *secrets, *sproviders;
         const char *type = NULL;
         int r;
 
         switch (t) {
         case SETUP_TOOL_OPENCLAW:
+                if (secret) {
+                        r = object_child(*root, "secrets", &secrets, &type);
+                        if (r < 0)
+                                return r;
+                        if (!secrets) {
+                                *ret_member = "secrets";
+                                *ret_type = type;
+                                return -EBADMSG;
+                        }
+                        r = object_child(secrets, "providers", &sproviders, &type);
+                        if (r < 0)
+                                return r;
+                        if (!sproviders) {
+                                *ret_member = "secrets.providers";
+                                *ret_type = type;
+                                return -EBADMSG;
+                        }
+                        r = json_add(sproviders, "bankr", json_object_get(secret));
+                        if (r < 0)
+                                return r;
+                }
                 r = object_child(*root, "models", &models, &type);
                 if (r < 0)
                         return r;
@@ -669,6 +816,40 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
                 }
                 return 0;
 
+        case SETUP_TOOL_CLAUDE:
+                /* {"apiKeyHelper": …, "env": {…}}: plain members replace,
+                 * objects merge member by member. */
+                json_object_object_foreach(provider, key, val) {
+                        struct json_object *child;
+
+                        if (!json_object_is_type(val, json_type_object)) {
+                                r = json_add(*root, key, json_object_get(val));
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        r = object_child(*root, key, &child, &type);
+                        if (r < 0)
+                                return r;
+                        if (!child) {
+                                *ret_member = key;
+                                *ret_type = type;
+                                return -EBADMSG;
+                        }
+                        json_object_object_foreach(val, k2, v2) {
+                                r = json_add(child, k2, json_object_get(v2));
+                                if (r < 0)
+                                        return r;
+                        }
+                        /* Claude Code prefers these to apiKeyHelper: a key or
+                         * token left there would bypass the endpoint. */
+                        if (streq(key, "env")) {
+                                json_object_object_del(child, "ANTHROPIC_AUTH_TOKEN");
+                                json_object_object_del(child, "ANTHROPIC_API_KEY");
+                        }
+                }
+                return 0;
+
         default:
                 return -EOPNOTSUPP;
         }
@@ -676,7 +857,12 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
 
 int setup_merge(SetupTool t, const char *existing, const char *provider_json, bool force,
                 char **ret_text, char **ret_error) {
-        _cleanup_(json_erase_and_putp) struct json_object *root = NULL, *provider = NULL;
+        return setup_merge_full(t, existing, provider_json, NULL, force, ret_text, ret_error);
+}
+
+int setup_merge_full(SetupTool t, const char *existing, const char *provider_json, const char *secret_json,
+                     bool force, char **ret_text, char **ret_error) {
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL, *provider = NULL, *secret = NULL;
         _cleanup_free_ char *what = NULL, *reason = NULL;
         const char *remedy = NULL, *member = NULL, *type = NULL;
         char *text;
@@ -691,6 +877,12 @@ int setup_merge(SetupTool t, const char *existing, const char *provider_json, bo
         if (r < 0 || !provider)
                 return r == -ENOMEM ? r : -EINVAL; /* ours: a bug, not the user's */
         free(TAKE_PTR(what));
+        if (secret_json) {
+                r = json_parse_strict(secret_json, &secret, &what, &remedy);
+                if (r < 0 || !secret)
+                        return r == -ENOMEM ? r : -EINVAL;
+                free(TAKE_PTR(what));
+        }
 
         if (existing) {
                 r = json_parse_strict(existing, &root, &what, &remedy);
@@ -706,7 +898,7 @@ int setup_merge(SetupTool t, const char *existing, const char *provider_json, bo
         if (!root && !(root = json_object_new_object()))
                 return -ENOMEM;
 
-        r = merge_into(t, &root, provider, &member, &type);
+        r = merge_into(t, &root, provider, secret, &member, &type);
         if (r == -EBADMSG) {
                 r = conflict_error(&reason, member, type, force);
                 if (r < 0)
@@ -717,7 +909,7 @@ int setup_merge(SetupTool t, const char *existing, const char *provider_json, bo
                 root = json_object_new_object();
                 if (!root)
                         return -ENOMEM;
-                r = merge_into(t, &root, provider, &member, &type);
+                r = merge_into(t, &root, provider, secret, &member, &type);
         }
         if (r < 0)
                 return r;
@@ -747,6 +939,8 @@ const char *setup_key_reference(SetupTool t) {
                 return "${BANKR_API_KEY}";
         case SETUP_TOOL_OPENCODE:
                 return "{env:BANKR_API_KEY}";
+        case SETUP_TOOL_CLAUDE:
+                return "${BANKR_LLM_KEY}";
         default:
                 return NULL;
         }
@@ -779,8 +973,25 @@ int setup_inline_keys(SetupTool t, const char *existing, char ***ret) {
                 bool found = t == SETUP_TOOL_OPENCLAW ?
                         json_object_object_get_ex(o, "models", &p) && json_object_object_get_ex(p, "providers", &p) &&
                                 json_object_object_get_ex(p, "bankr", &p) && json_object_object_get_ex(p, "apiKey", &v) :
+                        t == SETUP_TOOL_OPENCODE ?
                         json_object_object_get_ex(o, "provider", &p) && json_object_object_get_ex(p, "bankr", &p) &&
-                                json_object_object_get_ex(p, "options", &p) && json_object_object_get_ex(p, "apiKey", &v);
+                                json_object_object_get_ex(p, "options", &p) && json_object_object_get_ex(p, "apiKey", &v) :
+                        false;
+
+                /* Claude Code: what its settings' env would send instead of the helper's token. */
+                if (t == SETUP_TOOL_CLAUDE && json_object_object_get_ex(o, "env", &p) &&
+                    json_object_is_type(p, json_type_object)) {
+                        const char *const names[] = { "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY" };
+                        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                                struct json_object *e;
+                                if (json_object_object_get_ex(p, names[i], &e) && json_object_is_type(e, json_type_string) &&
+                                    json_object_get_string_len(e) > 0 && !strv_contains(l, json_object_get_string(e)) &&
+                                    (r = strv_extend(&l, json_object_get_string(e))) < 0) {
+                                        json_object_put(o);
+                                        return r;
+                                }
+                        }
+                }
                 if (found && json_object_is_type(v, json_type_string) && !streq(json_object_get_string(v), ref) &&
                     json_object_get_string_len(v) > 0) {
                         r = strv_extend(&l, json_object_get_string(v));

@@ -18,6 +18,22 @@
  *                saying to set it (bankr-llm key reveal) or to run
  *                `bankr-llm claude`, which sets both variables for one run
  *   Cursor       the step says to paste the output of `bankr-llm key reveal`
+ *
+ * With SETUP_KEY_ENDPOINT (the service's default) gateway_url is the local
+ * endpoint's Url and key is the absolute path of the bankr-llm command, the
+ * credential helper: no config holds a key or a long-lived token.
+ *   OpenClaw     "apiKey": {"source":"exec","provider":"bankr","id":"token"}
+ *                and secrets.providers.bankr runs `bankr-llm token --app
+ *                openclaw --ttl 7d --openclaw-exec` (OpenClaw's exec
+ *                SecretRef protocol; resolved once per activation)
+ *   OpenCode     "apiKey": "{env:BANKR_LLM_TOKEN}": `bankr-llm opencode`
+ *                sets it to a connection token for the run (OpenCode has no
+ *                credential helper; see docs/setup.md)
+ *   Claude Code  ~/.claude/settings.json: "apiKeyHelper": "bankr-llm token
+ *                --app claude-code --ttl 1h", env.ANTHROPIC_BASE_URL and
+ *                env.CLAUDE_CODE_API_KEY_HELPER_TTL_MS (50 min)
+ *   Cursor       as SETUP_KEY_ENV: Cursor calls from its own servers, which
+ *                cannot reach a local endpoint
  */
 #pragma once
 
@@ -37,25 +53,46 @@ typedef enum SetupTool {
 typedef enum SetupKeyMode {
         SETUP_KEY_ENV,
         SETUP_KEY_INLINE,
+        SETUP_KEY_ENDPOINT,
         _SETUP_KEY_MODE_MAX,
         _SETUP_KEY_MODE_INVALID = -EINVAL,
 } SetupKeyMode;
 
 /* "openclaw", "opencode", "claude", "cursor". */
 DECLARE_STRING_TABLE_LOOKUP(setup_tool, SetupTool);
-/* "env", "inline". */
+/* "env", "inline", "endpoint". */
 DECLARE_STRING_TABLE_LOOKUP(setup_key_mode, SetupKeyMode);
 
-/* True for tools with a config file we merge into (OpenClaw, OpenCode);
- * Claude Code and Cursor are print-only. */
+/* True for tools with a config file we merge into (OpenClaw, OpenCode,
+ * Claude Code's settings.json); Cursor is print-only. */
 bool setup_tool_has_config(SetupTool t);
+
+/* True when Install writes the tool's config in this key mode: OpenClaw and
+ * OpenCode in every mode, Claude Code with SETUP_KEY_ENDPOINT only (with env
+ * or inline it gets the export lines of the bankr CLI, print-only). */
+bool setup_tool_can_install(SetupTool t, SetupKeyMode mode);
 
 /* The tool's config file: OpenClaw $OPENCLAW_CONFIG_PATH or
  * ~/.openclaw/openclaw.json; OpenCode $XDG_CONFIG_HOME/opencode/opencode.json
- * (~/.config when unset). The caller passes the environment values in (NULL
+ * (~/.config when unset); Claude Code $CLAUDE_CONFIG_DIR/settings.json or
+ * ~/.claude/settings.json. The caller passes the environment values in (NULL
  * or "" when unset). -EOPNOTSUPP for print-only tools, -EINVAL without home. */
 int setup_tool_config_path(SetupTool t, const char *home, const char *xdg_config_home,
                            const char *openclaw_config_path, char **ret);
+int setup_tool_config_path_full(SetupTool t, const char *home, const char *xdg_config_home,
+                                const char *openclaw_config_path, const char *claude_config_dir, char **ret);
+
+/* OpenClaw with SETUP_KEY_ENDPOINT: the exec secret provider that goes to
+ * secrets.providers.bankr (helper: the absolute path of bankr-llm), as
+ * 2-space JSON. NULL (and 0) for every other tool and mode. */
+int setup_secret_provider_json(SetupTool t, SetupKeyMode mode, const char *helper, char **ret);
+
+/* The variable OpenCode's endpoint config reads its token from. */
+#define SETUP_OPENCODE_TOKEN_ENV "BANKR_LLM_TOKEN"
+/* Lifetimes of the tokens the helpers mint, in seconds. */
+#define SETUP_CLAUDE_TOKEN_TTL_S (60 * 60)
+#define SETUP_CLAUDE_HELPER_TTL_MS (50 * 60 * 1000)
+#define SETUP_OPENCLAW_TOKEN_TTL_S (7 * 24 * 60 * 60)
 
 /* The provider entry alone, as 2-space JSON with a trailing newline: the value
  * of models.providers.bankr (OpenClaw) or provider.bankr (OpenCode). This is
@@ -97,14 +134,23 @@ int setup_default_hint(SetupTool t, const ModelList *models, char **ret);
  * backup of whatever it replaces). Any other error: negative errno. */
 int setup_merge(SetupTool t, const char *existing, const char *provider_json, bool force,
                 char **ret_text, char **ret_error);
+/* The same, also putting secret_json (from setup_secret_provider_json(), or
+ * NULL) into OpenClaw's secrets.providers.bankr. For Claude Code the
+ * "provider" is {"apiKeyHelper":…,"env":{…}}: each member is set, env
+ * merged member by member, and env.ANTHROPIC_AUTH_TOKEN/ANTHROPIC_API_KEY
+ * dropped, since Claude Code prefers them to the helper. */
+int setup_merge_full(SetupTool t, const char *existing, const char *provider_json, const char *secret_json,
+                     bool force, char **ret_text, char **ret_error);
 
 /* What stands for the key in the tool's config with SETUP_KEY_ENV
- * ("${BANKR_API_KEY}", "{env:BANKR_API_KEY}"); NULL for print-only tools. */
+ * ("${BANKR_API_KEY}", "{env:BANKR_API_KEY}"; for Claude Code's settings
+ * "${BANKR_LLM_KEY}"); NULL for print-only tools. */
 const char *setup_key_reference(SetupTool t);
 
 /* The keys an existing config text holds in plaintext, for safe_install_full()
  * to keep out of a backup: the bankr provider's apiKey (unless it is the
- * environment reference) and every bk_… token of 8 or more key characters
+ * environment reference; Claude Code: env.ANTHROPIC_AUTH_TOKEN and
+ * env.ANTHROPIC_API_KEY) and every bk_… token of 8 or more key characters
  * anywhere in the text, so also in a file that is not JSON. *ret is a
  * NULL-terminated list (NULL for none); free it with setup_keys_free(),
  * which wipes the strings. */

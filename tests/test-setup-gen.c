@@ -12,6 +12,8 @@
 
 #define TEST_KEY "bk_TESTKEY_0123456789abcdefABCDEF"
 #define GATEWAY "https://llm.bankr.bot"
+#define ENDPOINT "http://127.0.0.1:18790"
+#define HELPER "/usr/bin/bankr-llm"
 
 static const char *golden_dir;
 static bool update_golden;
@@ -148,7 +150,9 @@ static void test_generators(const char *list_name, const ModelList *l) {
                         _cleanup_(erase_and_freep) char *text = NULL;
                         _cleanup_free_ char *name = NULL;
 
-                        EXPECT_R(setup_preview(t, l, GATEWAY, m, TEST_KEY, &text), 0);
+                        /* Endpoint mode: the local endpoint's URL, and the helper instead of the key. */
+                        EXPECT_R(setup_preview(t, l, m == SETUP_KEY_ENDPOINT ? ENDPOINT : GATEWAY, m,
+                                               m == SETUP_KEY_ENDPOINT ? HELPER : TEST_KEY, &text), 0);
                         if (asprintf(&name, "%s-%s-%s.txt", setup_tool_to_string(t), list_name,
                                      setup_key_mode_to_string(m)) < 0)
                                 abort();
@@ -528,12 +532,105 @@ static void test_inline_keys(void) {
         l = setup_keys_free(l);
 
         /* Print-only tools and no file: nothing. */
-        EXPECT_R(setup_inline_keys(SETUP_TOOL_CLAUDE, "bk_abc_0123456789", &l), 0);
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_CURSOR, "bk_abc_0123456789", &l), 0);
         EXPECT(!l);
+        /* Claude Code's settings: the env variables that would bypass the helper. */
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_CLAUDE,
+                                  "{\"env\":{\"ANTHROPIC_AUTH_TOKEN\":\"tok-no-prefix\",\"ANTHROPIC_API_KEY\":\"sk-ant-1\"}}", &l), 0);
+        EXPECT(strv_length(l) == 2 && streq_ptr(l[0], "tok-no-prefix") && streq_ptr(l[1], "sk-ant-1"));
+        l = setup_keys_free(l);
         EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCLAW, NULL, &l), 0);
         EXPECT(!l);
         EXPECT(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCLAW), "${BANKR_API_KEY}"));
         EXPECT(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCODE), "{env:BANKR_API_KEY}"));
+}
+
+/* ---- Endpoint mode ---- */
+
+static void test_endpoint(const ModelList *l) {
+        _cleanup_free_ char *p = NULL, *text = NULL;
+        ModelList empty = {};
+
+        EXPECT(setup_key_mode_from_string("endpoint") == SETUP_KEY_ENDPOINT);
+        EXPECT(setup_tool_has_config(SETUP_TOOL_CLAUDE));
+        EXPECT(setup_tool_can_install(SETUP_TOOL_CLAUDE, SETUP_KEY_ENDPOINT));
+        EXPECT(!setup_tool_can_install(SETUP_TOOL_CLAUDE, SETUP_KEY_ENV));
+        EXPECT(!setup_tool_can_install(SETUP_TOOL_CLAUDE, SETUP_KEY_INLINE));
+        EXPECT(setup_tool_can_install(SETUP_TOOL_OPENCODE, SETUP_KEY_ENDPOINT));
+        EXPECT(!setup_tool_can_install(SETUP_TOOL_CURSOR, SETUP_KEY_ENDPOINT));
+
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_CLAUDE, "/home/u", NULL, NULL, &p), 0);
+        EXPECT(streq_ptr(p, "/home/u/.claude/settings.json"));
+        p = mfree_str(p);
+        EXPECT_R(setup_tool_config_path_full(SETUP_TOOL_CLAUDE, "/home/u", NULL, NULL, "/cfg/claude", &p), 0);
+        EXPECT(streq_ptr(p, "/cfg/claude/settings.json"));
+        p = mfree_str(p);
+
+        /* The helper must be an absolute path: the tools run it from anywhere. */
+        EXPECT_R(setup_preview(SETUP_TOOL_CLAUDE, &empty, ENDPOINT, SETUP_KEY_ENDPOINT, NULL, &text), -EINVAL);
+        EXPECT_R(setup_preview(SETUP_TOOL_CLAUDE, &empty, ENDPOINT, SETUP_KEY_ENDPOINT, "bankr-llm", &text), -EINVAL);
+
+        /* Claude Code: everything else in settings.json stays; a token or key
+         * in env that would win over the helper goes. */
+        {
+                _cleanup_free_ char *prov = NULL, *out = NULL, *err = NULL, *again = NULL;
+                EXPECT_R(setup_provider_json(SETUP_TOOL_CLAUDE, l, ENDPOINT, SETUP_KEY_ENDPOINT, HELPER, &prov), 0);
+                EXPECT_R(setup_merge(SETUP_TOOL_CLAUDE,
+                                    "{\"model\":\"opus\",\"env\":{\"FOO\":\"1\",\"ANTHROPIC_AUTH_TOKEN\":\"bk_old_0123456789\","
+                                    "\"ANTHROPIC_API_KEY\":\"sk-x\"},\"apiKeyHelper\":\"/old/helper\",\"permissions\":{\"allow\":[]}}",
+                                    prov, false, &out, &err), 0);
+                EXPECT(streq_ptr(out,
+                                "{\n"
+                                "  \"model\": \"opus\",\n"
+                                "  \"env\": {\n"
+                                "    \"FOO\": \"1\",\n"
+                                "    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:18790\",\n"
+                                "    \"CLAUDE_CODE_API_KEY_HELPER_TTL_MS\": \"3000000\"\n"
+                                "  },\n"
+                                "  \"apiKeyHelper\": \"\\\"/usr/bin/bankr-llm\\\" token --app claude-code --lifetime expiring --ttl 3600s\",\n"
+                                "  \"permissions\": {\n"
+                                "    \"allow\": []\n"
+                                "  }\n"
+                                "}\n"));
+                EXPECT_R(setup_merge(SETUP_TOOL_CLAUDE, out, prov, false, &again, NULL), 0);
+                EXPECT(streq_ptr(out, again));
+                free(err);
+                err = NULL;
+                /* env that is not an object: refused, as the other tools' conflicts. */
+                free(out);
+                out = NULL;
+                EXPECT_R(setup_merge(SETUP_TOOL_CLAUDE, "{\"env\": []}", prov, false, &out, &err), -EBADMSG);
+                EXPECT(err && strstr(err, "\"env\""));
+        }
+
+        /* OpenClaw: the SecretRef and the exec provider it names. */
+        {
+                _cleanup_free_ char *prov = NULL, *secret = NULL, *out = NULL, *err = NULL;
+                EXPECT_R(setup_provider_json(SETUP_TOOL_OPENCLAW, &empty, ENDPOINT, SETUP_KEY_ENDPOINT, HELPER, &prov), 0);
+                EXPECT_R(setup_secret_provider_json(SETUP_TOOL_OPENCLAW, SETUP_KEY_ENDPOINT, HELPER, &secret), 0);
+                EXPECT(secret && strstr(secret, "\"command\": \"/usr/bin/bankr-llm\""));
+                EXPECT_R(setup_merge_full(SETUP_TOOL_OPENCLAW, "{\"secrets\":{\"providers\":{\"vault\":{}}},\"x\":1}", prov, secret,
+                                         false, &out, &err), 0);
+                EXPECT(out && strstr(out, "\"vault\": {},\n      \"bankr\": {\n        \"source\": \"exec\""));
+                EXPECT(out && strstr(out, "\"apiKey\": {\n          \"source\": \"exec\",\n          \"provider\": \"bankr\",\n          \"id\": \"token\"\n"));
+                free(out);
+                out = NULL;
+                EXPECT_R(setup_merge_full(SETUP_TOOL_OPENCLAW, "{\"secrets\":\"no\"}", prov, secret, false, &out, &err), -EBADMSG);
+                /* Not for other tools or modes. */
+                free(secret);
+                EXPECT_R(setup_secret_provider_json(SETUP_TOOL_OPENCODE, SETUP_KEY_ENDPOINT, HELPER, &secret), 0);
+                EXPECT(!secret);
+                EXPECT_R(setup_secret_provider_json(SETUP_TOOL_OPENCLAW, SETUP_KEY_ENV, HELPER, &secret), 0);
+                EXPECT(!secret);
+        }
+
+        /* OpenCode: the token comes from the environment of the run. */
+        {
+                _cleanup_free_ char *c = NULL;
+                EXPECT_R(setup_preview(SETUP_TOOL_OPENCODE, &empty, ENDPOINT, SETUP_KEY_ENDPOINT, HELPER, &c), 0);
+                EXPECT(c && strstr(c, "\"baseURL\": \"http://127.0.0.1:18790/v1\""));
+                EXPECT(c && strstr(c, "\"apiKey\": \"{env:BANKR_LLM_TOKEN}\""));
+        }
 }
 
 int main(void) {
@@ -558,6 +655,7 @@ int main(void) {
         test_merge_conflicts(&live);
         test_merge_keeps_position();
         test_inline_keys();
+        test_endpoint(&live);
 
         free_list(&catalog);
         free_list(&live);
