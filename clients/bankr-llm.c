@@ -20,6 +20,8 @@ static const Verb verbs[] = {
         { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
         { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
         { "opencode", verb_opencode, "run OpenCode through the gateway (all ARGS go to opencode)" },
+        { "token", verb_token, "mint a token for the local endpoint (the tools' credential helper)" },
+        { "endpoint", verb_endpoint, "show the local endpoint and its tokens; revoke a token" },
         /* VERBS: more verbs are added here */
         {}
 };
@@ -54,6 +56,7 @@ static void help(void) {
                "  126  (claude, opencode) the tool exists but cannot be executed\n"
                "  127  (claude, opencode) the tool is not installed\n"
                "  any  (claude, opencode) otherwise the tool's own exit code\n"
+               "128+N  (claude, opencode) the tool was ended by signal N\n"
                "  130  interrupted (Ctrl-C)\n\n"
                "Reference: docs/cli.md (installed in share/doc/bankr-llmd).\n");
 }

@@ -147,6 +147,21 @@ int cli_flush_stdout(void);
  * NULL stays NULL. */
 const char *cli_term_safe(FILE *f, const char *s, char **buf);
 
+/* A token for the local endpoint (Endpoint.CreateToken; verb-token.c).
+ * lifetime "connection", "expiring" (expires_s) or "persistent" (asks
+ * polkit); budget_usd 0 and models NULL: none. Errors are printed; returns
+ * -exit code. *ret_token is secret: free it with erase_and_free(). */
+typedef struct TokenRequest {
+        const char *app;
+        const char *lifetime;
+        uint32_t expires_s;
+        double budget_usd;
+        char **models;
+} TokenRequest;
+int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, char **ret_id);
+/* "90", "90s", "30m", "12h", "7d" → seconds (1 to UINT32_MAX); -EINVAL, -ERANGE. */
+int cli_parse_duration(const char *s, uint32_t *ret);
+
 /* Process-wide options of the top-level command. */
 extern bool arg_no_ask;
 
@@ -165,4 +180,6 @@ int verb_chat(int argc, char *argv[]);           /* verb-chat.c */
 int verb_setup(int argc, char *argv[]);          /* verb-setup.c */
 int verb_claude(int argc, char *argv[]);         /* verb-setup.c */
 int verb_opencode(int argc, char *argv[]);       /* verb-setup.c */
+int verb_token(int argc, char *argv[]);          /* verb-token.c */
+int verb_endpoint(int argc, char *argv[]);       /* verb-endpoint.c */
 

@@ -2,12 +2,18 @@
 /*
  * bankr-llm setup TOOL | claude [ARGS...] | opencode [ARGS...]: tool
  * integrations through the Setup interface. "setup" shows or installs a
- * tool's config; the launchers get the tool's environment from the service
- * (polkit reveal-key) and exec the tool with every argument untouched.
+ * tool's config; the launchers mint a connection token for the local
+ * endpoint (Endpoint.CreateToken), run the tool with the endpoint's URL and
+ * that token and every argument untouched, and stay its parent: the token
+ * dies with the launch, and the tool's exit code becomes ours. Nothing here
+ * sees the key, so nothing asks polkit.
  */
 #include <getopt.h>
 #include <json-c/json.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "cli.h"
 #include "model-list.h"
@@ -128,20 +134,28 @@ static void print_default_hint(sd_bus *bus, SetupTool t, FILE *f) {
 }
 
 static void setup_help(void) {
-        printf("bankr-llm setup TOOL [--install] [--key env|inline] [--force]\n\n"
+        printf("bankr-llm setup TOOL [--install] [--key endpoint|env|inline] [--force]\n\n"
                "Connect a tool to the Bankr LLM Gateway with the current model list.\n"
                "TOOL is openclaw, opencode, claude or cursor.\n\n"
-               "Without --install, print the config (OpenClaw, OpenCode) or the instructions\n"
-               "(Claude Code, Cursor) on standard output; hints go to standard error.\n"
-               "With --install, merge the bankr provider into the tool's config file\n"
-               "(~/.openclaw/openclaw.json or $OPENCLAW_CONFIG_PATH, ~/.config/opencode/opencode.json):\n"
-               "everything else in the file is kept, and the previous version is saved next\n"
-               "to it as FILE.bankr-backup-DATE-TIME.\n\n"
-               "  --install       write the config file (openclaw, opencode)\n"
-               "  --key env       refer to $BANKR_API_KEY instead of writing the key (default)\n"
+               "Without --install, print the config (OpenClaw, OpenCode, Claude Code's\n"
+               "settings.json) or the instructions (Cursor; Claude Code with env or inline)\n"
+               "on standard output; hints go to standard error.\n"
+               "With --install, merge the bankr entries into the tool's config file\n"
+               "(~/.openclaw/openclaw.json or $OPENCLAW_CONFIG_PATH, ~/.config/opencode/opencode.json,\n"
+               "~/.claude/settings.json): everything else in the file is kept, and the previous\n"
+               "version is saved next to it as FILE.bankr-backup-DATE-TIME.\n\n"
+               "  --install       write the config file (openclaw, opencode, claude)\n"
+               "  --key endpoint  point the tool at bankr-llmd's local endpoint; it gets a token\n"
+               "                  from \"bankr-llm token\" (Claude Code apiKeyHelper, OpenClaw exec\n"
+               "                  SecretRef, OpenCode {env:BANKR_LLM_TOKEN}, which \"bankr-llm\n"
+               "                  opencode\" sets): no file holds the key (the default)\n"
+               "  --key env       point it at the gateway, referring to $BANKR_API_KEY for the\n"
+               "                  key (Claude Code: export lines only)\n"
                "  --key inline    write the key itself (asks polkit, like \"key reveal\")\n"
                "  --force         replace a config file that is not strict JSON (JSONC, JSON5\n"
                "                  or garbage); the old file is kept as the backup\n\n"
+               "Cursor calls from its own servers, which cannot reach the local endpoint: it\n"
+               "always gets the gateway's URL and the key.\n\n"
                "See also: bankr-llm claude [ARGS...], bankr-llm opencode [ARGS...].\n");
 }
 
@@ -163,9 +177,9 @@ static int setup_show(sd_bus *bus, SetupTool t, const char *key_mode) {
         (void) cli_flush_stdout();
         /* Standard output stays exactly the config, for redirection; the rest is for people. */
         if (!isempty(path))
-                fprintf(stderr, "\nTo write this into %s (keeping everything else), run:\n  bankr-llm setup %s --install%s\n",
+                fprintf(stderr, "\nTo write this into %s (keeping everything else), run:\n  bankr-llm setup %s --install%s%s\n",
                         pretty_path(path, &buf), setup_tool_to_string(t),
-                        streq_ptr(key_mode, "inline") ? " --key inline" : "");
+                        key_mode ? " --key " : "", strempty(key_mode));
         print_default_hint(bus, t, stderr);
         return 0;
 }
@@ -188,8 +202,10 @@ static int setup_install(sd_bus *bus, SetupTool t, const char *key_mode, bool fo
         const char *path, *backup, *text;
         int r;
 
-        /* Where it goes (key=env never asks polkit), to tell "unchanged" from "updated". */
-        r = setup_call(bus, "Preview", &error, &preview, setup_tool_to_string(t), NULL, false);
+        /* Where it goes (only key=inline would ask polkit: env has the same
+         * path), to tell "unchanged" from "updated". */
+        r = setup_call(bus, "Preview", &error, &preview, setup_tool_to_string(t),
+                       streq_ptr(key_mode, "inline") ? "env" : key_mode, false);
         if (r < 0)
                 return cli_fail_bus("find the config file", &error, r);
         r = sd_bus_message_read(preview, "ss", &text, &path);
@@ -218,7 +234,16 @@ static int setup_install(sd_bus *bus, SetupTool t, const char *key_mode, bool fo
         else
                 printf("Updated %s.\n", pretty_path(path, &buf1));
 
-        if (!streq_ptr(key_mode, "inline")) {
+        if (!key_mode || streq(key_mode, "endpoint")) {
+                if (t == SETUP_TOOL_OPENCODE)
+                        printf("OpenCode reads its token from $BANKR_LLM_TOKEN: start it with \"bankr-llm opencode\",\n"
+                               "which sets it for the run, or export BANKR_LLM_TOKEN=$(bankr-llm token --app opencode).\n");
+                else if (t == SETUP_TOOL_CLAUDE)
+                        printf("Claude Code gets its token from \"bankr-llm token\" (apiKeyHelper); start it as usual.\n");
+                else
+                        printf("OpenClaw gets its token from \"bankr-llm token\" (an exec SecretRef); restart its\n"
+                               "gateway or run \"openclaw secrets reload\" to use it.\n");
+        } else if (streq(key_mode, "env")) {
                 if (t == SETUP_TOOL_OPENCODE)
                         printf("The config refers to {env:BANKR_API_KEY}: start OpenCode with \"bankr-llm opencode\",\n"
                                "which sets it, or export BANKR_API_KEY yourself.\n");
@@ -255,7 +280,7 @@ int verb_setup(int argc, char *argv[]) {
                         break;
                 case 'k':
                         if (setup_key_mode_from_string(optarg) < 0)
-                                return cli_usage("Unknown key mode \"%s\": use --key env (the default) or --key inline.", optarg);
+                                return cli_usage("Unknown key mode \"%s\": use --key endpoint (the default), --key env or --key inline.", optarg);
                         key_mode = optarg;
                         break;
                 case 'f':
@@ -273,10 +298,11 @@ int verb_setup(int argc, char *argv[]) {
                 return cli_usage("Unknown tool \"%s\": use openclaw, opencode, claude or cursor.", argv[optind]);
         if (force && !install)
                 return cli_usage("--force only applies with --install.");
-        if (install && !setup_tool_has_config(t))
-                return cli_usage("%s has no config file to install: run \"bankr-llm setup %s\" for the instructions%s.",
-                                 tool_title(t), setup_tool_to_string(t),
-                                 t == SETUP_TOOL_CLAUDE ? ", or \"bankr-llm claude [ARGS...]\" to launch it" : "");
+        if (install && !setup_tool_can_install(t, key_mode ? setup_key_mode_from_string(key_mode) : SETUP_KEY_ENDPOINT))
+                return cli_usage("%s has no config file to install%s: run \"bankr-llm setup %s%s%s\" for the instructions%s.",
+                                 tool_title(t), t == SETUP_TOOL_CLAUDE ? " with this key mode" : "",
+                                 setup_tool_to_string(t), key_mode ? " --key " : "", strempty(key_mode),
+                                 t == SETUP_TOOL_CLAUDE ? ", install without --key (endpoint), or run \"bankr-llm claude [ARGS...]\"" : "");
 
         r = cli_bus(&bus);
         if (r > 0)
@@ -311,12 +337,24 @@ static int find_executable(const char *name, char **ret) {
         return -ENOENT;
 }
 
-/* A strict JSON object with provider.bankr: 1; without: 0; not strict JSON
- * (JSONC is fine for OpenCode): -EBADMSG. */
-static int opencode_has_provider(const char *text) {
+/* What OpenCode's config holds for the bankr provider, as strict JSON:
+ * PROVIDER_MISSING, PROVIDER_CURRENT (ours, for this endpoint),
+ * PROVIDER_OUTDATED (ours, but an env-mode entry or another endpoint URL:
+ * rewritten), PROVIDER_CUSTOM (someone else's values: left alone); not
+ * strict JSON (JSONC is fine for OpenCode): -EBADMSG. */
+enum {
+        PROVIDER_MISSING,
+        PROVIDER_CURRENT,
+        PROVIDER_OUTDATED,
+        PROVIDER_CUSTOM,
+};
+
+static int opencode_provider_state(const char *text, const char *url) {
         _cleanup_(json_tokener_freep) json_tokener *tok = json_tokener_new();
-        json_object *root, *provider;
-        int r;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_free_ char *v1 = NULL;
+        json_object *provider, *bankr, *options, *o;
+        const char *key = NULL, *base = NULL;
 
         if (!tok)
                 return -ENOMEM;
@@ -324,24 +362,36 @@ static int opencode_has_provider(const char *text) {
         root = json_tokener_parse_ex(tok, text, (int) strlen(text) + 1);
         if (!root)
                 return -EBADMSG;
-        r = json_object_object_get_ex(root, "provider", &provider) && json_object_is_type(provider, json_type_object) &&
-            json_object_object_get_ex(provider, "bankr", NULL);
-        json_object_put(root);
-        return r;
+        if (!json_object_object_get_ex(root, "provider", &provider) || !json_object_is_type(provider, json_type_object) ||
+            !json_object_object_get_ex(provider, "bankr", &bankr))
+                return PROVIDER_MISSING;
+        if (json_object_object_get_ex(bankr, "options", &options) && json_object_is_type(options, json_type_object)) {
+                if (json_object_object_get_ex(options, "apiKey", &o) && json_object_is_type(o, json_type_string))
+                        key = json_object_get_string(o);
+                if (json_object_object_get_ex(options, "baseURL", &o) && json_object_is_type(o, json_type_string))
+                        base = json_object_get_string(o);
+        }
+        if (streq_ptr(key, "{env:BANKR_API_KEY}"))
+                return PROVIDER_OUTDATED; /* env mode: would send the key, which the launcher no longer has */
+        if (!streq_ptr(key, "{env:" SETUP_OPENCODE_TOKEN_ENV "}"))
+                return PROVIDER_CUSTOM;
+        if (asprintf(&v1, "%s/v1", url) < 0)
+                return -ENOMEM;
+        return streq_ptr(base, v1) ? PROVIDER_CURRENT : PROVIDER_OUTDATED;
 }
 
-/* bankr llm opencode installs the provider first when the config lacks it.
- * Never fatal: a config we cannot read or refuse to rewrite (JSONC) may
- * well work for OpenCode, so we warn and launch anyway. */
-static void opencode_ensure_provider(sd_bus *bus) {
+/* Before launching OpenCode: the provider must point at the endpoint and
+ * read $BANKR_LLM_TOKEN. Never fatal: a config we cannot read or refuse to
+ * rewrite (JSONC) may well work for OpenCode, so we warn and launch anyway. */
+static void opencode_ensure_provider(sd_bus *bus, const char *url) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *preview = NULL, *reply = NULL;
         _cleanup_erase_ char *text = NULL;
         _cleanup_free_ char *err = NULL, *buf = NULL;
         const char *config, *path, *backup;
-        int r;
+        int r, state = PROVIDER_MISSING;
 
-        r = setup_call(bus, "Preview", &error, &preview, "opencode", NULL, false);
+        r = setup_call(bus, "Preview", &error, &preview, "opencode", "endpoint", false);
         if (r >= 0)
                 r = sd_bus_message_read(preview, "ss", &config, &path);
         if (r < 0) {
@@ -352,10 +402,17 @@ static void opencode_ensure_provider(sd_bus *bus) {
 
         r = safe_install_read(path, &text, &err);
         if (r >= 0) {
-                r = opencode_has_provider(text);
-                if (r > 0)
+                state = opencode_provider_state(text, url);
+                if (state == PROVIDER_CURRENT)
                         return;
-                if (r < 0) {
+                if (state == PROVIDER_CUSTOM) {
+                        fprintf(stderr,
+                                "Note: the bankr provider in %s has its own apiKey, so OpenCode may not use the\n"
+                                "token of this run; \"bankr-llm setup opencode --install\" points it at the endpoint.\n",
+                                pretty_path(path, &buf));
+                        return;
+                }
+                if (state < 0) {
                         fprintf(stderr,
                                 "Warning: %s is not strict JSON (comments?), so bankr-llm cannot check or add the bankr\n"
                                 "provider; starting OpenCode anyway. \"bankr-llm setup opencode\" shows the entry to add.\n",
@@ -367,7 +424,7 @@ static void opencode_ensure_provider(sd_bus *bus) {
                 return;
         }
 
-        r = setup_call(bus, "Install", &error, &reply, "opencode", "env", false);
+        r = setup_call(bus, "Install", &error, &reply, "opencode", "endpoint", false);
         if (r >= 0)
                 r = sd_bus_message_read(reply, "ss", &path, &backup);
         if (r < 0) {
@@ -375,21 +432,109 @@ static void opencode_ensure_provider(sd_bus *bus) {
                         sd_bus_error_is_set(&error) ? error.message : strerror(-r));
                 return;
         }
-        fprintf(stderr, "Added the bankr provider to %s; its models are bankr/<id>.\n", pretty_path(path, &buf));
+        if (state == PROVIDER_OUTDATED)
+                fprintf(stderr, "Pointed the bankr provider in %s at the local endpoint.\n", pretty_path(path, &buf));
+        else
+                fprintf(stderr, "Added the bankr provider to %s; its models are bankr/<id>.\n", pretty_path(path, &buf));
 }
 
-static int launch(SetupTool t, const char *binary, const char *install_hint, int argc, char *argv[]) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+/* The endpoint's Url; errors are printed (-exit code). */
+static int endpoint_url(sd_bus *bus, char **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *exe = NULL, *what = NULL;
-        const char *name, *value;
+        _cleanup_free_ char *url = NULL;
         int r;
+
+        r = sd_bus_get_property_string(bus, BUS_NAME, OBJECT_PATH, IFACE("Endpoint"), "Url", &error, &url);
+        if (r < 0) {
+                if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_INTERFACE) ||
+                    sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_PROPERTY) ||
+                    sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT))
+                        return -cli_fail(EXIT_FAIL, "Failed to find the local endpoint: this bankr-llmd has none "
+                                                    "(no bot.bankr.LLM1.Endpoint interface); update bankr-llmd.");
+                return -cli_fail_bus("find the local endpoint", &error, r);
+        }
+        if (isempty(url))
+                return -cli_fail(EXIT_FAIL, "Failed to find the local endpoint: bankr-llmd is not listening "
+                                            "(Endpoint.Url is empty); see its log.");
+        *ret = TAKE_PTR(url);
+        return 0;
+}
+
+/* Signals a launcher passes on to the tool. SIGINT and SIGQUIT from the
+ * terminal reach the whole foreground process group, the tool included,
+ * so those are forwarded only when some process sent them to us. */
+static const int forwarded_signals[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT };
+
+/* Variables a launched tool must not get: keys, and what would win over
+ * the token we pass. */
+static const char *const scrubbed_env[] = {
+        "BANKR_LLM_KEY", "BANKR_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", SETUP_OPENCODE_TOKEN_ENV,
+};
+
+static __attribute__((noreturn)) void exec_child(const char *exe, char *argv[], SetupTool t, const char *url, const char *token,
+                                  const sigset_t *old_mask) {
+        _cleanup_free_ char *v1 = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(scrubbed_env); i++)
+                (void) unsetenv(scrubbed_env[i]);
+        if (t == SETUP_TOOL_CLAUDE) {
+                if (setenv("ANTHROPIC_BASE_URL", url, 1) < 0 || setenv("ANTHROPIC_AUTH_TOKEN", token, 1) < 0)
+                        _exit(EXIT_FAIL);
+        } else if (setenv(SETUP_OPENCODE_TOKEN_ENV, token, 1) < 0)
+                _exit(EXIT_FAIL);
+        (void) sigprocmask(SIG_SETMASK, old_mask, NULL);
+        execv(exe, argv);
+        fprintf(stderr, "Failed to run %s: %s\n", exe, strerror(errno));
+        _exit(EXIT_CANNOT_EXEC);
+}
+
+/* Waits for the child, passing signals on; returns its exit code (128+N
+ * when signal N ended it, as shells report it). */
+static int wait_child(pid_t pid, int sfd) {
+        for (;;) {
+                struct signalfd_siginfo si;
+                ssize_t k;
+                int status;
+                pid_t w;
+
+                w = waitpid(pid, &status, WNOHANG);
+                if (w == pid) {
+                        if (WIFEXITED(status))
+                                return WEXITSTATUS(status);
+                        if (WIFSIGNALED(status))
+                                return 128 + WTERMSIG(status);
+                        continue;
+                }
+                if (w < 0 && errno != EINTR)
+                        return cli_fail(EXIT_FAIL, "Failed to wait for the tool: %s", strerror(errno));
+
+                k = read(sfd, &si, sizeof si);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k != sizeof si)
+                        return cli_fail(EXIT_FAIL, "Failed to read a signal: %s", k < 0 ? strerror(errno) : "short read");
+                if (si.ssi_signo == SIGCHLD)
+                        continue;
+                /* From the terminal (the kernel): the tool got it too. */
+                if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGQUIT) && si.ssi_code == SI_KERNEL)
+                        continue;
+                (void) kill(pid, (int) si.ssi_signo);
+        }
+}
+
+static int launch(SetupTool t, const char *binary, const char *app, const char *install_hint, int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(erase_and_freep) char *token = NULL;
+        _cleanup_free_ char *exe = NULL, *url = NULL, *id = NULL;
+        _cleanup_close_ int sfd = -EBADF;
+        sigset_t mask, old_mask;
+        pid_t pid;
+        int r, code;
 
         /* No option parsing here: every argument is the tool's, even --help. */
         (void) argc;
 
-        /* Before asking for the key: no point handing it out for nothing. */
+        /* Before minting a token: no point handing one out for nothing. */
         r = find_executable(binary, &exe);
         if (r == -ENOMEM)
                 return cli_fail(EXIT_FAIL, "Out of memory.");
@@ -401,43 +546,55 @@ static int launch(SetupTool t, const char *binary, const char *install_hint, int
         if (r > 0)
                 return r;
 
-        if (t == SETUP_TOOL_OPENCODE)
-                opencode_ensure_provider(bus);
-
-        r = setup_call(bus, "Environment", &error, &reply, setup_tool_to_string(t), NULL, false);
+        r = endpoint_url(bus, &url);
         if (r < 0) {
-                if (asprintf(&what, "get the key for %s", binary) < 0)
-                        what = NULL;
-                r = cli_fail_bus(what ?: "get the key", &error, r);
                 fprintf(stderr, "%s was not started.\n", binary);
-                return r;
+                return -r;
         }
-        r = sd_bus_message_enter_container(reply, 'a', "{ss}");
-        if (r < 0)
-                return cli_fail_bus("read the environment", NULL, r);
-        while ((r = sd_bus_message_read(reply, "{ss}", &name, &value)) > 0)
-                if (setenv(name, value, 1) < 0)
-                        return cli_fail(EXIT_FAIL, "Failed to set %s: %s", name, strerror(errno));
-        if (r < 0)
-                return cli_fail_bus("read the environment", NULL, r);
+        if (t == SETUP_TOOL_OPENCODE)
+                opencode_ensure_provider(bus, url);
 
-        reply = sd_bus_message_unref(reply);
-        bus = sd_bus_flush_close_unref(bus);
+        /* A connection token: it lives as long as this process's bus
+         * connection, which we keep open (and idle) until the tool ends. */
+        r = cli_endpoint_token(bus, &(TokenRequest) { .app = app, .lifetime = "connection" }, &token, &id);
+        if (r < 0) {
+                fprintf(stderr, "%s was not started.\n", binary);
+                return -r;
+        }
+
         if (cli_flush_stdout() < 0) {
                 fprintf(stderr, "%s was not started.\n", binary);
                 return EXIT_FAIL;
         }
         fflush(stderr);
 
-        /* The tool's exit code becomes ours. */
-        execv(exe, argv);
-        return cli_fail(EXIT_CANNOT_EXEC, "Failed to run %s: %s", exe, strerror(errno));
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
+                sigaddset(&mask, forwarded_signals[i]);
+        if (sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0)
+                return cli_fail(EXIT_FAIL, "Failed to block signals: %s", strerror(errno));
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        if (sfd < 0)
+                return cli_fail(EXIT_FAIL, "Failed to watch signals: %s", strerror(errno));
+
+        pid = fork();
+        if (pid < 0)
+                return cli_fail(EXIT_FAIL, "Failed to start %s: %s", binary, strerror(errno));
+        if (pid == 0)
+                exec_child(exe, argv, t, url, token, &old_mask);
+
+        /* The parent needs only the connection, not the token text. */
+        token = erase_and_free(token);
+        code = wait_child(pid, sfd);
+        (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
+        return code;
 }
 
 int verb_claude(int argc, char *argv[]) {
-        return launch(SETUP_TOOL_CLAUDE, "claude", "npm install -g @anthropic-ai/claude-code", argc, argv);
+        return launch(SETUP_TOOL_CLAUDE, "claude", "claude-code", "npm install -g @anthropic-ai/claude-code", argc, argv);
 }
 
 int verb_opencode(int argc, char *argv[]) {
-        return launch(SETUP_TOOL_OPENCODE, "opencode", "npm install -g opencode-ai", argc, argv);
+        return launch(SETUP_TOOL_OPENCODE, "opencode", "opencode", "npm install -g opencode-ai", argc, argv);
 }

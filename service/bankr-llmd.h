@@ -54,6 +54,10 @@ const char *context_api_key(Context *c);
 const char *context_gateway_url(Context *c);
 /* Normalised agent API base URL. Never NULL. */
 const char *context_api_url(Context *c);
+/* The local endpoint's base URL (Endpoint.Url, "http://127.0.0.1:PORT"),
+ * or NULL/"" while it is not listening. Defined by the endpoint module;
+ * setup.c uses it for the "endpoint" key mode. */
+const char *context_endpoint_url(Context *c);
 
 /* The Context's events (context.c): a module tells the Context, and the
  * Context tells the modules that react. No module calls another sideways.

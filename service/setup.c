@@ -11,6 +11,13 @@
  * (Preview and Install with key=inline, Environment) needs polkit
  * bot.bankr.LLM1.reveal-key, asked before anything changes.
  *
+ * The default key mode is "endpoint": the configs point at the local
+ * endpoint (context_endpoint_url()) and get a token from `bankr-llm token`
+ * through each tool's credential helper, so neither the key nor a
+ * long-lived token is written anywhere. The helper's path is BINDIR's
+ * bankr-llm, or $BANKR_LLM_HELPER (absolute) from the service's environment
+ * (the tests point it at the build tree).
+ *
  * Install does its file I/O synchronously in the handler: it is a few small
  * local reads, one write, fsync and rename in the user's own config
  * directories, which takes milliseconds; a worker thread would add more risk
@@ -33,7 +40,15 @@ struct Setup {
         char *home;
         char *xdg_config_home;
         char *openclaw_config_path;
+        char *claude_config_dir;
+        char *helper; /* absolute path of bankr-llm, the tools' credential helper */
 };
+
+/* Until the endpoint module is linked in, the endpoint is not listening:
+ * key=endpoint then fails with a sentence saying so. */
+__attribute__((weak)) const char *context_endpoint_url(Context *c) {
+        return NULL;
+}
 
 typedef struct SetupOptions {
         SetupKeyMode key;
@@ -75,7 +90,7 @@ static int read_tool(sd_bus_message *m, SetupTool *ret, sd_bus_error *error) {
  * options are refused, not ignored: a typo must not silently write the key. */
 static int read_options(sd_bus_message *m, const char *method, bool allow_force, SetupOptions *ret,
                         sd_bus_error *error) {
-        SetupOptions o = { .key = SETUP_KEY_ENV };
+        SetupOptions o = { .key = SETUP_KEY_ENDPOINT };
         bool have_key = false, have_force = false;
         int r;
 
@@ -106,8 +121,10 @@ static int read_options(sd_bus_message *m, const char *method, bool allow_force,
                         o.key = setup_key_mode_from_string(v);
                         if (o.key < 0)
                                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Unknown key mode \"%s\": use \"env\" (the default: the config refers "
-                                                         "to an environment variable) or \"inline\" (the key itself).", v);
+                                                         "Unknown key mode \"%s\": use \"endpoint\" (the default: the config "
+                                                         "points at the local endpoint and gets a token from bankr-llm), "
+                                                         "\"env\" (it refers to an environment variable holding the key) or "
+                                                         "\"inline\" (the key itself).", v);
                         have_key = true;
                 } else if (streq(name, "force") && allow_force) {
                         int b;
@@ -160,7 +177,7 @@ static int config_path(Setup *s, SetupTool t, char **ret, sd_bus_error *error) {
                 oc = expanded;
         }
 
-        r = setup_tool_config_path(t, s->home, s->xdg_config_home, oc, &p);
+        r = setup_tool_config_path_full(t, s->home, s->xdg_config_home, oc, s->claude_config_dir, &p);
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
@@ -213,6 +230,34 @@ static int file_error(sd_bus_error *error, int r, const char *path, const char *
         return sd_bus_error_setf(error, name, "Cannot write %s: %s.", path, strerror(-r));
 }
 
+/* What the generators get for a mode: the URL the config points at, and
+ * for key=endpoint the helper in place of the key. Cursor's servers cannot
+ * reach the local endpoint: it always gets the gateway and key=env text. */
+static int mode_inputs(Setup *s, SetupTool t, SetupKeyMode *mode, const char **ret_url, const char **ret_helper,
+                       sd_bus_error *error) {
+        const char *url;
+
+        *ret_helper = NULL;
+        if (*mode != SETUP_KEY_ENDPOINT) {
+                *ret_url = context_gateway_url(s->context);
+                return 0;
+        }
+        if (t == SETUP_TOOL_CURSOR) {
+                *mode = SETUP_KEY_ENV;
+                *ret_url = context_gateway_url(s->context);
+                return 0;
+        }
+        url = context_endpoint_url(s->context);
+        if (isempty(url))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED,
+                                         "The local endpoint is not listening, so there is nothing for %s to point at "
+                                         "(Endpoint.Url is empty). Use key mode \"env\", or see the service's log.",
+                                         tool_title(t));
+        *ret_url = url;
+        *ret_helper = s->helper;
+        return 0;
+}
+
 static const ModelList *current_models(Setup *s) {
         /* NULL (no list at all) gives a provider without models; the
          * generators take it like an empty list. */
@@ -235,11 +280,15 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = read_options(m, "Preview", false, &o, error);
         if (r < 0)
                 return r;
-        if (setup_tool_has_config(t)) {
+        if (setup_tool_can_install(t, o.key)) {
                 r = config_path(s, t, &path, error);
                 if (r < 0)
                         return r;
         }
+        const char *url, *helper;
+        r = mode_inputs(s, t, &o.key, &url, &helper, error);
+        if (r < 0)
+                return r;
 
         if (o.key == SETUP_KEY_INLINE) {
                 r = authorize_key(s, m, &key, error);
@@ -247,7 +296,7 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
                         return r < 0 ? r : 1;
         }
 
-        r = setup_preview(t, current_models(s), context_gateway_url(s->context), o.key, key, &text);
+        r = setup_preview(t, current_models(s), url, o.key, key ?: helper, &text);
         if (r < 0)
                 return log_error_errno(r, "Failed to generate the %s preview: %m", setup_tool_to_string(t));
 
@@ -279,13 +328,21 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = read_options(m, "Install", true, &o, error);
         if (r < 0)
                 return r;
-        if (!setup_tool_has_config(t))
+        if (t == SETUP_TOOL_CLAUDE && !setup_tool_can_install(t, o.key))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "With key mode \"%s\" Claude Code prints instructions only; Install writes "
+                                         "its settings.json with key mode \"endpoint\" (the default), or launch it "
+                                         "with \"bankr-llm claude\".", setup_key_mode_to_string(o.key));
+        if (!setup_tool_can_install(t, o.key))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "%s has no config file bankr-llm writes: it prints instructions only; "
-                                         "use Preview or \"bankr-llm setup %s\"%s.",
-                                         tool_title(t), setup_tool_to_string(t),
-                                         t == SETUP_TOOL_CLAUDE ? ", or launch it with \"bankr-llm claude\"" : "");
+                                         "use Preview or \"bankr-llm setup %s\".",
+                                         tool_title(t), setup_tool_to_string(t));
         r = config_path(s, t, &path, error);
+        if (r < 0)
+                return r;
+        const char *url, *helper;
+        r = mode_inputs(s, t, &o.key, &url, &helper, error);
         if (r < 0)
                 return r;
 
@@ -300,9 +357,13 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                         return r < 0 ? r : 1;
         }
 
-        r = setup_provider_json(t, current_models(s), context_gateway_url(s->context), o.key, key, &provider);
+        r = setup_provider_json(t, current_models(s), url, o.key, key ?: helper, &provider);
         if (r < 0)
                 return log_error_errno(r, "Failed to generate the %s provider: %m", setup_tool_to_string(t));
+        _cleanup_free_ char *secret = NULL;
+        r = setup_secret_provider_json(t, o.key, helper, &secret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to generate the %s secret provider: %m", setup_tool_to_string(t));
 
         r = safe_install_read(path, &old, &err);
         if (r == -EFBIG) /* over SAFE_INSTALL_MAX_SIZE: the sentence names the size and the cap */
@@ -316,7 +377,7 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         else if (r < 0 && r != -ENOENT)
                 return file_error(error, r, path, err);
 
-        r = setup_merge(t, old, provider, o.force, &text, &reason);
+        r = setup_merge_full(t, old, provider, secret, o.force, &text, &reason);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG, "%s was left untouched. %s", path, strna(reason));
         if (r < 0)
@@ -429,7 +490,16 @@ int setup_new(Context *c, Setup **ret) {
                 return -ENOMEM;
         s->context = c;
         if (dup_env("HOME", &s->home) < 0 || dup_env("XDG_CONFIG_HOME", &s->xdg_config_home) < 0 ||
-            dup_env("OPENCLAW_CONFIG_PATH", &s->openclaw_config_path) < 0) {
+            dup_env("OPENCLAW_CONFIG_PATH", &s->openclaw_config_path) < 0 ||
+            dup_env("CLAUDE_CONFIG_DIR", &s->claude_config_dir) < 0 || dup_env("BANKR_LLM_HELPER", &s->helper) < 0) {
+                setup_free(s);
+                return -ENOMEM;
+        }
+        if (s->helper && s->helper[0] != '/') {
+                log_warning("Ignoring BANKR_LLM_HELPER=%s: not an absolute path.", s->helper);
+                s->helper = mfree(s->helper);
+        }
+        if (!s->helper && !(s->helper = strdup(BINDIR "/bankr-llm"))) {
                 setup_free(s);
                 return -ENOMEM;
         }
@@ -443,6 +513,8 @@ Setup *setup_free(Setup *s) {
         free(s->home);
         free(s->xdg_config_home);
         free(s->openclaw_config_path);
+        free(s->claude_config_dir);
+        free(s->helper);
         free(s);
         return NULL;
 }
