@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: MIT
 """Setup interface and the setup/claude/opencode verbs, against a private
 session bus, dbusmock's polkitd on a private system bus, the built daemon and
-the fake gateway (with a key, so the live model list is used)."""
+the fake gateway (with a key, so the live model list is used).
+
+The classes here test the key modes "env" and "inline" (which point the tools
+at the gateway) and say so explicitly, since the default is "endpoint";
+test-endpoint-setup.py tests the endpoint mode and the launchers."""
 import glob
 import json
 import os
@@ -15,7 +19,7 @@ import unittest
 import dbus
 
 from fakegw import FakeGateway
-from harness import Env, call_gdbus, wait_until, CATALOG
+from harness import Env, call_gdbus, wait_until, CATALOG, CLI
 from polkit_env import MockPolkitd
 
 KEY = FakeGateway.DEFAULT_KEY
@@ -120,7 +124,7 @@ def set_immutable(path, on):
 class SetupBase(unittest.TestCase):
     """One session per class (daemon, buses, polkit mock, gateway); each
     test starts from config directories that do not exist yet."""
-    service_env = {"BANKR_LLM_KEY": KEY}
+    service_env = {"BANKR_LLM_KEY": KEY, "BANKR_LLM_HELPER": os.path.abspath(CLI)}
 
     @classmethod
     def setUpClass(cls):
@@ -170,18 +174,26 @@ class SetupBase(unittest.TestCase):
     def gdbus(self, method, *args):
         return call_gdbus(self.env, "Setup", method, *args)
 
+    @staticmethod
+    def key_opts(opts):
+        """key=env unless the test says otherwise (key=None: the service's default)."""
+        opts.setdefault("key", "env")
+        if opts["key"] is None:
+            del opts["key"]
+        return gv_options(**opts)
+
     def preview(self, tool, **opts):
-        ok, out = self.gdbus("Preview", tool, gv_options(**opts))
+        ok, out = self.gdbus("Preview", tool, self.key_opts(opts))
         self.assertTrue(ok, out)
         return parse_gdbus_pair(out)
 
     def install(self, tool, **opts):
-        ok, out = self.gdbus("Install", tool, gv_options(**opts))
+        ok, out = self.gdbus("Install", tool, self.key_opts(opts))
         self.assertTrue(ok, out)
         return parse_gdbus_pair(out)
 
     def install_error(self, tool, **opts):
-        ok, out = self.gdbus("Install", tool, gv_options(**opts))
+        ok, out = self.gdbus("Install", tool, self.key_opts(opts))
         self.assertFalse(ok, "Install succeeded: %s" % (out,))
         return out
 
@@ -275,6 +287,23 @@ class PreviewTest(SetupBase):
         text, _ = self.preview("openclaw", key="inline")
         self.assertEqual(json.loads(text)["models"]["providers"]["bankr"]["apiKey"], KEY)
 
+    def test_default_is_endpoint(self):
+        ok, out = self.gdbus("Preview", "opencode", gv_options())
+        r = self.env.run(["busctl", "--user", "introspect", "bot.bankr.LLM1", "/bot/bankr/LLM1"], check=True)
+        if "bot.bankr.LLM1.Endpoint" not in r.stdout:
+            # No endpoint in this daemon: the default mode says why it cannot work.
+            self.assertFalse(ok, out)
+            self.assertIn("not listening", out[1])
+            ok, out = self.gdbus("Install", "claude", gv_options())
+            self.assertFalse(ok, out)
+            self.assertIn("not listening", out[1])
+            self.assertFalse(os.path.exists(os.path.join(self.home, ".claude")))
+            return
+        self.assertTrue(ok, out)
+        text, _ = parse_gdbus_pair(out)
+        self.assertIn("{env:BANKR_LLM_TOKEN}", text)
+        self.assertIn(self.env.get("Endpoint", "Url") + "/v1", text)
+
     def test_bad_arguments(self):
         cases = [
             ("Preview", "vim", gv_options()),
@@ -285,8 +314,10 @@ class PreviewTest(SetupBase):
             ("Install", "openclaw", "@a{sv} {'force': <'yes'>}"),
             ("Install", "openclaw", gv_options(key="")),
             ("Install", "openclaw", gv_options(mode="0600")),
-            ("Install", "claude", gv_options()),
+            ("Install", "claude", gv_options(key="env")),
+            ("Install", "claude", gv_options(key="inline")),
             ("Install", "cursor", gv_options()),
+            ("Install", "cursor", gv_options(key="env")),
             ("Install", "", gv_options()),
         ]
         for method, tool, opts in cases:
@@ -294,8 +325,9 @@ class PreviewTest(SetupBase):
             self.assertFalse(ok, (method, tool, opts, out))
             self.assertEqual(out[0], INVALID_ARGS, (method, tool, opts, out))
             self.assertTrue(out[1].split("\n")[0].endswith("."), out)
-        ok, (name, msg) = self.gdbus("Install", "claude", gv_options())
+        ok, (name, msg) = self.gdbus("Install", "claude", gv_options(key="env"))
         self.assertIn("prints instructions only", msg)
+        self.assertIn("endpoint", msg)
         ok, (name, msg) = self.gdbus("Environment", "openclaw")
         self.assertEqual(name, INVALID_ARGS)
         self.assertFalse(os.path.exists(self.openclaw_path))
@@ -532,35 +564,35 @@ class EnvironmentTest(SetupBase):
 
 class CliSetupTest(SetupBase):
     def test_show(self):
-        r = self.env.cli("setup", "openclaw")
+        r = self.env.cli("setup", "openclaw", "--key", "env")
         self.assertEqual(r.returncode, 0, r.stderr)
         doc = json.loads(r.stdout)  # standard output is the config alone
         self.assertIn("bankr", doc["models"]["providers"])
-        self.assertIn("bankr-llm setup openclaw --install", r.stderr)
+        self.assertIn("bankr-llm setup openclaw --install --key env", r.stderr)
         self.assertFalse(os.path.exists(self.openclaw_path))
-        r = self.env.cli("setup", "claude")
+        r = self.env.cli("setup", "claude", "--key", "env")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("ANTHROPIC_BASE_URL", r.stdout)
 
     def test_show_hint_from_models(self):
         self.require_models()
-        r = self.env.cli("setup", "openclaw")
+        r = self.env.cli("setup", "openclaw", "--key", "env")
         self.assertIn("agents.defaults.model.primary", r.stderr)
         self.assertIn('"bankr/', r.stderr)
 
     def test_install_messages(self):
-        r = self.env.cli("setup", "openclaw", "--install")
+        r = self.env.cli("setup", "openclaw", "--install", "--key", "env")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("Created ~/.openclaw/openclaw.json.", r.stdout)
         self.assertIn("${BANKR_API_KEY}", r.stdout)
-        r = self.env.cli("setup", "openclaw", "--install")
+        r = self.env.cli("setup", "openclaw", "--install", "--key", "env")
         self.assertIn("~/.openclaw/openclaw.json is already up to date.", r.stdout)
         with open(self.openclaw_path) as f:
             doc = json.load(f)
         doc["agents"] = {"defaults": {}}
         doc["models"]["providers"]["bankr"]["baseUrl"] = "http://127.0.0.1:9"  # an outdated entry
         self.write(self.openclaw_path, json.dumps(doc, indent=2) + "\n", 0o600)
-        r = self.env.cli("setup", "openclaw", "--install")
+        r = self.env.cli("setup", "openclaw", "--install", "--key", "env")
         self.assertEqual(r.returncode, 0, r.stderr)
         backups = backups_of(self.openclaw_path)
         self.assertEqual(len(backups), 1, (r.stdout, os.listdir(os.path.dirname(self.openclaw_path))))
@@ -569,7 +601,8 @@ class CliSetupTest(SetupBase):
                       % os.path.basename(backup), r.stdout)
 
     def test_usage_errors(self):
-        for args in (["setup"], ["setup", "vim"], ["setup", "claude", "--install"], ["setup", "cursor", "--install"],
+        for args in (["setup"], ["setup", "vim"], ["setup", "claude", "--install", "--key", "env"],
+                     ["setup", "claude", "--install", "--key", "inline"], ["setup", "cursor", "--install"],
                      ["setup", "openclaw", "--key", "plain"], ["setup", "openclaw", "--force"],
                      ["setup", "openclaw", "opencode"]):
             r = self.env.cli(*args)
@@ -581,11 +614,11 @@ class CliSetupTest(SetupBase):
 
     def test_install_refused_and_forced(self):
         self.write(self.opencode_path, "{ // jsonc\n}\n", 0o600)
-        r = self.env.cli("setup", "opencode", "--install")
+        r = self.env.cli("setup", "opencode", "--install", "--key", "env")
         self.assertEqual(r.returncode, 10, r.stderr)
         self.assertIn("--force", r.stderr)
         self.assertEqual(read_bytes(self.opencode_path), b"{ // jsonc\n}\n")
-        r = self.env.cli("setup", "opencode", "--install", "--force")
+        r = self.env.cli("setup", "opencode", "--install", "--key", "env", "--force")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("previous version saved as", r.stdout)
 
@@ -601,36 +634,7 @@ class CliSetupTest(SetupBase):
 
 
 class LauncherTest(SetupBase):
-    ARGS = ["--help", "-m", "bankr/claude-haiku-4.5", "--", "two words", "", "--key", "inline", "-p", "say \"hi\" $HOME"]
-
-    def test_claude_passes_everything_through(self):
-        self.allow_reveal()
-        env = self.standin("claude")
-        r = self.env.cli("claude", *self.ARGS, env=env)
-        self.assertEqual(r.returncode, 42, r.stderr)
-        rec = self.standin_record()
-        self.assertEqual(rec["args"], self.ARGS)
-        self.assertEqual(os.path.basename(rec["argv0"]), "claude")
-        self.assertEqual(rec["env"]["ANTHROPIC_BASE_URL"], self.env.gateway.url)
-        self.assertEqual(rec["env"]["ANTHROPIC_AUTH_TOKEN"], KEY)
-        self.assertEqual(rec["env"]["STANDIN_OUT"], self.out, "the rest of the environment is kept")
-        self.assertEqual(r.stdout, "")
-
-    def test_exit_codes_propagate(self):
-        self.allow_reveal()
-        for code in (0, 1, 3):
-            r = self.env.cli("claude", env=self.standin("claude", code))
-            self.assertEqual(r.returncode, code, r.stderr)
-            self.assertEqual(self.standin_record()["args"], [])
-
-    def test_denied_means_no_launch(self):
-        for tool in ("claude", "opencode"):
-            env = self.standin(tool)
-            r = self.env.cli(tool, "--version", env=env)
-            self.assertEqual(r.returncode, 7, r.stderr)
-            self.assertIn("not started", r.stderr)
-            self.assertIn("Failed to get the key for %s" % tool, r.stderr)
-            self.assertFalse(os.path.exists(self.out))
+    """What needs no endpoint; the rest is in test-endpoint-setup.py."""
 
     def test_missing_binary(self):
         for tool, hint in (("claude", "npm install -g @anthropic-ai/claude-code"),
@@ -642,36 +646,11 @@ class LauncherTest(SetupBase):
         self.assertEqual(self.polkit.check_calls(), [], "no key is asked for a missing tool")
         self.assertFalse(os.path.exists(self.opencode_path), "nothing installed for a missing tool")
 
-    def test_opencode_installs_provider_first(self):
-        self.allow_reveal()
-        env = self.standin("opencode", 0)
-        r = self.env.cli("opencode", "run", "-m", "bankr/gpt-5-mini", "say hi", env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("Added the bankr provider", r.stderr)
-        doc = json.loads(read_bytes(self.opencode_path))
-        self.assertEqual(doc["provider"]["bankr"]["options"]["apiKey"], "{env:BANKR_API_KEY}")
-        self.assertEqual(mode_of(self.opencode_path), 0o600)
-        rec = self.standin_record()
-        self.assertEqual(rec["args"], ["run", "-m", "bankr/gpt-5-mini", "say hi"])
-        self.assertEqual(rec["env"]["BANKR_API_KEY"], KEY)
-        # Present now: left alone, even when it differs from what we would write.
-        doc["provider"]["bankr"]["options"]["apiKey"] = "mine"
-        self.write(self.opencode_path, json.dumps(doc, indent=2) + "\n", 0o600)
-        before = read_bytes(self.opencode_path)
-        r = self.env.cli("opencode", env=env)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertNotIn("Added", r.stderr)
-        self.assertEqual(read_bytes(self.opencode_path), before)
-
-    def test_opencode_with_jsonc_config_still_launches(self):
-        self.allow_reveal()
-        content = b'{\n  // mine\n  "provider": { "bankr": {} },\n}\n'
-        self.write(self.opencode_path, content, 0o600)
-        r = self.env.cli("opencode", "--help", env=self.standin("opencode"))
-        self.assertEqual(r.returncode, 42, r.stderr)
-        self.assertIn("not strict JSON", r.stderr)
-        self.assertEqual(read_bytes(self.opencode_path), content)
-        self.assertEqual(self.standin_record()["args"], ["--help"])
+    def test_launchers_never_ask_polkit(self):
+        # Nothing reveals the key any more: with or without an endpoint, no prompt.
+        for tool in ("claude", "opencode"):
+            self.env.cli(tool, "--version", env=self.standin(tool))
+        self.assertEqual(self.polkit.check_calls(), [])
 
 
 class OpenclawConfigPathTest(SetupBase):
@@ -689,13 +668,13 @@ class OpenclawConfigPathTest(SetupBase):
         shutil.rmtree(os.path.dirname(custom))
         # busctl's own syntax works too (documented in docs/setup.md).
         r = self.env.busctl("call", "bot.bankr.LLM1", "/bot/bankr/LLM1", "bot.bankr.LLM1.Setup", "Install",
-                            "sa{sv}", "openclaw", "0")
+                            "sa{sv}", "openclaw", "1", "key", "s", "env")
         self.assertIn(custom, r.stdout)
 
     def test_relative_config_path_refused(self):
         self.env.restart_service({"OPENCLAW_CONFIG_PATH": "relative/oc.json"})
         try:
-            ok, (name, msg) = self.gdbus("Install", "openclaw", gv_options())
+            ok, (name, msg) = self.gdbus("Install", "openclaw", gv_options(key="env"))
             self.assertFalse(ok)
             self.assertIn("not an absolute path", msg)
         finally:
@@ -729,13 +708,6 @@ class NoKeyTest(SetupBase):
         # key=env works without a key.
         path, _ = self.install("openclaw")
         self.assertTrue(os.path.exists(path))
-
-    def test_launcher_without_key(self):
-        self.allow_reveal()
-        r = self.env.cli("claude", env=self.standin("claude"))
-        self.assertEqual(r.returncode, 4, r.stderr)
-        self.assertIn("not started", r.stderr)
-        self.assertFalse(os.path.exists(self.out))
 
 
 if __name__ == "__main__":
