@@ -15,7 +15,7 @@ _bankr_llm_model_ids() {
 
 _bankr_llm() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev= i w verb= sub=
-    local verbs="status key config login credits chat models setup claude opencode"
+    local verbs="status key config login credits chat models setup claude opencode token endpoint"
     local json_formats="short pretty off"
     local opts=
 
@@ -28,7 +28,8 @@ _bankr_llm() {
         [[ $w == -* || $w == = ]] && continue
         case ${COMP_WORDS[i - 1]} in
         -m | --model | -s | --system | --max-tokens | --temperature | --api | --fallback | --key | \
-            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key) continue ;;
+            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key | -a | --app | -l | \
+            --lifetime | --ttl | -b | --budget | --models) continue ;;
         esac
         if [[ -z $verb ]]; then
             verb=$w
@@ -63,7 +64,22 @@ _bankr_llm() {
         [[ $verb == chat ]] && { COMPREPLY=($(compgen -W "auto openai anthropic" -- "$cur")); return 0; }
         ;;
     --key)
-        COMPREPLY=($(compgen -W "env inline" -- "$cur"))
+        COMPREPLY=($(compgen -W "endpoint env inline" -- "$cur"))
+        return 0
+        ;;
+    -l | --lifetime)
+        COMPREPLY=($(compgen -W "connection expiring persistent" -- "$cur"))
+        return 0
+        ;;
+    -a | --app)
+        COMPREPLY=($(compgen -W "claude-code opencode openclaw cli" -- "$cur"))
+        return 0
+        ;;
+    --models)
+        COMPREPLY=($(compgen -W "$(_bankr_llm_model_ids)" -- "$cur"))
+        return 0
+        ;;
+    --ttl | -b | --budget)
         return 0
         ;;
     -s | --system | --max-tokens | --temperature | --token | -t | --amount | --threshold | --tokens | \
@@ -81,6 +97,16 @@ _bankr_llm() {
     models) opts="-h --help -j --json --json= -r --refresh" ;;
     chat) opts="-h --help -j --json --json= -m --model -s --system --max-tokens --temperature --api --fallback --usage" ;;
     login) opts="-h --help --llm-key --api-key" ;;
+    token) opts="-h --help -a --app -l --lifetime -t --ttl -b --budget -m --models -j --json --json= --openclaw-exec" ;;
+    endpoint)
+        case $sub in
+        "")
+            opts="-h --help -j --json --json="
+            [[ $cur == -* ]] || opts="revoke"
+            ;;
+        *) opts="-h --help" ;;
+        esac
+        ;;
     setup)
         if [[ -z $sub && $cur != -* ]]; then
             opts="openclaw opencode claude cursor"

@@ -10,7 +10,7 @@ function __bankr_llm_models
         string replace -r '.*"data":"(.*)"$' '$1'
 end
 
-set -l verbs status key config login credits chat models setup claude opencode
+set -l verbs status key config login credits chat models setup claude opencode token endpoint
 complete -c bankr-llm -f
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -s h -l help -d 'Show help'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -l version -d 'Show the version'
@@ -25,9 +25,11 @@ complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a models -d '
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a setup -d 'Show or install the config of a tool'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a claude -d 'Run Claude Code through the gateway'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a opencode -d 'Run OpenCode through the gateway'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a token -d 'Mint a token for the local endpoint'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a endpoint -d 'Show the local endpoint and its tokens'
 
 # --json[=short|pretty|off] and -j, where a verb prints data.
-for v in status models chat credits
+for v in status models chat credits token endpoint
     complete -c bankr-llm -n "__fish_seen_subcommand_from $v" -s j -l json -a 'short pretty off' -d 'Print JSON'
 end
 complete -c bankr-llm -n "__fish_seen_subcommand_from models" -s r -l refresh -d 'Ask the gateway first'
@@ -63,5 +65,13 @@ complete -c bankr-llm -n "__fish_seen_subcommand_from auto" -l tokens -x -d 'Tok
 
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup; and not __fish_seen_subcommand_from openclaw opencode claude cursor" -a 'openclaw opencode claude cursor'
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l install -d 'Write the config file'
-complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l key -x -a 'env inline' -d 'How to refer to the key'
+complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l key -x -a 'endpoint env inline' -d 'How the tool authenticates'
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l force -d 'Replace a file that is not strict JSON'
+
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s a -l app -x -a 'claude-code opencode openclaw cli' -d 'Who uses the token'
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s l -l lifetime -x -a 'connection expiring persistent' -d 'How long it lives'
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s t -l ttl -x -d 'Duration (90s, 30m, 12h, 7d)'
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s b -l budget -x -d 'Most USD it may spend'
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s m -l models -x -a '(__bankr_llm_models)' -d 'Allowed model ids'
+complete -c bankr-llm -n "__fish_seen_subcommand_from token" -l openclaw-exec -d "Speak OpenClaw's exec protocol"
+complete -c bankr-llm -n "__fish_seen_subcommand_from endpoint; and not __fish_seen_subcommand_from revoke" -a revoke -d 'Revoke a token by id'

@@ -33,6 +33,8 @@ SECTIONS = [
     ("bankr-llm credits auto", [CLI, "credits", "auto", "--help"]),
     ("bankr-llm chat", [CLI, "chat", "--help"]),
     ("bankr-llm setup", [CLI, "setup", "--help"]),
+    ("bankr-llm token", [CLI, "token", "--help"]),
+    ("bankr-llm endpoint", [CLI, "endpoint", "--help"]),
     ("bankr-llmd", [DAEMON, "--help"]),
     ("bankr-llm-notify", [NOTIFY, "--help"]),
 ]
@@ -44,9 +46,11 @@ def render():
            "`tests/test-docs.py` fails when it is out of date.", "",
            "`bankr-llm claude [ARGS...]` and `bankr-llm opencode [ARGS...]` take no",
            "options of their own: every argument, `--help` included, goes to the tool.",
-           "They exit 127 (with the npm install hint) when the tool is missing, 126 when",
-           "it cannot be executed, 7 when polkit refuses the key, and otherwise with",
-           "the tool's own exit code. See [setup.md](setup.md).", ""]
+           "They run the tool as their child with the local endpoint's URL and a",
+           "connection token (no key, no polkit prompt), pass signals on, and exit 127",
+           "(with the npm install hint) when the tool is missing, 126 when it cannot be",
+           "executed, 128+N when signal N ended it, and otherwise with the tool's own",
+           "exit code. See [setup.md](setup.md).", ""]
     for title, argv in SECTIONS:
         env = dict(os.environ, LANG="C.UTF-8", COLUMNS="80")
         r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=10)
