@@ -12,6 +12,9 @@
 #include "json-strict.h"
 #include "setup-gen.h"
 
+/* Claude Code's settings.json entries (key mode endpoint). */
+static const char claude_settings[] = "{\"apiKeyHelper\": \"/usr/bin/bankr-llm token --app claude-code\", "
+                                      "\"env\": {\"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:1\"}}";
 static const char provider[] = "{\"baseUrl\": \"https://llm.bankr.bot\", \"apiKey\": \"${BANKR_API_KEY}\", "
                                "\"api\": \"openai-completions\", \"models\": []}";
 
@@ -68,14 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         err = out = NULL;
 
         /* Tool configs: refuse with a reason, or merge idempotently. */
-        for (SetupTool t = SETUP_TOOL_OPENCLAW; t <= SETUP_TOOL_OPENCODE; t++) {
-                r = setup_merge(t, text, provider, false, &out, &err);
+        for (SetupTool t = SETUP_TOOL_OPENCLAW; t <= SETUP_TOOL_CLAUDE; t++) {
+                const char *prov = t == SETUP_TOOL_CLAUDE ? claude_settings : provider;
+                r = setup_merge(t, text, prov, false, &out, &err);
                 FUZZ_CHECK(r == 0 || r == -EBADMSG || r == -ENOMEM);
                 if (r == -EBADMSG)
                         FUZZ_CHECK(err && *err);
                 if (r == 0) {
                         char *err2 = NULL;
-                        FUZZ_CHECK(setup_merge(t, out, provider, false, &again, &err2) == 0);
+                        FUZZ_CHECK(setup_merge(t, out, prov, false, &again, &err2) == 0);
                         FUZZ_CHECK(strcmp(out, again) == 0);
                         free(err2);
                 }

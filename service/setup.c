@@ -341,10 +341,6 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = config_path(s, t, &path, error);
         if (r < 0)
                 return r;
-        const char *url, *helper;
-        r = mode_inputs(s, t, &o.key, &url, &helper, error);
-        if (r < 0)
-                return r;
 
         /* Authorize before touching anything: no sandboxed app writes the
          * host's tool configs, and an inline key needs reveal-key too. */
@@ -356,6 +352,10 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                 if (r <= 0)
                         return r < 0 ? r : 1;
         }
+        const char *url, *helper;
+        r = mode_inputs(s, t, &o.key, &url, &helper, error);
+        if (r < 0)
+                return r;
 
         r = setup_provider_json(t, current_models(s), url, o.key, key ?: helper, &provider);
         if (r < 0)

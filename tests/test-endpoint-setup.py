@@ -206,6 +206,21 @@ class TokenCliTest(EndpointBase):
                 p.wait()
         self.wait_refused(token)
 
+    def test_curl_with_a_token(self):
+        # What docs/setup.md tells people to do by hand, in both formats and both auth headers.
+        token = self.mint("--app", "curl")["token"]
+        model = self.env.gateway.models[0]["id"]
+        for path, header in (("/v1/chat/completions", "Authorization: Bearer " + token),
+                             ("/v1/messages", "x-api-key: " + token)):
+            body = json.dumps({"model": model, "max_tokens": 5, "stream": True,
+                               "messages": [{"role": "user", "content": "hi"}]})
+            r = self.env.run(["curl", "-sS", "--noproxy", "*", "-N", "-w", "\n%{http_code}", "-H", header,
+                              "-H", "content-type: application/json", "-H", "anthropic-version: 2023-06-01",
+                              "--data-binary", body, self.url + path])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.endswith("\n200"), r.stdout[-500:])
+            self.assertIn("data:", r.stdout)
+
     def test_openclaw_exec_protocol(self):
         req = json.dumps({"protocolVersion": 1, "provider": "bankr", "ids": ["token"]})
         r = self.env.cli("token", "--app", "openclaw", "--openclaw-exec", input=req)

@@ -597,7 +597,7 @@ class FailedWrites(KeyTest):
         wait_until(lambda: env.get("Models", "Live"), what="the live model list")
         verbs = [["status"], ["status", "--json"], ["models"], ["models", "--json"], ["credits"],
                  ["key", "status"], ["config", "get"], ["config", "get", "llmUrl"],
-                 ["setup", "opencode"], ["--help"], ["chat", "--help"]]
+                 ["setup", "opencode", "--key", "env"], ["--help"], ["chat", "--help"]]
         for args in verbs:
             self.assertEqual(env.cli(*args).returncode, 0, args)
             for target, message in ((">/dev/full", "No space left on device"), (">&-", "Bad file descriptor")):

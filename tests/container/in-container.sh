@@ -134,9 +134,9 @@ case $out in *"Hello, world!"*) pass "chat through the fake gateway" ;; *) fail 
 
 # 4. Setup.Install into folders that do not exist yet.
 check "setup openclaw --install (no ~/.openclaw before)" as_user sh -c \
-        'bankr-llm setup openclaw --install && test -s ~/.openclaw/openclaw.json'
+        'bankr-llm setup openclaw --install --key env && test -s ~/.openclaw/openclaw.json'
 check "setup opencode --install (no ~/.config/opencode before)" as_user sh -c \
-        'bankr-llm setup opencode --install && test -s ~/.config/opencode/opencode.json'
+        'bankr-llm setup opencode --install --key env && test -s ~/.config/opencode/opencode.json'
 if [ -n "$(find $H -xdev ! -user $U 2>/dev/null)" ]; then
         fail "everything in the home belongs to $U" "$(find $H -xdev ! -user $U)"
 else
@@ -200,7 +200,7 @@ check "a caller outside a sandbox may still Key.Set" as_user sh -c \
 as_user systemctl --user set-environment OPENCLAW_CONFIG_PATH=$H/work/agents/openclaw.json
 as_user systemctl --user restart bankr-llmd.service
 check "setup openclaw --install into \$OPENCLAW_CONFIG_PATH (new folders)" as_user sh -c \
-        'bankr-llm setup openclaw --install && test -s ~/work/agents/openclaw.json'
+        'bankr-llm setup openclaw --install --key env && test -s ~/work/agents/openclaw.json'
 as_user systemctl --user unset-environment OPENCLAW_CONFIG_PATH
 
 # 7. The notifier (Type=notify) starts.
