@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 
 #include "cli.h"
+#include "json-strict.h"
 
 #define TOKEN_DEFAULT_TTL_S (60 * 60)
 #define TOKEN_MAX_TTL_S (7 * 24 * 60 * 60)
@@ -198,8 +199,8 @@ static int read_openclaw_request(char ***ret_ids) {
 /* {"protocolVersion":1,"values":{"token":TOKEN}}; ids other than "token" get
  * an entry in "errors". */
 static int print_openclaw_response(char **ids, const char *token) {
-        _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *values = json_object_new_object(),
-                                                *errors = json_object_new_object();
+        _cleanup_(json_erase_and_putp) json_object *o = json_object_new_object(), *values = json_object_new_object(),
+                                                   *errors = json_object_new_object();
         bool any_error = false;
 
         if (!o || !values || !errors)
@@ -218,10 +219,13 @@ static int print_openclaw_response(char **ids, const char *token) {
         json_object_object_add(o, "values", TAKE_PTR(values));
         if (any_error)
                 json_object_object_add(o, "errors", TAKE_PTR(errors));
-        fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
+        const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text)
+                return -ENOMEM;
+        fputs(text, stdout);
         fputc('\n', stdout);
-        /* The text held the token: wipe json-c's buffer. */
-        json_object_put(TAKE_PTR(o));
+        /* The text holds the token: wipe json-c's buffer before it is freed. */
+        explicit_bzero((char *) text, strlen(text));
         return 0;
 }
 
@@ -392,7 +396,7 @@ int verb_token(int argc, char *argv[]) {
                 if (r < 0)
                         return cli_fail(EXIT_FAIL, "Out of memory.");
         } else if (json) {
-                _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+                _cleanup_(json_erase_and_putp) json_object *o = json_object_new_object();
                 if (!o)
                         return cli_fail(EXIT_FAIL, "Out of memory.");
                 json_object_object_add(o, "token", json_object_new_string(token));
