@@ -473,8 +473,6 @@ static const char *const scrubbed_env[] = {
 
 static __attribute__((noreturn)) void exec_child(const char *exe, char *argv[], SetupTool t, const char *url, const char *token,
                                   const sigset_t *old_mask) {
-        _cleanup_free_ char *v1 = NULL;
-
         for (size_t i = 0; i < ELEMENTSOF(scrubbed_env); i++)
                 (void) unsetenv(scrubbed_env[i]);
         if (t == SETUP_TOOL_CLAUDE) {

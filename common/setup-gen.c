@@ -816,7 +816,7 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
                 }
                 return 0;
 
-        case SETUP_TOOL_CLAUDE:
+        case SETUP_TOOL_CLAUDE: {
                 /* {"apiKeyHelper": …, "env": {…}}: plain members replace,
                  * objects merge member by member. */
                 json_object_object_foreach(provider, key, val) {
@@ -849,6 +849,7 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
                         }
                 }
                 return 0;
+        }
 
         default:
                 return -EOPNOTSUPP;
