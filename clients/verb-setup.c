@@ -453,6 +453,9 @@ static int endpoint_url(sd_bus *bus, char **ret) {
                                                     "(no bot.bankr.LLM1.Endpoint interface); update bankr-llmd.");
                 return -cli_fail_bus("find the local endpoint", &error, r);
         }
+        /* As the generators write it: no trailing '/'. */
+        for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
+                url[n - 1] = 0;
         if (isempty(url))
                 return -cli_fail(EXIT_FAIL, "Failed to find the local endpoint: bankr-llmd is not listening "
                                             "(Endpoint.Url is empty); see its log.");
