@@ -47,6 +47,17 @@ sys.exit(int(os.environ.get("STANDIN_EXIT", "42")))
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def unwrap(v):
+    """busctl --json=short values ({"type","data"}) → plain Python."""
+    if isinstance(v, dict) and set(v) == {"type", "data"}:
+        return unwrap(v["data"])
+    if isinstance(v, dict):
+        return {k: unwrap(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [unwrap(x) for x in v]
+    return v
+
+
 def endpoint_in(env):
     r = env.run(["busctl", "--user", "introspect", "bot.bankr.LLM1", "/bot/bankr/LLM1"], check=True)
     return "bot.bankr.LLM1.Endpoint" in r.stdout
@@ -146,7 +157,7 @@ class EndpointBase(SetupBase):
         self.fail("the token still works")
 
     def tokens(self):
-        return self.env.get("Endpoint", "Tokens")
+        return unwrap(self.env.get("Endpoint", "Tokens"))
 
     def mint(self, *args):
         r = self.env.cli("token", "--json=short", *args)
