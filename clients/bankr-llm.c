@@ -80,28 +80,29 @@ static int run(int argc, char *argv[]) {
                         arg_no_ask = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
 
         if (optind >= argc) {
                 help();
-                return EXIT_USAGE;
+                return -EXIT_USAGE;
         }
         return dispatch_verb("bankr-llm", verbs, argc - optind, argv + optind);
 }
 
 int main(int argc, char *argv[]) {
-        int code;
+        int r;
 
         cli_guard_stdio();
         setlocale(LC_ALL, "");
         log_set_program("bankr-llm");
         log_prefix_levels = false;
 
-        code = run(argc, argv);
+        r = run(argc, argv);
         /* The one check of stdout for every verb: a full disk, a closed or
          * broken stdout is a failure, never a silent exit 0. */
-        if (cli_flush_stdout() < 0 && code == EXIT_OK)
-                code = EXIT_FAIL;
-        return code;
+        if (cli_flush_stdout() < 0 && r == 0)
+                r = -EXIT_FAIL;
+        /* The only place where an exit code is positive (cli.h). */
+        return r < 0 ? -r : r;
 }
