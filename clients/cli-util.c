@@ -223,6 +223,9 @@ int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
                 const char *message = cli_term_safe(stderr, error->message ?: error->name, &buf);
                 int code = cli_exit_for_error(error->name);
 
+                /* Its message is not quoted: in another wording than
+                 * sd-bus's it may be anything (dbus-python sends a
+                 * traceback). */
                 if (error_is_unknown_member(error->name)) {
                         /* The service runs, but is not the one this CLI was
                          * built with: not a missing installation. */
@@ -237,7 +240,10 @@ int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
                                         "than this bankr-llm (version %s); restart it (systemctl --user restart "
                                         "bankr-llmd) or update it.\n",
                                 what, version_text ?: "an older version",
-                                member ? cli_term_safe(stderr, member, &safe_member) : message, VERSION);
+                                member ? cli_term_safe(stderr, member, &safe_member) :
+                                streq(error->name, "org.freedesktop.DBus.Error.UnknownMethod") ? "this method" :
+                                streq(error->name, "org.freedesktop.DBus.Error.UnknownInterface") ? "this interface" :
+                                "this property", VERSION);
                         return -code;
                 }
                 if (code == EXIT_NO_SERVICE) {
