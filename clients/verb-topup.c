@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bankr-llm credits add | credits auto: the credit verbs behind polkit
- * ("key reveal", also behind polkit, is in verb-key.c). Each call goes through cli_call_interactive(), so that polkit can
- * ask for a password, on the terminal when no graphical agent is running.
+ * ("key reveal", also behind polkit, is in verb-key.c). Each call goes
+ * through cli_call_interactive(), so that polkit can ask for a password, on
+ * the terminal when no graphical agent is running.
  */
 #include <getopt.h>
 #include <math.h>
