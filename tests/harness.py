@@ -30,8 +30,16 @@ import tempfile
 import time
 import unittest
 
-import dbus
-from dbus.exceptions import DBusException  # noqa: F401 (for the tests)
+try:
+    import dbus
+    from dbus.exceptions import DBusException
+except ImportError:
+    # The package build runs the man and docs checks (SRC, BUILD only)
+    # without python3-dbus; everything that talks to a bus needs it.
+    dbus = None
+
+    class DBusException(Exception):
+        pass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -584,15 +592,13 @@ def plain(v):
     return v
 
 
-_TYPES = {"s": dbus.String, "b": dbus.Boolean, "d": dbus.Double, "y": dbus.Byte, "n": dbus.Int16,
-          "q": dbus.UInt16, "i": dbus.Int32, "u": dbus.UInt32, "x": dbus.Int64, "t": dbus.UInt64,
-          "o": dbus.ObjectPath}
-
-
 def _typed(signature, value):
     """value as the python-dbus type of a one-type signature, in a variant."""
-    if signature in _TYPES:
-        return _TYPES[signature](value, variant_level=1)
+    types = {"s": dbus.String, "b": dbus.Boolean, "d": dbus.Double, "y": dbus.Byte, "n": dbus.Int16,
+             "q": dbus.UInt16, "i": dbus.Int32, "u": dbus.UInt32, "x": dbus.Int64, "t": dbus.UInt64,
+             "o": dbus.ObjectPath}
+    if signature in types:
+        return types[signature](value, variant_level=1)
     if signature.startswith("a{s"):
         return dbus.Dictionary(value, signature=signature[2:-1], variant_level=1)
     if signature.startswith("a"):
