@@ -375,7 +375,10 @@ class Env:
         os.chmod(wrapper, 0o755)
         with open(os.path.join(self.dir, "services", BUS_NAME + ".service"), "w") as f:
             f.write("[D-BUS Service]\nName=%s\nExec=%s\n" % (BUS_NAME, wrapper))
-        # Let the bus re-read its servicedir.
+        self.reload_bus_config()
+
+    def reload_bus_config(self):
+        """Lets the bus re-read its servicedir."""
         self._bus_call("ReloadConfig")
 
     def _bus_call(self, method, *args):

@@ -83,7 +83,7 @@ class Activation(KeyTest):
     def test_unreachable_service(self):
         # A bus without the activation file: the CLI says what to do.
         os.unlink(os.path.join(self.env.dir, "services", BUS_NAME + ".service"))
-        self.env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig")
+        self.env.reload_bus_config()
         r = self.env.cli("status")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("bankr-llmd", r.stderr)
