@@ -418,6 +418,33 @@ finish:
 static size_t header_cb(char *buf, size_t size, size_t n, void *userdata);
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata);
 
+/* Which CA certificates verify the server: the system's, unless the
+ * environment names others the way the curl tool reads them (libcurl itself
+ * does not): CURL_CA_BUNDLE, else SSL_CERT_FILE, a PEM file; SSL_CERT_DIR, a
+ * hashed directory. For a private gateway, and for the tests' own CA. */
+static int request_set_ca_from_env(CURL *c) {
+        static bool logged = false;
+        const char *bundle = getenv("CURL_CA_BUNDLE"), *dir = getenv("SSL_CERT_DIR");
+        const char *name = "CURL_CA_BUNDLE";
+
+        if (isempty(bundle)) {
+                bundle = getenv("SSL_CERT_FILE");
+                name = "SSL_CERT_FILE";
+        }
+        if (!isempty(bundle) && curl_easy_setopt(c, CURLOPT_CAINFO, bundle) != CURLE_OK)
+                return -EIO;
+        if (!isempty(dir) && curl_easy_setopt(c, CURLOPT_CAPATH, dir) != CURLE_OK)
+                return -EIO;
+        if (!logged && (!isempty(bundle) || !isempty(dir))) {
+                logged = true;
+                if (!isempty(bundle))
+                        log_info("TLS: trusting the CA certificates in %s (%s), not the system's.", bundle, name);
+                if (!isempty(dir))
+                        log_info("TLS: trusting the CA certificates in the directory %s (SSL_CERT_DIR).", dir);
+        }
+        return 0;
+}
+
 int http_request_new(Http *h, const char *method, const char *url, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL;
         long port = 0;
@@ -483,6 +510,10 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_HEADERDATA, req) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEDATA, req) != CURLE_OK) {
+                request_destroy(req);
+                return log_error_errno(EIO, "Failed to set up a curl request.");
+        }
+        if (request_set_ca_from_env(c) < 0) {
                 request_destroy(req);
                 return log_error_errno(EIO, "Failed to set up a curl request.");
         }
@@ -679,6 +710,32 @@ static void request_complete(HttpRequest *r, int error) {
                 r->on_done(r, error, r->userdata); /* may free r */
 }
 
+/* A server certificate that failed verification, in words a person can act
+ * on. Nothing was sent. The numbers are OpenSSL's X509_V_ERR_* (curl's
+ * OpenSSL backend reports them; for a host name mismatch it reports 0 and
+ * checks the name itself); other backends fall back to curl's text.
+ * -EKEYREJECTED: no retry, this does not heal in seconds. */
+static int request_certificate_failed(HttpRequest *r, const char *detail) {
+        long v = -1;
+
+        (void) curl_easy_getinfo(r->curl, CURLINFO_SSL_VERIFYRESULT, &v);
+        if (v == 10 /* CERT_HAS_EXPIRED */ || strstr(detail, "expired"))
+                request_set_message(r, "The TLS certificate of %s has expired (%s). If the computer's clock is right, "
+                                    "the server's operator must renew it.", r->host, detail);
+        else if (v == 9 /* CERT_NOT_YET_VALID */ || strstr(detail, "not yet valid"))
+                request_set_message(r, "The TLS certificate of %s is not valid yet (%s). Check the computer's clock.",
+                                    r->host, detail);
+        else if (v == 0 || v == 62 /* HOSTNAME_MISMATCH */ || strstr(detail, "host name"))
+                request_set_message(r, "The TLS certificate of %s is for another host name (%s). Check the URL "
+                                    "(llmUrl or BANKR_LLM_URL); something on the network may be intercepting the "
+                                    "connection.", r->host, detail);
+        else
+                request_set_message(r, "The TLS certificate of %s is not trusted (%s). Check the URL and the network; "
+                                    "for a gateway with a private CA, set CURL_CA_BUNDLE to its CA certificate.",
+                                    r->host, detail);
+        return -EKEYREJECTED;
+}
+
 /* Turns curl's verdict into an errno and a sentence. */
 static int request_map_result(HttpRequest *r, CURLcode c) {
         const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(c);
@@ -726,8 +783,7 @@ static int request_map_result(HttpRequest *r, CURLcode c) {
                 request_set_message(r, "The connection to %s port %ld broke: %s", r->host, r->port, detail);
                 return -ECONNRESET;
         case CURLE_PEER_FAILED_VERIFICATION:
-                request_set_message(r, "The TLS certificate of %s could not be verified: %s", r->host, detail);
-                return -EPROTO;
+                return request_certificate_failed(r, detail);
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CIPHER:

@@ -557,7 +557,8 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
 static int set_transport_error(AgentCall *ac, int e, sd_bus_error *error) {
         const char *why = http_request_get_error_message(ac->request);
         _cleanup_free_ char *fallback = NULL;
-        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL;
+        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL ||
+                        e == -EKEYREJECTED;
         const char *name = e == -ETIMEDOUT ? BUS_ERROR_TIMEOUT :
                            e == -EFBIG || e == -EPROTO ? BUS_ERROR_GATEWAY_ERROR : BUS_ERROR_GATEWAY_UNAVAILABLE;
 
