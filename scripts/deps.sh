@@ -7,7 +7,7 @@ set -eu
 
 BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libdbus-1-dev systemd dbus dbus-bin"
 RUN="libglib2.0-bin gnome-keyring libsecret-tools"
-TEST="python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux openssl nghttp2-server"
+TEST="python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux openssl nghttp2-proxy"
 
 want="$BUILD $RUN"
 [ "${1:-build}" = test ] && want="$want $TEST"
