@@ -162,13 +162,14 @@ class HTTP2Test(unittest.TestCase):
 
     def test_goaway_in_the_middle(self):
         self.assertExact(self.start(1, "warm-up"))
-        self.gw.stream_options = {"echo": True, "drip": 0.1}
+        self.gw.stream_options = {"echo": True, "drip": 0.2}   # about 3 s a stream
         before = self.start(10, "in-flight")
         for p in before:
             self.chat.wait_deltas(p, 1, 20 * SLOW)
         pid = int(open(self.pidfile).read())
         old_workers = set(self.worker_pids(pid))
         os.kill(pid, signal.SIGHUP)      # reload: the old worker sends GOAWAY, finishes
+        self.assertFalse(any(self.chat.results[p].done for p in before), "the GOAWAY came too late")
         wait_until(lambda: set(self.worker_pids(pid)) - old_workers, timeout=10, what="a new nghttpx worker")
         self.gw.stream_options = {"echo": True}
         after = self.start(5, "new")
