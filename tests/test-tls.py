@@ -160,7 +160,7 @@ class Works(TLSTest):
 class TopUp(TLSTest):
     system_bus = True
 
-    def test_top_up(self):
+    def top_up(self, amount):
         sysbus = SystemBus(self.env.environ["DBUS_SYSTEM_BUS_ADDRESS"])
         polkit = MockPolkitd(sysbus, self.env.dir, self.env.environ)
         try:
@@ -168,18 +168,35 @@ class TopUp(TLSTest):
             bus = dbus.bus.BusConnection(self.env.environ["DBUS_SESSION_BUS_ADDRESS"])
             try:
                 obj = bus.get_object(BUS_NAME, OBJ, introspect=False)
-                granted, balance, tx = obj.get_dbus_method("TopUp", "bot.bankr.LLM1.Credits")(
-                    25.0, "", signature="ds", timeout=30)
+                return obj.get_dbus_method("TopUp", "bot.bankr.LLM1.Credits")(
+                    float(amount), "", signature="ds", timeout=30)
             finally:
                 bus.close()
-            self.assertEqual(float(granted), 25.0)
-            self.assertAlmostEqual(float(balance), 37.5)
-            reqs = self.gw.requests_for("topup")
-            self.assertEqual(len(reqs), 1)
-            self.assertEqual(reqs[0].headers.get("x-api-key"), API_KEY)
         finally:
             polkit.stop()
             sysbus.close()
+
+    def test_top_up(self):
+        granted, balance, tx = self.top_up(25)
+        self.assertEqual(float(granted), 25.0)
+        self.assertAlmostEqual(float(balance), 37.5)
+        reqs = self.gw.requests_for("topup")
+        self.assertEqual(len(reqs), 1)
+        self.assertEqual(reqs[0].headers.get("x-api-key"), API_KEY)
+
+
+class TopUpUntrusted(TopUp):
+    """A top-up that fails on the certificate was never sent: it says so."""
+    cert = "untrusted"
+
+    def test_top_up(self):
+        with self.assertRaises(dbus.exceptions.DBusException) as cm:
+            self.top_up(25)
+        msg = cm.exception.get_dbus_message()
+        self.assertEqual(cm.exception.get_dbus_name(), ERR + "GatewayUnavailable", msg)
+        self.assertIn("The TLS certificate of 127.0.0.1 is not trusted", msg)
+        self.assertIn("Nothing was charged.", msg)
+        self.assertEqual(self.gw.requests_for("topup"), [])
 
 
 class BadCertificate(TLSTest):
