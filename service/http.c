@@ -731,9 +731,8 @@ static int request_certificate_failed(HttpRequest *r, const char *detail) {
                                     "connection.", r->host, detail);
         else
                 request_set_message(r, "The TLS certificate of %s is not trusted (%s). Check the URL and the network; "
-                                    "for a gateway with a private CA, set CURL_CA_BUNDLE in the service's environment to its CA "
-                                    "file.",
-                                    r->host, detail);
+                                    "for a gateway with a private CA, set CURL_CA_BUNDLE in the service's "
+                                    "environment to its CA file.", r->host, detail);
         return -EKEYREJECTED;
 }
 
