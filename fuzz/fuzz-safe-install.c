@@ -27,6 +27,10 @@
 
 static char root[256];
 
+static void scratch_remove(void) {
+        (void) rmdir(root);
+}
+
 static void scratch_init(void) {
         const char *base = getenv("FUZZ_SAFE_INSTALL_DIR");
 
@@ -36,6 +40,7 @@ static void scratch_init(void) {
                 base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : (getenv("TMPDIR") ?: "/tmp");
         snprintf(root, sizeof root, "%s/fuzz-safe-install-%d", base, (int) getpid());
         FUZZ_CHECK(mkdir(root, 0700) == 0 || errno == EEXIST);
+        atexit(scratch_remove);
 }
 
 static void write_file(const char *path, const char *text, size_t n, mode_t mode) {
