@@ -153,8 +153,6 @@ class Works(TLSTest):
         self.assertTrue(self.gw.requests_for("models"))
         self.assertTrue(self.gw.requests_for("credits"))
         self.assertEqual(self.gw.tls_failures, 0)
-        # Keep-alive over TLS: far fewer handshakes than requests.
-        self.assertLess(self.gw.tls_connections, len(self.gw.requests))
 
 
 class TopUp(TLSTest):
