@@ -306,8 +306,12 @@ static int usage_park(Usage *u, sd_bus_message *m) {
         if (!p)
                 return -ENOMEM;
         p->m = sd_bus_message_ref(m);
-        p->next = u->parked;
-        u->parked = p;
+        /* In arrival order: calls of one client are dispatched again in the
+         * order it sent them. */
+        Parked **pp = &u->parked;
+        while (*pp)
+                pp = &(*pp)->next;
+        *pp = p;
         return 0;
 }
 
