@@ -14,7 +14,9 @@
 #include <poll.h>
 #include <systemd/sd-bus.h>
 
-#include "chat-wire.h"
+#include "bankr-names.h"
+#include "chat-request.h"
+#include "chat-stream.h"
 #include "util.h"
 
 typedef struct Req {
@@ -113,7 +115,7 @@ static int service_start(sd_bus *bus, Req *r, const char *prompt) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int k;
 
-        k = sd_bus_message_new_method_call(bus, &m, "bot.bankr.LLM1", "/bot/bankr/LLM1", "bot.bankr.LLM1.Chat", "Start");
+        k = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE_CHAT, "Start");
         if (k >= 0)
                 k = sd_bus_message_append(m, "sa(ss)a{sv}", model, 1, "user", prompt, 0);
         if (k < 0)
@@ -149,7 +151,7 @@ static int open_connection(sd_bus **ret) {
         k = sd_bus_open_user(&bus);
         if (k < 0)
                 return k;
-        k = sd_bus_match_signal(bus, NULL, NULL, NULL, "bot.bankr.LLM1.Request", NULL, on_signal, NULL);
+        k = sd_bus_match_signal(bus, NULL, NULL, NULL, IFACE_REQUEST, NULL, on_signal, NULL);
         if (k < 0) {
                 sd_bus_unref(bus);
                 return k;

@@ -12,10 +12,11 @@
 #include <systemd/sd-bus.h>
 #include <time.h>
 
+#include "bankr-names.h"
 #include "util.h"
 
 static unsigned arg_count = 2000;
-static const char *arg_interface = "bot.bankr.LLM1.Models";
+static const char *arg_interface = IFACE_MODELS;
 static const char *arg_property = "Models";
 
 static int cmp_u64(const void *a, const void *b) {
@@ -34,7 +35,7 @@ static int get_once(sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, "bot.bankr.LLM1", "/bot/bankr/LLM1", "org.freedesktop.DBus.Properties", "Get",
+        r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "Get",
                                &error, &reply, "ss", arg_interface, arg_property);
         if (r < 0) {
                 fprintf(stderr, "Failed to read %s.%s: %s\n", arg_interface, arg_property,

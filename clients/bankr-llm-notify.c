@@ -13,19 +13,13 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "bankr-names.h"
 #include "log.h"
 #include "notify-spawn.h"
 #include "notify-state.h"
 #include "util.h"
 
-#define SERVICE_NAME "bot.bankr.LLM1"
-#define SERVICE_PATH "/bot/bankr/LLM1"
-#define CREDITS_INTERFACE "bot.bankr.LLM1.Credits"
-#define KEY_INTERFACE "bot.bankr.LLM1.Key"
-#define USAGE_INTERFACE "bot.bankr.LLM1.Usage"
 #define BUDGET_NOTICES_MAX 256U
-/* Our own name: one agent per session, and tests can wait for it. */
-#define AGENT_NAME "bot.bankr.LLM1.Notifier"
 
 #define NOTIFY_NAME "org.freedesktop.Notifications"
 #define NOTIFY_PATH "/org/freedesktop/Notifications"
@@ -639,11 +633,11 @@ static int on_key_getall(sd_bus_message *reply, void *userdata, sd_bus_error *re
 
 static int service_get_all(Context *c, const char *interface) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        bool credits = streq(interface, CREDITS_INTERFACE);
+        bool credits = streq(interface, IFACE_CREDITS);
         sd_bus_slot **slot = credits ? &c->credits_call : &c->key_call;
         int r;
 
-        r = sd_bus_message_new_method_call(c->bus, &m, SERVICE_NAME, SERVICE_PATH,
+        r = sd_bus_message_new_method_call(c->bus, &m, BUS_NAME, OBJECT_PATH,
                                            "org.freedesktop.DBus.Properties", "GetAll");
         if (r < 0)
                 return log_error_errno(r, "Failed to create GetAll call: %m");
@@ -667,10 +661,10 @@ static int service_get_all(Context *c, const char *interface) {
 static int service_read_all(Context *c) {
         int r;
 
-        r = service_get_all(c, KEY_INTERFACE);
+        r = service_get_all(c, IFACE_KEY);
         if (r < 0)
                 return r;
-        return service_get_all(c, CREDITS_INTERFACE);
+        return service_get_all(c, IFACE_CREDITS);
 }
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -684,8 +678,8 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (r < 0)
                 return log_debug_errno(r, "Ignoring malformed PropertiesChanged: %m");
 
-        credits = streq(interface, CREDITS_INTERFACE);
-        if (!credits && !streq(interface, KEY_INTERFACE))
+        credits = streq(interface, IFACE_CREDITS);
+        if (!credits && !streq(interface, IFACE_KEY))
                 return 0;
 
         r = credits ? credits_apply(c, m) : key_apply(c, m);
@@ -889,8 +883,8 @@ static int on_budget_reached(sd_bus_message *m, void *userdata, sd_bus_error *re
         ev->context = c;
         ev->spent = spent;
         ev->limit = limit;
-        r = sd_bus_call_method_async(c->bus, NULL, SERVICE_NAME, SERVICE_PATH, "org.freedesktop.DBus.Properties",
-                                     "Get", on_budgets_reply, ev, "ss", USAGE_INTERFACE, "Budgets");
+        r = sd_bus_call_method_async(c->bus, NULL, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties",
+                                     "Get", on_budgets_reply, ev, "ss", IFACE_USAGE, "Budgets");
         if (r < 0) {
                 free(ev->app);
                 free(ev);
@@ -908,7 +902,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (r < 0)
                 return log_debug_errno(r, "Ignoring malformed NameOwnerChanged: %m");
 
-        if (streq(name, SERVICE_NAME)) {
+        if (streq(name, BUS_NAME)) {
                 if (isempty(new_owner)) {
                         log_debug("bankr-llmd left the bus; waiting for it to come back.");
                         c->credits_call = sd_bus_slot_unref(c->credits_call);
@@ -943,17 +937,17 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 static int add_matches(Context *c) {
         static const char *const rules[] = {
                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" SERVICE_NAME "'",
+                "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" BUS_NAME "'",
                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
                 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" NOTIFY_NAME "'",
-                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
                 "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
-                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
-                "interface='" CREDITS_INTERFACE "',member='Low'",
-                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
-                "interface='" CREDITS_INTERFACE "',member='Exhausted'",
-                "type='signal',sender='" SERVICE_NAME "',path='" SERVICE_PATH "',"
-                "interface='" USAGE_INTERFACE "',member='BudgetReached'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_CREDITS "',member='Low'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_CREDITS "',member='Exhausted'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_USAGE "',member='BudgetReached'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
                 "interface='" NOTIFY_INTERFACE "',member='ActionInvoked'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
@@ -1027,11 +1021,11 @@ static int setup(Context *c) {
         if (r < 0)
                 return r;
 
-        r = sd_bus_request_name(c->bus, AGENT_NAME, 0);
+        r = sd_bus_request_name(c->bus, BANKR_NOTIFIER_NAME, 0);
         if (r == -EEXIST)
                 return log_error_errno(r, "Another bankr-llm-notify is already running in this session.");
         if (r < 0)
-                return log_error_errno(r, "Failed to acquire bus name %s: %m", AGENT_NAME);
+                return log_error_errno(r, "Failed to acquire bus name %s: %m", BANKR_NOTIFIER_NAME);
 
         return service_read_all(c);
 }

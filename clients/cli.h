@@ -10,12 +10,10 @@
 #include <json-c/json.h>
 #include <systemd/sd-bus.h>
 
+#include "bankr-names.h"
 #include "bus-util.h"
+#include "json-util.h"
 #include "util.h"
-
-#define BUS_NAME "bot.bankr.LLM1"
-#define OBJECT_PATH "/bot/bankr/LLM1"
-#define IFACE(x) "bot.bankr.LLM1." x
 
 /* Exit codes; documented in bankr-llm --help and docs/cli.md. */
 enum {
@@ -77,7 +75,6 @@ int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_
  * CLI_INTERACTIVE_TIMEOUT_USEC. Prints nothing. */
 int cli_call_interactive(sd_bus *bus, sd_bus_message *m, sd_bus_error *error, sd_bus_message **ret_reply);
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
 /* D-Bus replies as JSON, so that every verb reads them the same way.
  *

@@ -23,27 +23,8 @@ static const char *const level_table[_LEVEL_MAX] = {
         [LEVEL_UNAUTHORIZED] = "unauthorized",
 };
 
-const char *topic_to_string(Topic t) {
-        return t >= 0 && t < _TOPIC_MAX ? topic_table[t] : NULL;
-}
-
-Topic topic_from_string(const char *s) {
-        for (Topic t = 0; t < _TOPIC_MAX; t++)
-                if (streq_ptr(s, topic_table[t]))
-                        return t;
-        return _TOPIC_INVALID;
-}
-
-const char *level_to_string(Level l) {
-        return l >= 0 && l < _LEVEL_MAX ? level_table[l] : NULL;
-}
-
-Level level_from_string(const char *s) {
-        for (Level l = 0; l < _LEVEL_MAX; l++)
-                if (streq_ptr(s, level_table[l]))
-                        return l;
-        return _LEVEL_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(topic, Topic, _TOPIC_INVALID);
+DEFINE_STRING_TABLE_LOOKUP(level, Level, _LEVEL_INVALID);
 
 int credits_state_apply(const char *state, Level levels[_TOPIC_MAX]) {
         if (!state)

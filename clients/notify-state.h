@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "util.h"
+
 typedef enum Topic {
         TOPIC_CREDITS,
         TOPIC_KEY,
@@ -28,10 +30,8 @@ typedef enum Level {
         _LEVEL_INVALID = -22, /* -EINVAL */
 } Level;
 
-const char *topic_to_string(Topic t);
-Topic topic_from_string(const char *s);
-const char *level_to_string(Level l);
-Level level_from_string(const char *s);
+DECLARE_STRING_TABLE_LOOKUP(topic, Topic);
+DECLARE_STRING_TABLE_LOOKUP(level, Level);
 
 /* Applies Credits.State to the topics it says something about: "ok", "low"
  * and "exhausted" settle both, "unauthorized" only the key (the balance is

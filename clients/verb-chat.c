@@ -14,11 +14,11 @@
 #include "bankr-config.h"
 #include "cli.h"
 #include "term-sanitize.h"
+#include "utf8.h"
 
 /* Used when neither -m nor defaultModel in ~/.bankr/config.json names one:
  * fast, cheap, and served by the gateway for every account. */
 #define CHAT_DEFAULT_MODEL "claude-haiku-4.5"
-#define CHAT_PROMPT_MAX ((size_t) 4U * 1024U * 1024U)
 
 static char *arg_model = NULL;
 static char *arg_system = NULL;
@@ -452,7 +452,7 @@ static int read_stdin(char **ret, size_t *ret_len) {
                 }
                 size_t n = fread(buf + len, 1, alloc - len - 1, stdin);
                 len += n;
-                if (len > CHAT_PROMPT_MAX)
+                if (len > CHAT_TEXT_LIMIT)
                         return -EFBIG;
                 if (n == 0) {
                         if (ferror(stdin))
@@ -469,7 +469,7 @@ static int read_stdin(char **ret, size_t *ret_len) {
 static int check_prompt(const char *s, size_t len) {
         if (len == 0)
                 return cli_usage("The prompt is empty. Give it as arguments or on stdin.");
-        if (len > CHAT_PROMPT_MAX)
+        if (len > CHAT_TEXT_LIMIT)
                 return cli_usage("The prompt is larger than 4 MiB, the limit for one request.");
         if (memchr(s, 0, len) || !utf8_is_valid_n(s, len))
                 return cli_usage("The prompt is not valid UTF-8 text.");

@@ -133,8 +133,8 @@ int verb_credits(int argc, char *argv[]) {
 
                 r = cli_call_gateway(bus, IFACE("Credits"), "Refresh", &error, NULL);
                 /* Exhausted and rejected keys are told below, as states. */
-                if (r < 0 && !sd_bus_error_has_names(&error, "bot.bankr.LLM1.Error.PaymentRequired",
-                                                     "bot.bankr.LLM1.Error.Unauthorized")) {
+                if (r < 0 && !sd_bus_error_has_names(&error, BUS_ERROR_PAYMENT_REQUIRED,
+                                                     BUS_ERROR_UNAUTHORIZED)) {
                         code = cli_fail_bus("refresh the balance", &error, r);
                         if (code == EXIT_NO_SERVICE || code == EXIT_NO_KEY)
                                 return code;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "models.h"
+#include "model-list.h"
 #include "safe-install.h"
 #include "setup-gen.h"
 

@@ -49,7 +49,7 @@ int bankr_config_path(char **ret) {
 /* Parses text as strict JSON and insists on an object. The tree may hold
  * keys: callers free it with json_erase_and_putp(). */
 static int parse_object(const char *text, size_t len, json_object **ret, char **ret_error) {
-        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) json_object *o = NULL;
         _cleanup_free_ char *what = NULL;
         const char *remedy = NULL;
         int r;
@@ -82,7 +82,7 @@ static int parse_object(const char *text, size_t len, json_object **ret, char **
 }
 
 int bankr_config_parse(const char *text, size_t len, BankrConfig **ret, char **ret_error) {
-        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) json_object *o = NULL;
         _cleanup_(bankr_config_freep) BankrConfig *c = NULL;
         struct {
                 const char *name;
@@ -152,7 +152,7 @@ int bankr_config_load(const char *path, BankrConfig **ret, char **ret_error) {
 }
 
 int bankr_config_edit(const char *text, const char *const *keys, const char *const *values, size_t n, char **ret) {
-        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) json_object *o = NULL;
         size_t i = 0, len = text ? strlen(text) : 0;
         int r;
 
@@ -255,7 +255,7 @@ int bankr_config_remove_if_unchanged(const char *path, const char *const *keys, 
                                      unsigned *ret_kept, char **ret_error) {
         _cleanup_erase_ char *text = NULL, *out = NULL;
         _cleanup_free_ char *why = NULL, *real = NULL;
-        _cleanup_json_ json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) json_object *o = NULL;
         unsigned kept = 0, removed = 0;
         struct stat st;
         size_t len = 0;

@@ -88,3 +88,73 @@ int flatpak_info_app_id(const char *text, size_t size, char **ret_app_id) {
         *ret_app_id = strndup(v, vn);
         return *ret_app_id ? 0 : -ENOMEM;
 }
+
+/* "app-flatpak-ID-123.scope" or "flatpak-ID-123.scope" → ID (not copied). */
+static bool scope_app_id(const char *unit, size_t n, const char **ret, size_t *ret_len) {
+        static const char *const prefixes[] = { "app-flatpak-", "flatpak-" };
+        const char *id = NULL;
+        size_t digits = 0;
+
+        if (n < 6 || memcmp(unit + n - 6, ".scope", 6) != 0)
+                return false;
+        n -= 6;
+        for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+                size_t l = strlen(prefixes[i]);
+                if (n > l && memcmp(unit, prefixes[i], l) == 0) {
+                        id = unit + l;
+                        n -= l;
+                        break;
+                }
+        }
+        if (!id)
+                return false;
+        while (digits < n && id[n - 1 - digits] >= '0' && id[n - 1 - digits] <= '9')
+                digits++;
+        if (digits == 0 || digits + 1 >= n || id[n - 1 - digits] != '-')
+                return false;
+        *ret = id;
+        *ret_len = n - digits - 1;
+        return true;
+}
+
+int flatpak_scope_app_id(const char *text, size_t size, char **ret_app_id) {
+        const char *p = text, *end = text + size;
+
+        if (!text || !ret_app_id)
+                return -EINVAL;
+
+        /* "0::/user.slice/…/app-flatpak-ID-1.scope" (cgroup v2), or the
+         * "N:name=systemd:/…" line of a v1 or hybrid tree. */
+        while (p < end) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                const char *line = p, *path, *c;
+                size_t n = (size_t) ((nl ? nl : end) - p);
+
+                p = nl ? nl + 1 : end;
+                if (!((n > 3 && memcmp(line, "0::", 3) == 0) ||
+                      (memmem(line, n, ":name=systemd:", 14) != NULL)))
+                        continue;
+                path = memchr(line, ':', n);
+                path = path ? memchr(path + 1, ':', (size_t) (line + n - path - 1)) : NULL;
+                if (!path)
+                        continue;
+                path++;
+                /* The innermost Flatpak scope on the path counts. */
+                for (c = line + n; c > path;) {
+                        const char *slash = c - 1, *id;
+                        size_t idn;
+
+                        while (slash > path && *slash != '/')
+                                slash--;
+                        const char *comp = *slash == '/' ? slash + 1 : slash;
+                        if (scope_app_id(comp, (size_t) (c - comp), &id, &idn)) {
+                                if (!app_id_valid(id, idn))
+                                        return -EINVAL;
+                                *ret_app_id = strndup(id, idn);
+                                return *ret_app_id ? 0 : -ENOMEM;
+                        }
+                        c = slash;
+                }
+        }
+        return -ENODATA;
+}

@@ -16,3 +16,13 @@
  * name is not a well-formed id (it is shown to people: only letters, digits,
  * '.', '_' and '-', at most 255 bytes), -ENOMEM. */
 int flatpak_info_app_id(const char *text, size_t size, char **ret_app_id);
+
+/* The app id of the Flatpak scope a process runs in, from the text of its
+ * /proc/PID/cgroup: flatpak run moves itself (and so the app and its D-Bus
+ * proxy) into app-flatpak-ID-PID.scope (flatpak-ID-PID.scope before 1.6).
+ * For when /proc/PID/root cannot be read: a service in a user namespace
+ * (systemd's PrivateUsers=, implied by the sandbox of a user unit) may not
+ * look at the roots of processes outside it. Returns 0 and a new string,
+ * -ENODATA when the process is in no Flatpak scope, -EINVAL for an id that
+ * is not well-formed, -ENOMEM. */
+int flatpak_scope_app_id(const char *cgroup_text, size_t size, char **ret_app_id);

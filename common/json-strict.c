@@ -4,95 +4,11 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "buf.h"
 #include "json-strict.h"
+#include "utf8.h"
 
 #define JSON_MAX_DEPTH 512U
-
-/* ---- A string builder whose old buffers are wiped: texts may hold the key. ---- */
-
-
-void buf_done(Buf *b) {
-        if (b->p) {
-                explicit_bzero(b->p, b->alloc);
-                free(b->p);
-        }
-        *b = (Buf) {};
-}
-
-bool buf_reserve(Buf *b, size_t extra) {
-        if (b->oom)
-                return false;
-        if (b->n + extra + 1 <= b->alloc)
-                return true;
-
-        size_t na = MAX(b->alloc * 2, b->n + extra + 1);
-        na = MAX(na, (size_t) 256);
-        char *t = malloc(na);
-        if (!t) {
-                b->oom = true;
-                return false;
-        }
-        if (b->p) {
-                memcpy(t, b->p, b->n);
-                explicit_bzero(b->p, b->alloc);
-                free(b->p);
-        }
-        b->p = t;
-        b->p[b->n] = 0;
-        b->alloc = na;
-        return true;
-}
-
-void buf_put(Buf *b, const char *s, size_t n) {
-        if (!buf_reserve(b, n))
-                return;
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = 0;
-}
-
-void buf_puts(Buf *b, const char *s) {
-        buf_put(b, s, strlen(s));
-}
-
-void buf_putc(Buf *b, char c) {
-        buf_put(b, &c, 1);
-}
-
-void buf_indent(Buf *b, unsigned n) {
-        for (unsigned i = 0; i < n; i++)
-                buf_put(b, "  ", 2);
-}
-
-void buf_printf(Buf *b, const char *fmt, ...) {
-        va_list ap;
-        int k;
-
-        va_start(ap, fmt);
-        k = vsnprintf(NULL, 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-                b->oom = true;
-                return;
-        }
-        if (!buf_reserve(b, (size_t) k))
-                return;
-        va_start(ap, fmt);
-        (void) vsnprintf(b->p + b->n, (size_t) k + 1, fmt, ap);
-        va_end(ap);
-        b->n += (size_t) k;
-}
-
-/* Hands the text over (NUL-terminated, never NULL on success). */
-int buf_steal(Buf *b, char **ret) {
-        if (b->oom || !buf_reserve(b, 0)) {
-                buf_done(b);
-                return -ENOMEM;
-        }
-        *ret = b->p;
-        *b = (Buf) {};
-        return 0;
-}
 
 /* ---- JSON output, as JSON.stringify(v, null, 2) writes it ---- */
 
@@ -386,25 +302,7 @@ static int parse_hex4(Parser *p, uint32_t *ret) {
 static void put_utf8(Buf *b, uint32_t cp) {
         char t[4];
 
-        if (cp < 0x80) {
-                t[0] = (char) cp;
-                buf_put(b, t, 1);
-        } else if (cp < 0x800) {
-                t[0] = (char) (0xC0 | (cp >> 6));
-                t[1] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 2);
-        } else if (cp < 0x10000) {
-                t[0] = (char) (0xE0 | (cp >> 12));
-                t[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                t[2] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 3);
-        } else {
-                t[0] = (char) (0xF0 | (cp >> 18));
-                t[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-                t[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                t[3] = (char) (0x80 | (cp & 0x3F));
-                buf_put(b, t, 4);
-        }
+        buf_put(b, t, utf8_encode(cp, t));
 }
 
 /* At an opening '"': decodes the string into *b (UTF-8 was checked for the
@@ -590,7 +488,7 @@ static bool is_ident_start(char c) {
 }
 
 static int parse_object(Parser *p, struct json_object **ret) {
-        _cleanup_json_ struct json_object *obj = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *obj = NULL;
         size_t open = p->i;
         int r;
 
@@ -608,7 +506,7 @@ static int parse_object(Parser *p, struct json_object **ret) {
         }
 
         for (;;) {
-                _cleanup_json_ struct json_object *val = NULL;
+                _cleanup_(json_erase_and_putp) struct json_object *val = NULL;
                 Buf key = {};
                 size_t key_at;
 
@@ -678,7 +576,7 @@ done:
 }
 
 static int parse_array(Parser *p, struct json_object **ret) {
-        _cleanup_json_ struct json_object *arr = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *arr = NULL;
         size_t open = p->i;
         int r;
 
@@ -695,7 +593,7 @@ static int parse_array(Parser *p, struct json_object **ret) {
                 goto done;
         }
         for (;;) {
-                _cleanup_json_ struct json_object *val = NULL;
+                _cleanup_(json_erase_and_putp) struct json_object *val = NULL;
 
                 r = parse_value(p, &val);
                 if (r < 0)
@@ -755,18 +653,6 @@ static int parse_value(Parser *p, struct json_object **ret) {
         return parser_fail_unexpected(p, "a value");
 }
 
-/* Offset of the first byte that is not valid UTF-8, or SIZE_MAX. */
-static size_t utf8_invalid_at(const char *s, size_t n) {
-        for (size_t i = 0; i < n;) {
-                unsigned char c = (unsigned char) s[i];
-                size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-                if (len == 0 || i + len > n || !utf8_is_valid_n(s + i, len))
-                        return i;
-                i += len;
-        }
-        return SIZE_MAX;
-}
-
 static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *ret_line, unsigned *ret_col) {
         unsigned line = 1, col = 1;
 
@@ -774,7 +660,7 @@ static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *
                 if (s[i] == '\n') {
                         line++;
                         col = 1;
-                } else if (((unsigned char) s[i] & 0xC0) != 0x80)
+                } else if (!utf8_is_continuation(s[i]))
                         col++; /* count characters, not bytes */
         }
         *ret_line = line;
@@ -784,7 +670,7 @@ static void offset_to_line_column(const char *s, size_t n, size_t at, unsigned *
 /* Parses a whole config text. Empty or blank text gives *ret = NULL. On
  * -EBADMSG, *ret_what and *ret_remedy say why ("… at line L, column C"). */
 int json_parse_strict(const char *text, struct json_object **ret, char **ret_what, const char **ret_remedy) {
-        _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL;
         Parser p = {
                 .s = text,
                 .n = strlen(text),

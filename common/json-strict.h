@@ -5,30 +5,14 @@
  * tokener accepts single quotes, NaN and comments even in strict mode, and
  * loses the spelling of numbers; this parser refuses all of those, keeps
  * number text exactly, keeps member order, and says where it stopped
- * ("… at line L, column C") without quoting the file. Also: a string
- * builder that wipes its old buffers, since texts may hold a key.
+ * ("… at line L, column C") without quoting the file.
  */
 #pragma once
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "util.h"
-
-typedef struct Buf {
-        char *p;
-        size_t n, alloc;
-        bool oom;
-} Buf;
-
-void buf_done(Buf *b);
-bool buf_reserve(Buf *b, size_t extra);
-void buf_put(Buf *b, const char *s, size_t n);
-void buf_puts(Buf *b, const char *s);
-void buf_putc(Buf *b, char c);
-void buf_indent(Buf *b, unsigned n);
-void buf_printf(Buf *b, const char *fmt, ...) _printf_(2, 3);
-/* Hands the text over (NUL-terminated, never NULL on success). */
-int buf_steal(Buf *b, char **ret);
 
 /* A JSON string literal for s[0..n), quotes included. */
 void json_put_string(Buf *b, const char *s, size_t n);
@@ -38,8 +22,7 @@ int json_to_text(struct json_object *o, char **ret);
 struct json_object *json_new_number(double v);
 /* Trees may hold the key: overwrite every string before json-c frees it. */
 void json_erase_strings(struct json_object *o);
-void json_erase_and_putp(struct json_object **o);
-#define _cleanup_json_ _cleanup_(json_erase_and_putp)
+void json_erase_and_putp(struct json_object **o); /* for _cleanup_() */
 /* "a string", "an array", … for error messages. */
 const char *json_type_phrase(struct json_object *o);
 

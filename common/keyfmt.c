@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "keyfmt.h"
+#include "utf8.h"
 
 int key_check(const char *key, size_t len, const char **ret_reason) {
         const char *reason = NULL;
@@ -49,26 +50,6 @@ int key_check(const char *key, size_t len, const char **ret_reason) {
         return 0;
 }
 
-static size_t utf8_advance(const char *s, size_t n) {
-        /* Byte offset of the n-th character. */
-        size_t i = 0;
-        while (n > 0 && s[i]) {
-                i++;
-                while (((unsigned char) s[i] & 0xC0) == 0x80)
-                        i++;
-                n--;
-        }
-        return i;
-}
-
-static size_t utf8_chars(const char *s) {
-        size_t n = 0;
-        for (; *s; s++)
-                if (((unsigned char) *s & 0xC0) != 0x80)
-                        n++;
-        return n;
-}
-
 char *key_mask(const char *key) {
         char *m;
 
@@ -78,8 +59,8 @@ char *key_mask(const char *key) {
         if (n <= 8)
                 return strdup("****");
 
-        size_t head = utf8_advance(key, 6);
-        size_t tail = utf8_advance(key, n - 4);
+        size_t head = utf8_skip_chars(key, 6);
+        size_t tail = utf8_skip_chars(key, n - 4);
         if (asprintf(&m, "%.*s...%s", (int) head, key, key + tail) < 0)
                 return NULL;
         return m;

@@ -19,14 +19,14 @@
 
 #define OPENCODE_SCHEMA "https://opencode.ai/config.json"
 
-static const char *const tool_table[_SETUP_TOOL_MAX] = {
+static const char *const setup_tool_table[_SETUP_TOOL_MAX] = {
         [SETUP_TOOL_OPENCLAW] = "openclaw",
         [SETUP_TOOL_OPENCODE] = "opencode",
         [SETUP_TOOL_CLAUDE] = "claude",
         [SETUP_TOOL_CURSOR] = "cursor",
 };
 
-static const char *const key_mode_table[_SETUP_KEY_MODE_MAX] = {
+static const char *const setup_key_mode_table[_SETUP_KEY_MODE_MAX] = {
         [SETUP_KEY_ENV] = "env",
         [SETUP_KEY_INLINE] = "inline",
 };
@@ -38,33 +38,8 @@ static const char *const recommended_models[] = {
         "gpt-5.2",
 };
 
-const char *setup_tool_to_string(SetupTool t) {
-        if (t < 0 || t >= _SETUP_TOOL_MAX)
-                return NULL;
-        return tool_table[t];
-}
-
-SetupTool setup_tool_from_string(const char *s) {
-        if (s)
-                for (size_t i = 0; i < ELEMENTSOF(tool_table); i++)
-                        if (streq(s, tool_table[i]))
-                                return (SetupTool) i;
-        return _SETUP_TOOL_INVALID;
-}
-
-const char *setup_key_mode_to_string(SetupKeyMode m) {
-        if (m < 0 || m >= _SETUP_KEY_MODE_MAX)
-                return NULL;
-        return key_mode_table[m];
-}
-
-SetupKeyMode setup_key_mode_from_string(const char *s) {
-        if (s)
-                for (size_t i = 0; i < ELEMENTSOF(key_mode_table); i++)
-                        if (streq(s, key_mode_table[i]))
-                                return (SetupKeyMode) i;
-        return _SETUP_KEY_MODE_INVALID;
-}
+DEFINE_STRING_TABLE_LOOKUP(setup_tool, SetupTool, _SETUP_TOOL_INVALID);
+DEFINE_STRING_TABLE_LOOKUP(setup_key_mode, SetupKeyMode, _SETUP_KEY_MODE_INVALID);
 
 bool setup_tool_has_config(SetupTool t) {
         return t == SETUP_TOOL_OPENCLAW || t == SETUP_TOOL_OPENCODE;
@@ -170,7 +145,7 @@ static int json_add(struct json_object *obj, const char *key, struct json_object
 
 static int openclaw_model(const Model *m, struct json_object **ret) {
         static const char *const modalities[] = { "text", "image", "video", "audio" };
-        _cleanup_json_ struct json_object *o = NULL, *input = NULL, *cost = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *input = NULL, *cost = NULL;
         int r;
 
         o = json_object_new_object();
@@ -216,7 +191,7 @@ static int openclaw_model(const Model *m, struct json_object **ret) {
 
 static int openclaw_provider(const ModelList *models, const char *url, SetupKeyMode mode, const char *key,
                              struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = NULL, *list = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *list = NULL;
         _cleanup_free_ char *base = NULL;
         int r;
 
@@ -253,7 +228,7 @@ static int openclaw_provider(const ModelList *models, const char *url, SetupKeyM
 
 static int opencode_provider(const ModelList *models, const char *url, SetupKeyMode mode, const char *key,
                              struct json_object **ret) {
-        _cleanup_json_ struct json_object *o = NULL, *options = NULL, *list = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL, *options = NULL, *list = NULL;
         _cleanup_free_ char *base = NULL;
         int r;
 
@@ -295,7 +270,7 @@ static int opencode_provider(const ModelList *models, const char *url, SetupKeyM
 
 int setup_provider_json(SetupTool t, const ModelList *models, const char *gateway_url,
                         SetupKeyMode mode, const char *key, char **ret) {
-        _cleanup_json_ struct json_object *o = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *o = NULL;
         int r;
 
         r = check_key(mode, key);
@@ -589,7 +564,7 @@ static int object_child(struct json_object *parent, const char *key, struct json
 /* Returns a copy of obj with key=val first and everything else after it. */
 static int object_prepend(struct json_object *obj, const char *key, struct json_object *val,
                           struct json_object **ret) {
-        _cleanup_json_ struct json_object *n = json_object_new_object();
+        _cleanup_(json_erase_and_putp) struct json_object *n = json_object_new_object();
         int r;
 
         if (!n)
@@ -701,7 +676,7 @@ static int merge_into(SetupTool t, struct json_object **root, struct json_object
 
 int setup_merge(SetupTool t, const char *existing, const char *provider_json, bool force,
                 char **ret_text, char **ret_error) {
-        _cleanup_json_ struct json_object *root = NULL, *provider = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL, *provider = NULL;
         _cleanup_free_ char *what = NULL, *reason = NULL;
         const char *remedy = NULL, *member = NULL, *type = NULL;
         char *text;

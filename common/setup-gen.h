@@ -23,7 +23,7 @@
 
 #include <stdbool.h>
 
-#include "models.h"
+#include "model-list.h"
 
 typedef enum SetupTool {
         SETUP_TOOL_OPENCLAW,
@@ -42,11 +42,9 @@ typedef enum SetupKeyMode {
 } SetupKeyMode;
 
 /* "openclaw", "opencode", "claude", "cursor". */
-const char *setup_tool_to_string(SetupTool t);
-SetupTool setup_tool_from_string(const char *s);
+DECLARE_STRING_TABLE_LOOKUP(setup_tool, SetupTool);
 /* "env", "inline". */
-const char *setup_key_mode_to_string(SetupKeyMode m);
-SetupKeyMode setup_key_mode_from_string(const char *s);
+DECLARE_STRING_TABLE_LOOKUP(setup_key_mode, SetupKeyMode);
 
 /* True for tools with a config file we merge into (OpenClaw, OpenCode);
  * Claude Code and Cursor are print-only. */

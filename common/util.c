@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
+#include "log.h"
 #include "util.h"
 
 int free_and_strdup(char **dst, const char *src) {
@@ -93,49 +95,44 @@ uint64_t now_usec(int clock_id) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-bool utf8_is_valid_n(const char *str, size_t n) {
-        const unsigned char *s = (const unsigned char *) str;
-        size_t i = 0;
+void *greedy_realloc(void **p, size_t *allocated, size_t need, size_t size) {
+        size_t a;
+        void *q;
 
-        while (i < n) {
-                unsigned char c = s[i];
-                size_t len;
-                uint32_t cp;
+        if (need <= *allocated)
+                return *p;
+        if (size == 0 || need > SIZE_MAX / 2 / size)
+                return NULL;
+        a = MAX(need * 2, (size_t) 8);
+        q = reallocarray(*p, a, size);
+        if (!q)
+                return NULL;
+        *p = q;
+        *allocated = a;
+        return q;
+}
 
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                } else if ((c & 0xE0) == 0xC0) {
-                        len = 2;
-                        cp = c & 0x1F;
-                } else if ((c & 0xF0) == 0xE0) {
-                        len = 3;
-                        cp = c & 0x0F;
-                } else if ((c & 0xF8) == 0xF0) {
-                        len = 4;
-                        cp = c & 0x07;
-                } else
-                        return false;
+uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint64_t max_ms) {
+        const char *v = getenv(name);
+        unsigned long long ms = 0;
+        char *end = NULL;
 
-                if (i + len > n)
-                        return false;
-                for (size_t k = 1; k < len; k++) {
-                        if ((s[i + k] & 0xC0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (s[i + k] & 0x3F);
-                }
-                if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-                    cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                        return false;
-                i += len;
+        if (isempty(v))
+                return def_usec;
+        errno = 0;
+        if (v[strspn(v, "0123456789")] == 0) /* only digits: strtoull() would take "-1" and " 1" */
+                ms = strtoull(v, &end, 10);
+        if (!end || errno != 0 || *end != 0 || ms < min_ms || ms > max_ms || ms > MSEC_MAX) {
+                log_warning("Ignoring %s=%s: expected a whole number of milliseconds from %llu to %llu.", name, v,
+                            (unsigned long long) min_ms, (unsigned long long) MIN(max_ms, MSEC_MAX));
+                return def_usec;
         }
-        return true;
+        return (uint64_t) ms * USEC_PER_MSEC;
 }
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, alloc = 0;
+        _cleanup_(buf_done) Buf b = {};
 
         /* O_NONBLOCK: a FIFO at this path must not stall an event loop. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -150,15 +147,9 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
                 return -EBADFD; /* not a regular file */
 
         for (;;) {
-                if (size + 4096 + 1 > alloc) {
-                        size_t na = MAX(alloc * 2, (size_t) 8192);
-                        char *t = realloc(buf, na);
-                        if (!t)
-                                return -ENOMEM;
-                        buf = t;
-                        alloc = na;
-                }
-                ssize_t k = read(fd, buf + size, alloc - size - 1);
+                if (!buf_reserve(&b, 4096))
+                        return -ENOMEM;
+                ssize_t k = read(fd, b.p + b.n, b.alloc - b.n - 1);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -166,20 +157,16 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
                 }
                 if (k == 0)
                         break;
-                size += (size_t) k;
-                if (size > max)
+                b.n += (size_t) k;
+                b.p[b.n] = 0;
+                if (b.n > max)
                         return -EFBIG;
         }
-        if (!buf) {
-                buf = strdup("");
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[size] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_size)
+        size_t size = b.n;
+        int r = buf_steal(&b, ret);
+        if (r >= 0 && ret_size)
                 *ret_size = size;
-        return 0;
+        return r;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {

@@ -113,6 +113,53 @@ static inline const char *startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 
+/* Enum ↔ string through a table, in the spirit of systemd's string-table.h.
+ * Given `static const char *const name##_table[N]` indexed by the enum:
+ *  - DEFINE_STRING_TABLE_LOOKUP(name, type, invalid) defines
+ *    name##_to_string(type) (NULL out of range) and
+ *    name##_from_string(const char *) (invalid for NULL or an unknown name);
+ *  - DEFINE_STRING_TABLE_TO_STRING(name, type, fallback): the first only,
+ *    fallback out of range;
+ *  - DEFINE_PRIVATE_…: the same as static functions;
+ *  - DECLARE_STRING_TABLE_LOOKUP(name, type): the prototypes of the first. */
+static inline bool string_table_index_ok(long long i, size_t n) {
+        return i >= 0 && (unsigned long long) i < n; /* a function: enums may be unsigned */
+}
+#define _DEFINE_STRING_TABLE_TO_STRING(name, type, fallback, scope)             \
+        scope const char *name##_to_string(type i) {                           \
+                if (!string_table_index_ok((long long) i, ELEMENTSOF(name##_table))) \
+                        return fallback;                                       \
+                return name##_table[i] ?: (fallback);                          \
+        }
+#define _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, scope)            \
+        scope type name##_from_string(const char *s) {                         \
+                if (s)                                                         \
+                        for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)  \
+                                if (name##_table[i] && streq(s, name##_table[i])) \
+                                        return (type) i;                       \
+                return (type) (invalid);                                       \
+        }
+#define DECLARE_STRING_TABLE_LOOKUP(name, type)                                \
+        const char *name##_to_string(type i);                                  \
+        type name##_from_string(const char *s)
+#define DEFINE_STRING_TABLE_LOOKUP(name, type, invalid)                         \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, NULL, )                     \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, )
+#define DEFINE_PRIVATE_STRING_TABLE_LOOKUP(name, type, invalid)                 \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, NULL, static)               \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, static)
+#define DEFINE_STRING_TABLE_TO_STRING(name, type, fallback)                     \
+        _DEFINE_STRING_TABLE_TO_STRING(name, type, fallback, )
+#define DEFINE_PRIVATE_STRING_TABLE_FROM_STRING(name, type, invalid)            \
+        _DEFINE_STRING_TABLE_FROM_STRING(name, type, invalid, static)
+
+/* Makes room for at least need elements of size bytes each in the array *p,
+ * growing it geometrically; *allocated counts elements and is updated.
+ * Returns the array, or NULL when out of memory (*p is then unchanged). */
+void *greedy_realloc(void **p, size_t *allocated, size_t need, size_t size);
+#define GREEDY_REALLOC(array, allocated, need) \
+        greedy_realloc((void **) &(array), &(allocated), (need), sizeof((array)[0]))
+
 char **strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
@@ -126,9 +173,14 @@ int strv_extend(char ***l, const char *s);
 uint64_t now_usec(int clock_id);
 #define USEC_PER_SEC UINT64_C(1000000)
 #define USEC_PER_MSEC UINT64_C(1000)
+/* The most milliseconds that still fit in µs. */
+#define MSEC_MAX (UINT64_MAX / USEC_PER_MSEC)
 
-/* Checks that s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
-bool utf8_is_valid_n(const char *s, size_t n);
+/* A duration from the environment variable name, in milliseconds, returned
+ * in µs. Unset or empty: def_usec. The value must be decimal digits only (no
+ * sign, no space, no unit) from min_ms to max_ms; anything else is logged
+ * as a warning and def_usec is used, so a typo never stops the daemon. */
+uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint64_t max_ms);
 
 /* Reads a whole regular file (at most max bytes; -EFBIG beyond; -EISDIR or
  * -EBADFD for a directory or anything else that is not a regular file).

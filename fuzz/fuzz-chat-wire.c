@@ -11,7 +11,11 @@
 #include <json-c/json.h>
 #include <string.h>
 
-#include "chat-wire.h"
+#include "chat-cost.h"
+#include "chat-request.h"
+#include "chat-stream.h"
+#include "http-error.h"
+#include "utf8.h"
 #include "fuzz.h"
 #include "sse.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "models.h"
+#include "model-list.h"
 #include "url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -10,6 +10,7 @@
 
 #include "fuzz.h"
 #include "term-sanitize.h"
+#include "utf8.h"
 #include "util.h"
 
 static size_t filter(const uint8_t *in, size_t n, FuzzSplit *split, char *out) {

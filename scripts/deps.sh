@@ -2,12 +2,13 @@
 # Installs the Debian packages bankr-llmd needs, only those that are missing.
 #   scripts/deps.sh build   — to build and run
 #   scripts/deps.sh test    — to build and run the test suite (adds the real
-#                             components the tests use, and clang for fuzzing)
+#                             components the tests use, clang for fuzzing, and
+#                             debootstrap + systemd-nspawn for tests/container)
 set -eu
 
 BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libsqlite3-dev libdbus-1-dev systemd dbus dbus-bin"
 RUN="libglib2.0-bin gnome-keyring libsecret-tools"
-TEST="bubblewrap python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux"
+TEST="bubblewrap python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux debootstrap systemd-container"
 # Man pages, completions, the examples and the Debian package (scripts/build-deb.sh).
 TEST="$TEST groff-base man-db bash-completion zsh fish gjs gir1.2-glib-2.0 debhelper dpkg-dev lintian"
 

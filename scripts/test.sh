@@ -1,9 +1,11 @@
 #!/bin/sh
 # The whole test suite, as CI runs it:
 #   1. a normal build (-Werror) and its tests,
-#   2. a build with AddressSanitizer + UBSan (any report fails) and its tests,
-#   3. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each),
-#   4. the Debian package: built and checked with lintian.
+#   2. that build installed into a booted Debian 13 container and checked
+#      under a real systemd user manager (tests/container/run.sh),
+#   3. a build with AddressSanitizer + UBSan (any report fails) and its tests,
+#   4. the libFuzzer targets for a bounded time (FUZZ_SECONDS, default 20 each),
+#   5. the Debian package: built and checked with lintian.
 # Installs what it needs first. Ends with "N passed, N failed".
 set -u
 
@@ -64,6 +66,24 @@ werror=""
 
 run_suite build "normal build" $werror
 
+# The installed units under a real systemd user manager, one result per check.
+# It skips (exit 77) only outside CI, when no container can be booted here.
+container_suite() { # $1: label, rest: arguments of tests/container/run.sh
+        label=$1; shift
+        echo "== container test: $label (installed units, systemd user manager)"
+        sh tests/container/run.sh "$@" >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        set -- $(grep -c '^PASS: ' "$log") $(grep -c '^FAIL: ' "$log") $(grep -c '^SKIP: ' "$log")
+        passed=$((passed + $1)); failed=$((failed + $2)); skipped=$((skipped + $3))
+        if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "$2" -eq 0 ]; then
+                echo "== container test ($label) FAILED (exit $rc)"
+                failed=$((failed + 1))
+        fi
+}
+
+[ -f build/build.ninja ] && container_suite "meson install" meson build
+
 # Sanitizers: reports from the C tests fail them directly; the daemon (bus
 # activated) writes its reports to files that tests/harness.py turns into
 # failures.
@@ -87,11 +107,13 @@ if [ -f fuzz/run.sh ] && command -v clang >/dev/null; then
 fi
 
 # The Debian package: dpkg-buildpackage from a clean copy, then lintian (no
-# errors, no unexplained warnings). Its unit tests already ran above.
+# errors, no unexplained warnings); its unit tests already ran above. Then
+# the same container checks with the package installed by apt-get.
 echo "== Debian package (dpkg-buildpackage, lintian)"
 if DEB_BUILD_OPTIONS=nocheck sh scripts/build-deb.sh build-deb >"$log" 2>&1; then
         tail -n 1 "$log"
         passed=$((passed + 1))
+        container_suite "Debian package" deb build-deb/bankr-llmd_*.deb
 else
         cat "$log"
         echo "== Debian package FAILED"

@@ -9,23 +9,15 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bankr-names.h"
 #include "util.h"
-
-#define BUS_NAME "bot.bankr.LLM1"
-#define OBJECT_PATH "/bot/bankr/LLM1"
-#define REQUEST_PATH_PREFIX "/bot/bankr/LLM1/request"
-#define IFACE_KEY "bot.bankr.LLM1.Key"
-#define IFACE_MODELS "bot.bankr.LLM1.Models"
-#define IFACE_CREDITS "bot.bankr.LLM1.Credits"
-#define IFACE_CHAT "bot.bankr.LLM1.Chat"
-#define IFACE_REQUEST "bot.bankr.LLM1.Request"
-#define IFACE_SETUP "bot.bankr.LLM1.Setup"
 
 typedef struct Keys Keys;       /* key.c: key sources and resolution */
 typedef struct Keyring Keyring; /* keyring.c: Secret Service worker thread */
 typedef struct Http Http;       /* http.c: libcurl multi on sd-event */
 typedef struct Models Models;   /* models.c */
 typedef struct Credits Credits; /* credits.c */
+typedef struct Topup Topup;     /* topup.c */
 typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
 typedef struct Polkit Polkit;   /* polkit.c */
@@ -45,12 +37,15 @@ typedef struct Context {
         Http *http;
         Models *models;
         Credits *credits;
+        Topup *topup;
         Chat *chat;
         Setup *setup;
         Polkit *polkit;
 } Context;
 
-/* The LLM key in use (resolution order of dbus-api.md), or NULL. Secret:
+/* The Context's accessors (context.c, from key.c's state).
+ *
+ * The LLM key in use (resolution order of dbus-api.md), or NULL. Secret:
  * never log it. Valid until the next return to the event loop. */
 const char *context_llm_key(Context *c);
 /* The agent API key (BANKR_API_KEY → keyring api → apiKey), or NULL. */
@@ -60,23 +55,24 @@ const char *context_gateway_url(Context *c);
 /* Normalised agent API base URL. Never NULL. */
 const char *context_api_url(Context *c);
 
-/* Called by key.c whenever the resolved key or URLs changed; fans out to
- * models/credits so they refetch (or stop fetching). */
+/* The Context's events (context.c): a module tells the Context, and the
+ * Context tells the modules that react. No module calls another sideways.
+ *
+ * key.c: the resolved key or URLs changed; Models and Credits refetch (or
+ * stop fetching). */
 void context_key_changed(Context *c);
-
-/* Bus error names. */
-#define BUS_ERROR_NO_KEY "bot.bankr.LLM1.Error.NoKey"
-#define BUS_ERROR_UNAUTHORIZED "bot.bankr.LLM1.Error.Unauthorized"
-#define BUS_ERROR_PAYMENT_REQUIRED "bot.bankr.LLM1.Error.PaymentRequired"
-#define BUS_ERROR_MODEL_NOT_FOUND "bot.bankr.LLM1.Error.ModelNotFound"
-#define BUS_ERROR_RATE_LIMITED "bot.bankr.LLM1.Error.RateLimited"
-#define BUS_ERROR_GATEWAY_UNAVAILABLE "bot.bankr.LLM1.Error.GatewayUnavailable"
-#define BUS_ERROR_GATEWAY_ERROR "bot.bankr.LLM1.Error.GatewayError"
-#define BUS_ERROR_TIMEOUT "bot.bankr.LLM1.Error.Timeout"
-#define BUS_ERROR_CANCELLED "bot.bankr.LLM1.Error.Cancelled"
-#define BUS_ERROR_LIMIT_EXCEEDED "bot.bankr.LLM1.Error.LimitExceeded"
-#define BUS_ERROR_KEYRING_UNAVAILABLE "bot.bankr.LLM1.Error.KeyringUnavailable"
-#define BUS_ERROR_NOT_AUTHORIZED "bot.bankr.LLM1.Error.NotAuthorized"
-#define BUS_ERROR_INVALID_CONFIG "bot.bankr.LLM1.Error.InvalidConfig"
+/* request.c: the gateway answered a chat request with this HTTP status;
+ * Credits reacts to 402 (exhausted at once, without another call). */
+void context_gateway_status(Context *c, long status);
+/* chat.c: a request that reached the gateway ended; Credits schedules one
+ * coalesced refresh. */
+void context_request_finished(Context *c);
+/* topup.c: the agent API answered a top-up with the new balance; Credits
+ * moves Balance/State/UpdatedAt at once. */
+void context_balance_known(Context *c, double balance_usd);
+/* key.c's Key.Validate: asks the gateway (the credits endpoint, through
+ * Credits) and replies to m with (b ok, s message) later. Returns 1, or <0
+ * with error set. */
+int context_validate_key(Context *c, sd_bus_message *m, sd_bus_error *error);
 
 /* sd-bus.h and sd-event.h already provide sd_bus_message_unrefp() & co. */

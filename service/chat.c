@@ -11,15 +11,9 @@
 #include <sys/resource.h>
 
 #include "log.h"
-#include "modules.h"
+#include "chat.h"
 #include "request.h"
 
-#define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U)
-/* Empty messages cost no text but memory and time on the loop (the JSON
- * body grows ~50 bytes per message): their number has a cap of its own. */
-#define CHAT_MAX_MESSAGES 10000U
-#define CHAT_MAX_PER_CALLER 128U
-#define CHAT_MAX_TOTAL 1024U
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
 #define CHAT_FDS_PER_REQUEST 3U
@@ -28,12 +22,7 @@
  * curl's wakeup pair, Models.Refresh and Credits, files of Setup.Install,
  * the cache and the settings. */
 #define CHAT_FD_RESERVE 64U
-/* Ended requests kept for reading at most; beyond, the oldest go early, so
- * a script firing thousands of requests cannot grow our memory for 30 s. */
-#define CHAT_MAX_LINGERING 1024U
 #define CHAT_MODEL_ID_MAX 256U
-#define CHAT_MAX_STOP 4U
-#define CHAT_MAX_FALLBACKS 4U
 
 struct Chat {
         Context *context;
@@ -73,33 +62,37 @@ static void chat_size_limits(Chat *ch) {
 
 /* ---- lists ------------------------------------------------------------- */
 
-static void list_remove(Request **head, Request **tail, Request *r) {
-        if (r->prev)
-                r->prev->next = r->next;
-        else
-                *head = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
-        else
-                *tail = r->prev;
-        r->prev = r->next = NULL;
+static Request *next_of(Request *req) {
+        return request_get_link(req)->next;
 }
 
-static void list_append(Request **head, Request **tail, Request *r) {
-        r->next = NULL;
-        r->prev = *tail;
-        if (*tail)
-                (*tail)->next = r;
+static void list_remove(Request **head, Request **tail, Request *req) {
+        RequestLink *l = request_get_link(req);
+
+        if (l->prev)
+                request_get_link(l->prev)->next = l->next;
         else
-                *head = r;
-        *tail = r;
+                *head = l->next;
+        if (l->next)
+                request_get_link(l->next)->prev = l->prev;
+        else
+                *tail = l->prev;
+        l->prev = l->next = NULL;
+}
+
+static void list_append(Request **head, Request **tail, Request *req) {
+        RequestLink *l = request_get_link(req);
+
+        l->next = NULL;
+        l->prev = *tail;
+        if (*tail)
+                request_get_link(*tail)->next = req;
+        else
+                *head = req;
+        *tail = req;
 }
 
 /* ---- books ------------------------------------------------------------- */
-
-uint64_t chat_backoff_base_usec(Chat *ch) {
-        return ch->backoff_base_usec;
-}
 
 static void chat_emit_active(Chat *ch) {
         int r = sd_bus_emit_properties_changed(ch->context->bus, OBJECT_PATH, IFACE_CHAT, "ActiveRequests", NULL);
@@ -107,47 +100,45 @@ static void chat_emit_active(Chat *ch) {
                 log_debug_errno(r, "Failed to emit PropertiesChanged for ActiveRequests: %m");
 }
 
-static void chat_drop(Chat *ch, Request *r) {
-        list_remove(&ch->ended, &ch->ended_tail, r);
+static void chat_drop(Chat *ch, Request *req) {
+        list_remove(&ch->ended, &ch->ended_tail, req);
         ch->n_ended--;
-        request_free(r);
+        request_free(req);
 }
 
-static int on_linger_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Request *r = userdata;
-        chat_drop(r->chat, r);
-        return 0;
+static void on_linger_done(Request *req, void *userdata) {
+        chat_drop(userdata, req);
 }
 
-void chat_request_ended(Chat *ch, Request *r) {
+static void on_request_ended(Request *req, void *userdata) {
+        Chat *ch = userdata;
         uint64_t linger;
         int k;
 
-        list_remove(&ch->active, &ch->active_tail, r);
+        list_remove(&ch->active, &ch->active_tail, req);
         ch->n_active--;
-        list_append(&ch->ended, &ch->ended_tail, r);
+        list_append(&ch->ended, &ch->ended_tail, req);
         ch->n_ended++;
         chat_emit_active(ch);
-        if (r->attempts > 0)
-                credits_request_finished(ch->context->credits);
+        if (request_get_attempts(req) > 0)
+                context_request_finished(ch->context);
 
         /* Nobody can read what has no object or no owner any more: go at
          * the next iteration (never right here, our caller still uses r). */
-        linger = r->path && !r->owner_gone ? ch->linger_usec : 0;
-        k = sd_event_add_time_relative(ch->context->event, &r->linger_timer, CLOCK_MONOTONIC, linger, 0,
-                                       on_linger_timer, r);
+        linger = request_get_path(req) && !request_owner_is_gone(req) ? ch->linger_usec : 0;
+        k = request_linger(req, linger, on_linger_done, ch);
         if (k < 0)
-                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(r->path));
+                log_warning_errno(k, "Failed to schedule the end of %s: %m", strna(request_get_path(req)));
 
         /* The oldest ended requests go early when there are too many. */
-        while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != r)
+        while (ch->n_ended > CHAT_MAX_LINGERING && ch->ended != req)
                 chat_drop(ch, ch->ended);
 }
 
 static unsigned chat_count_caller(Chat *ch, const char *sender) {
         unsigned n = 0;
-        for (Request *r = ch->active; r; r = r->next)
-                if (streq(r->owner, sender))
+        for (Request *req = ch->active; req; req = next_of(req))
+                if (streq(request_get_owner(req), sender))
                         n++;
         return n;
 }
@@ -157,7 +148,7 @@ static unsigned chat_count_caller(Chat *ch, const char *sender) {
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Chat *ch = userdata;
         const char *name, *old_owner, *new_owner;
-        Request *r, *next;
+        Request *req, *next;
         unsigned n = 0;
 
         if (sd_bus_message_read(m, "sss", &name, &old_owner, &new_owner) < 0)
@@ -165,18 +156,16 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (name[0] != ':' || !isempty(new_owner))
                 return 0;
 
-        for (r = ch->active; r; r = next) {
-                next = r->next;
-                if (streq(r->owner, name)) {
-                        request_cancel(r, false);
+        for (req = ch->active; req; req = next) {
+                next = next_of(req);
+                if (streq(request_get_owner(req), name)) {
+                        request_cancel(req, false);
                         n++;
                 }
         }
-        for (r = ch->ended; r; r = r->next)
-                if (streq(r->owner, name) && r->linger_timer) {
-                        r->owner_gone = true;
-                        (void) sd_event_source_set_time_relative(r->linger_timer, 0);
-                }
+        for (req = ch->ended; req; req = next_of(req))
+                if (streq(request_get_owner(req), name))
+                        request_forget_owner(req);
         if (n > 0)
                 log_info("%s left the bus; cancelled %u request(s) it had started.", name, n);
         return 0;
@@ -273,9 +262,7 @@ static int read_messages(sd_bus_message *m, ChatMessage **ret, size_t *ret_n, si
         *ret_n = n;
         return 0;
 fail:
-        for (size_t i = 0; i < n; i++)
-                free((char *) msgs[i].content);
-        free(msgs);
+        chat_messages_free(msgs, n);
         return k;
 }
 
@@ -527,17 +514,17 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                         k = strv_extend(&models, *f);
         }
         if (k < 0) {
-                for (size_t i = 0; i < n_msgs; i++)
-                        free((char *) msgs[i].content);
-                free(msgs);
+                chat_messages_free(msgs, n_msgs);
                 return k;
         }
 
         sender = sd_bus_message_get_sender(m);
-        k = request_new(ch, ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
+        o.backoff_base_usec = ch->backoff_base_usec;
+        k = request_new(ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
                         n_msgs, &o, &req);
         if (k < 0)
                 return k;
+        request_set_on_ended(req, on_request_ended, ch);
 
         /* Limits and the key, once the call itself is known to be good. */
         if (ch->n_active >= ch->max_total)
@@ -556,24 +543,24 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         if (!complete) {
                 k = request_export(req);
                 if (k < 0)
-                        return log_error_errno(k, "Failed to export %s: %m", req->path);
+                        return log_error_errno(k, "Failed to export %s: %m", request_get_path(req));
         }
 
         ch->next_id++;
         list_append(&ch->active, &ch->active_tail, req);
         ch->n_active++;
         chat_emit_active(ch);
-        log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", req->id, model, strna(sender),
+        log_debug("Request %" PRIu64 " for %s from %s (%zu messages, %zu bytes).", request_get_id(req), model, strna(sender),
                   n_msgs, size);
 
-        Request *r = TAKE_PTR(req);
+        Request *started = TAKE_PTR(req);
         if (!complete) {
                 /* The reply goes out before any signal of the request. */
-                k = sd_bus_reply_method_return(m, "o", r->path);
+                k = sd_bus_reply_method_return(m, "o", request_get_path(started));
                 if (k < 0)
                         log_debug_errno(k, "Failed to reply to Start: %m");
         }
-        request_start(r);
+        request_start(started);
         return 1;
 }
 
@@ -603,29 +590,13 @@ const sd_bus_vtable chat_vtable[] = {
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static uint64_t env_msec(const char *name, uint64_t def) {
-        const char *e = getenv(name);
-        char *end;
-        unsigned long long v;
-
-        if (isempty(e))
-                return def;
-        errno = 0;
-        v = strtoull(e, &end, 10);
-        if (errno != 0 || *end || v > 24ULL * 3600 * 1000) {
-                log_warning("Ignoring %s=%s: not a number of milliseconds.", name, e);
-                return def;
-        }
-        return (uint64_t) v * USEC_PER_MSEC;
-}
-
 /* The event loop is ending (SIGTERM): tell every caller before sd-bus's own
  * exit handler flushes and closes the connection. */
 static int on_event_exit(sd_event_source *s, void *userdata) {
         Chat *ch = userdata;
 
-        for (Request *r = ch->active; r; r = r->next)
-                request_notify_shutdown(r);
+        for (Request *req = ch->active; req; req = next_of(req))
+                request_notify_shutdown(req);
         return 0;
 }
 
@@ -640,8 +611,8 @@ int chat_new(Context *c, Chat **ret) {
         ch->next_id = 1;
         chat_size_limits(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
-        ch->linger_usec = env_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT);
-        ch->backoff_base_usec = env_msec("BANKR_LLMD_RETRY_BASE_MS", CHAT_BACKOFF_BASE_USEC_DEFAULT);
+        ch->linger_usec = getenv_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT, 0, 24 * 3600 * 1000);
+        ch->backoff_base_usec = getenv_msec("BANKR_LLMD_RETRY_BASE_MS", RETRY_BACKOFF_BASE_USEC_DEFAULT, 0, 24 * 3600 * 1000);
 
         /* Installed before the name is taken, so no caller can leave unseen. */
         r = sd_bus_match_signal_async(c->bus, &ch->owner_match, "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -662,20 +633,20 @@ int chat_new(Context *c, Chat **ret) {
 }
 
 Chat *chat_free(Chat *ch) {
-        Request *r;
+        Request *req;
 
         if (!ch)
                 return NULL;
         /* Tell callers, then free everything (running transfers are cut). */
-        for (r = ch->active; r; r = r->next)
-                request_notify_shutdown(r);
-        while ((r = ch->active)) {
-                list_remove(&ch->active, &ch->active_tail, r);
-                request_free(r);
+        for (req = ch->active; req; req = next_of(req))
+                request_notify_shutdown(req);
+        while ((req = ch->active)) {
+                list_remove(&ch->active, &ch->active_tail, req);
+                request_free(req);
         }
-        while ((r = ch->ended)) {
-                list_remove(&ch->ended, &ch->ended_tail, r);
-                request_free(r);
+        while ((req = ch->ended)) {
+                list_remove(&ch->ended, &ch->ended_tail, req);
+                request_free(req);
         }
         sd_bus_slot_unref(ch->owner_match);
         sd_event_source_disable_unref(ch->exit_source);

@@ -16,27 +16,19 @@
 #include <json-c/json.h>
 #include <math.h>
 
+#include "fetcher.h"
 #include "gateway.h"
 #include "json-strict.h"
 #include "log.h"
-#include "modules.h"
+#include "credits.h"
 
 #define CREDITS_INTERVAL_USEC (10 * 60 * USEC_PER_SEC)
 #define CREDITS_COALESCE_USEC (3 * USEC_PER_SEC)
 #define CREDITS_TIMEOUT_USEC (10 * USEC_PER_SEC) /* as the bankr CLI */
-#define CREDITS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
 #define CREDITS_MAX_BODY (1024U * 1024U)
 #define THRESHOLD_DEFAULT 1.0
 #define THRESHOLD_MAX 1000000.0
 #define SETTINGS_MAX_SIZE (1024U * 1024U)
-
-/* Where the last known balance stands against the threshold: a crossing is
- * a move from UNKNOWN or ABOVE to BELOW. */
-typedef enum Position {
-        POSITION_UNKNOWN,
-        POSITION_ABOVE,
-        POSITION_BELOW,
-} Position;
 
 /* Who is waiting for the request in flight. */
 typedef enum Waiter {
@@ -44,37 +36,33 @@ typedef enum Waiter {
         WAITER_VALIDATE,
 } Waiter;
 
-typedef struct Pending {
-        sd_bus_message *message;
-        Waiter kind;
-} Pending;
-
 struct Credits {
         Context *context;
 
         double balance;
-        const char *state; /* static strings */
+        CreditsState state;
         uint64_t updated_at;
         double threshold;
-        Position position;
+        CreditsPosition position;
         bool key_rejected; /* 401/403: no background calls until the key changes */
-        unsigned failures;
 
-        HttpRequest *fetch;
-        bool fetch_again; /* a chat finished while the fetch was already out */
-        Pending *pending;
-        size_t n_pending;
+        Fetcher *fetcher;  /* GET /v1/credits, the calls sharing it, the periodic refresh */
+        bool fetch_again;  /* a chat finished while the fetch was already out */
 
-        sd_event_source *timer;          /* slow periodic refresh */
         sd_event_source *coalesce_timer; /* after chat requests */
-        uint64_t interval_usec, coalesce_usec, timeout_usec;
+        uint64_t interval_usec, coalesce_usec;
 };
 
-static const char *const STATE_UNKNOWN = "unknown", *const STATE_OK = "ok", *const STATE_LOW = "low",
-                         *const STATE_EXHAUSTED = "exhausted", *const STATE_UNAUTHORIZED = "unauthorized";
+static const char *const credits_state_table[_CREDITS_STATE_MAX] = {
+        [CREDITS_STATE_UNKNOWN] = "unknown",
+        [CREDITS_STATE_OK] = "ok",
+        [CREDITS_STATE_LOW] = "low",
+        [CREDITS_STATE_EXHAUSTED] = "exhausted",
+        [CREDITS_STATE_UNAUTHORIZED] = "unauthorized",
+};
 
-Context *credits_context(Credits *cr) {
-        return cr ? cr->context : NULL;
+const char *credits_state_to_string(CreditsState s) {
+        return s >= 0 && s < _CREDITS_STATE_MAX ? credits_state_table[s] : NULL;
 }
 
 /* --- settings ----------------------------------------------------------- */
@@ -129,7 +117,7 @@ static void credits_load_settings(Credits *cr) {
  * rewriting it would silently drop whatever else it holds. */
 static int credits_save_settings(Credits *cr, double threshold, char **ret_why) {
         _cleanup_free_ char *path = settings_path(cr), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_json_ struct json_object *root = NULL;
+        _cleanup_(json_erase_and_putp) struct json_object *root = NULL;
         const char *remedy = NULL;
         size_t size;
         int r;
@@ -174,35 +162,45 @@ static int credits_save_settings(Credits *cr, double threshold, char **ret_why) 
 /* Sets state and balance, emits PropertiesChanged for what changed, then
  * Low or Exhausted when this was a crossing. answered: the gateway said so
  * now (moves UpdatedAt). */
-static void credits_apply(Credits *cr, const char *state, double balance, bool answered) {
+CreditsTransition credits_transition(CreditsState old_state, CreditsPosition old_position, CreditsState state,
+                                     double balance, double threshold) {
+        CreditsTransition t = { .position = old_position };
+
+        if (state == CREDITS_STATE_OK || state == CREDITS_STATE_LOW)
+                t.position = balance < threshold ? CREDITS_POSITION_BELOW : CREDITS_POSITION_ABOVE;
+        else if (state == CREDITS_STATE_EXHAUSTED)
+                t.position = CREDITS_POSITION_BELOW;
+        else if (state == CREDITS_STATE_UNKNOWN)
+                t.position = CREDITS_POSITION_UNKNOWN;
+        /* UNAUTHORIZED says nothing about the balance: the position stays. */
+
+        t.low = state == CREDITS_STATE_LOW && old_position != CREDITS_POSITION_BELOW;
+        t.exhausted = state == CREDITS_STATE_EXHAUSTED && old_state != CREDITS_STATE_EXHAUSTED;
+        return t;
+}
+
+CreditsState credits_state_for_balance(double balance, double threshold) {
+        return balance < threshold ? CREDITS_STATE_LOW : CREDITS_STATE_OK;
+}
+
+static void credits_apply(Credits *cr, CreditsState state, double balance, bool answered) {
         const char *changed[5];
         size_t n = 0;
-        bool low_signal = false, exhausted_signal = false;
-        Position position = cr->position;
-
-        if (state == STATE_OK || state == STATE_LOW)
-                position = balance < cr->threshold ? POSITION_BELOW : POSITION_ABOVE;
-        else if (state == STATE_EXHAUSTED)
-                position = POSITION_BELOW;
-        else if (state == STATE_UNKNOWN)
-                position = POSITION_UNKNOWN;
-
-        if (state == STATE_LOW && cr->position != POSITION_BELOW)
-                low_signal = true;
-        if (state == STATE_EXHAUSTED && cr->state != STATE_EXHAUSTED)
-                exhausted_signal = true;
+        CreditsTransition t = credits_transition(cr->state, cr->position, state, balance, cr->threshold);
+        bool low_signal = t.low, exhausted_signal = t.exhausted;
+        CreditsPosition position = t.position;
 
         if (balance != cr->balance)
                 changed[n++] = "Balance";
         if (state != cr->state)
                 changed[n++] = "State";
-        uint64_t updated_at = answered ? now_usec(CLOCK_REALTIME) : state == STATE_UNKNOWN ? 0 : cr->updated_at;
+        uint64_t updated_at = answered ? now_usec(CLOCK_REALTIME) : state == CREDITS_STATE_UNKNOWN ? 0 : cr->updated_at;
         if (updated_at != cr->updated_at)
                 changed[n++] = "UpdatedAt";
 
         if (state != cr->state)
-                log_info("Credits: %s%s (balance $%.2f, low below $%.2f).", state,
-                         state == STATE_UNAUTHORIZED ? ", no background refreshes until the key changes" : "",
+                log_info("Credits: %s%s (balance $%.2f, low below $%.2f).", credits_state_to_string(state),
+                         state == CREDITS_STATE_UNAUTHORIZED ? ", no background refreshes until the key changes" : "",
                          balance, cr->threshold);
 
         cr->state = state;
@@ -224,8 +222,8 @@ static void credits_apply(Credits *cr, const char *state, double balance, bool a
                 (void) sd_bus_emit_signal(cr->context->bus, OBJECT_PATH, IFACE_CREDITS, "Exhausted", NULL);
 }
 
-static const char *state_for_balance(Credits *cr, double balance) {
-        return balance < cr->threshold ? STATE_LOW : STATE_OK;
+static CreditsState state_for_balance(Credits *cr, double balance) {
+        return credits_state_for_balance(balance, cr->threshold);
 }
 
 void credits_set_balance(Credits *cr, double balance_usd) {
@@ -236,10 +234,11 @@ void credits_set_balance(Credits *cr, double balance_usd) {
         credits_apply(cr, state_for_balance(cr, balance_usd), balance_usd, true);
 }
 
-void credits_payment_required(Credits *cr) {
-        if (!cr)
+void credits_gateway_status(Credits *cr, long status) {
+        /* A chat answered 402: exhausted now, without another call. */
+        if (!cr || status != 402)
                 return;
-        credits_apply(cr, STATE_EXHAUSTED, 0, true);
+        credits_apply(cr, CREDITS_STATE_EXHAUSTED, 0, true);
 }
 
 /* --- scheduling --------------------------------------------------------- */
@@ -250,15 +249,20 @@ static bool credits_may_call(Credits *cr) {
 
 static int credits_fetch_start(Credits *cr);
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+/* The periodic timer (the fetcher's) and the one after chat requests. */
+static void on_refresh_due(void *userdata) {
         Credits *cr = userdata;
         int r;
 
         if (!credits_may_call(cr))
-                return 0;
+                return;
         r = credits_fetch_start(cr);
         if (r < 0)
                 log_warning_errno(r, "Failed to start a balance refresh: %m");
+}
+
+static int on_coalesce_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        on_refresh_due(userdata);
         return 0;
 }
 
@@ -271,7 +275,7 @@ static void schedule(Credits *cr, sd_event_source **timer, uint64_t delay, const
                         r = sd_event_source_set_enabled(*timer, SD_EVENT_ONESHOT);
         } else {
                 r = sd_event_add_time_relative(cr->context->event, timer, CLOCK_MONOTONIC, delay, 100 * USEC_PER_MSEC,
-                                               on_timer, cr);
+                                               on_coalesce_timer, cr);
                 if (r >= 0)
                         (void) sd_event_source_set_description(*timer, description);
         }
@@ -289,11 +293,11 @@ static void credits_schedule_periodic(Credits *cr, uint64_t base) {
         uint64_t spread = base / 5, delay;
 
         if (!credits_may_call(cr)) {
-                unschedule(cr->timer);
+                fetcher_schedule(cr->fetcher, UINT64_MAX);
                 return;
         }
         delay = base - spread + (spread > 0 ? (uint64_t) random() % (2 * spread + 1) : 0);
-        schedule(cr, &cr->timer, delay, "credits-refresh");
+        fetcher_schedule(cr->fetcher, delay);
 }
 
 void credits_request_finished(Credits *cr) {
@@ -310,47 +314,36 @@ void credits_request_finished(Credits *cr) {
 
 /* --- fetching ----------------------------------------------------------- */
 
-static void credits_fetch_done(HttpRequest *r, int error, void *userdata);
+/* A fetch went out: whatever started it, it counts as the periodic one. */
+static void credits_fetch_started(Credits *cr) {
+        cr->fetch_again = false;
+        credits_schedule_periodic(cr, cr->interval_usec);
+}
 
 static int credits_fetch_start(Credits *cr) {
         int r;
 
-        if (cr->fetch) {
+        r = fetcher_start(cr->fetcher);
+        if (r < 0)
+                return r;
+        if (r > 0) {
                 /* A request started before this chat was billed may miss it. */
                 cr->fetch_again = true;
                 return 0;
         }
-        r = gateway_get_new(cr->context, "/v1/credits", cr->timeout_usec, CREDITS_MAX_BODY, &cr->fetch);
-        if (r < 0)
-                return r;
-        http_request_set_on_done(cr->fetch, credits_fetch_done);
-        http_request_set_userdata(cr->fetch, cr);
-        r = http_request_start(cr->fetch);
-        if (r < 0) {
-                cr->fetch = http_request_free(cr->fetch);
-                return r;
-        }
-        cr->fetch_again = false;
-        /* Whatever started it, this call counts as the periodic one. */
-        credits_schedule_periodic(cr, cr->interval_usec);
+        credits_fetch_started(cr);
         return 0;
 }
 
 static int credits_join(Credits *cr, sd_bus_message *m, Waiter kind) {
-        Pending *p;
-        bool joined = cr->fetch != NULL;
+        bool joined = fetcher_in_flight(cr->fetcher);
         int r;
 
-        p = reallocarray(cr->pending, cr->n_pending + 1, sizeof(Pending));
-        if (!p)
-                return -ENOMEM;
-        cr->pending = p;
-        if (!joined) {
-                r = credits_fetch_start(cr);
-                if (r < 0)
-                        return r;
-        }
-        cr->pending[cr->n_pending++] = (Pending) { .message = sd_bus_message_ref(m), .kind = kind };
+        r = fetcher_join(cr->fetcher, m, kind);
+        if (r < 0)
+                return r;
+        if (!joined)
+                credits_fetch_started(cr);
         return 0;
 }
 
@@ -395,7 +388,7 @@ static char *validate_sentence(Credits *cr, const sd_bus_error *e, bool *ret_ok)
         if (!e) {
                 *ret_ok = true;
                 if (asprintf(&s, "The key works: $%.2f of credits left%s.", cr->balance,
-                             cr->state == STATE_LOW ? " (low)" : "") < 0)
+                             cr->state == CREDITS_STATE_LOW ? " (low)" : "") < 0)
                         return NULL;
                 return s;
         }
@@ -407,32 +400,26 @@ static char *validate_sentence(Credits *cr, const sd_bus_error *e, bool *ret_ok)
         return strdup(e->message ?: e->name);
 }
 
-static void credits_reply_pending(Credits *cr, const sd_bus_error *e) {
-        Pending *p = TAKE_PTR(cr->pending);
-        size_t n = cr->n_pending;
+static int credits_reply(sd_bus_message *m, unsigned kind, const sd_bus_error *e, void *userdata) {
+        Credits *cr = userdata;
 
-        cr->n_pending = 0;
-        for (size_t i = 0; i < n; i++) {
-                int r;
+        if (kind == WAITER_VALIDATE) {
+                _cleanup_free_ char *msg = NULL;
+                bool ok = false;
 
-                if (p[i].kind == WAITER_VALIDATE) {
-                        _cleanup_free_ char *msg = NULL;
-                        bool ok = false;
-
-                        msg = validate_sentence(cr, e, &ok);
-                        r = msg ? sd_bus_reply_method_return(p[i].message, "bs", ok, msg) : -ENOMEM;
-                } else if (e)
-                        r = sd_bus_reply_method_error(p[i].message, e);
-                else
-                        r = sd_bus_reply_method_return(p[i].message, "d", cr->balance);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to reply to a balance request: %m");
-                sd_bus_message_unref(p[i].message);
+                msg = validate_sentence(cr, e, &ok);
+                return msg ? sd_bus_reply_method_return(m, "bs", ok, msg) : -ENOMEM;
         }
-        free(p);
+        if (e)
+                return sd_bus_reply_method_error(m, e);
+        return sd_bus_reply_method_return(m, "d", cr->balance);
 }
 
-static void credits_fetch_done(HttpRequest *r, int error, void *userdata) {
+static void credits_reply_pending(Credits *cr, const sd_bus_error *e) {
+        fetcher_reply_all(cr->fetcher, e);
+}
+
+static void credits_fetch_done(HttpRequest *hr, int error, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         Credits *cr = userdata;
         const char *body, *why = NULL;
@@ -441,11 +428,10 @@ static void credits_fetch_done(HttpRequest *r, int error, void *userdata) {
         size_t len;
         int q;
 
-        cr->fetch = NULL;
-        http_request_get_timing(r, NULL, &total);
-        q = gateway_check_answer(cr->context, r, error, "the balance", &e);
+        http_request_get_timing(hr, NULL, &total);
+        q = gateway_check_answer(cr->context, hr, error, "the balance", &e);
         if (q >= 0) {
-                body = http_request_get_body(r, &len);
+                body = http_request_get_body(hr, &len);
                 q = parse_balance(body, len, &balance, &why);
                 if (q == -ENOMEM)
                         sd_bus_error_set(&e, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
@@ -454,28 +440,28 @@ static void credits_fetch_done(HttpRequest *r, int error, void *userdata) {
                                           "The gateway at %s sent a balance that cannot be used: %s.",
                                           context_gateway_url(cr->context), why);
         }
-        http_request_free(r);
 
         if (q >= 0) {
                 log_debug("Balance from %s: $%.2f (%.0f ms).", context_gateway_url(cr->context), balance,
                           (double) total / USEC_PER_MSEC);
-                cr->failures = 0;
+                fetcher_reset_failures(cr->fetcher);
                 cr->key_rejected = false;
                 credits_apply(cr, state_for_balance(cr, balance), balance, true);
         } else if (sd_bus_error_has_name(&e, BUS_ERROR_PAYMENT_REQUIRED)) {
-                cr->failures = 0;
+                fetcher_reset_failures(cr->fetcher);
                 cr->key_rejected = false;
-                credits_apply(cr, STATE_EXHAUSTED, 0, true);
+                credits_apply(cr, CREDITS_STATE_EXHAUSTED, 0, true);
         } else if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED)) {
                 cr->key_rejected = true;
-                credits_apply(cr, STATE_UNAUTHORIZED, cr->balance, true);
-                unschedule(cr->timer);
+                credits_apply(cr, CREDITS_STATE_UNAUTHORIZED, cr->balance, true);
+                fetcher_schedule(cr->fetcher, UINT64_MAX);
                 unschedule(cr->coalesce_timer);
         } else {
                 /* Network or gateway trouble: keep what we knew, try again sooner. */
-                cr->failures++;
+                unsigned failures = fetcher_note_failure(cr->fetcher);
+
                 log_warning("Failed to refresh the balance: %s", e.message);
-                credits_schedule_periodic(cr, MIN(cr->interval_usec, CREDITS_RETRY_MIN_USEC << MIN(cr->failures - 1, 10U)));
+                credits_schedule_periodic(cr, retry_fetch_backoff_usec(failures, cr->interval_usec));
         }
 
         credits_reply_pending(cr, q >= 0 ? NULL : &e);
@@ -491,17 +477,17 @@ void credits_key_changed(Credits *cr) {
         if (!cr)
                 return;
         /* An answer for the old key says nothing about the new one. */
-        cr->fetch = http_request_free(cr->fetch);
+        fetcher_cancel(cr->fetcher);
         cr->fetch_again = false;
         cr->key_rejected = false;
-        cr->failures = 0;
+        fetcher_reset_failures(cr->fetcher);
         unschedule(cr->coalesce_timer);
-        credits_apply(cr, STATE_UNKNOWN, 0, false);
+        credits_apply(cr, CREDITS_STATE_UNKNOWN, 0, false);
 
         if (!context_llm_key(cr->context)) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-                unschedule(cr->timer);
+                fetcher_schedule(cr->fetcher, UINT64_MAX);
                 sd_bus_error_set(&e, BUS_ERROR_NO_KEY, "The key was removed while the balance was being fetched.");
                 credits_reply_pending(cr, &e);
                 return;
@@ -517,6 +503,12 @@ void credits_key_changed(Credits *cr) {
                 credits_reply_pending(cr, &e);
         }
 }
+
+static const FetcherOps credits_fetcher_ops = {
+        .done = credits_fetch_done,
+        .reply = credits_reply,
+        .timer = on_refresh_due,
+};
 
 /* --- D-Bus -------------------------------------------------------------- */
 
@@ -553,7 +545,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (streq(property, "Balance"))
                 return sd_bus_message_append(reply, "d", cr->balance);
         if (streq(property, "State"))
-                return sd_bus_message_append(reply, "s", cr->state);
+                return sd_bus_message_append(reply, "s", credits_state_to_string(cr->state));
         if (streq(property, "UpdatedAt"))
                 return sd_bus_message_append(reply, "t", cr->updated_at);
         if (streq(property, "LowThreshold"))
@@ -600,7 +592,7 @@ static int property_set_threshold(sd_bus *bus, const char *path, const char *int
         (void) sd_bus_emit_properties_changed(bus, OBJECT_PATH, IFACE_CREDITS, "LowThreshold", NULL);
 
         /* A balance now below the new threshold is a crossing like any other. */
-        if (cr->state == STATE_OK || cr->state == STATE_LOW)
+        if (cr->state == CREDITS_STATE_OK || cr->state == CREDITS_STATE_LOW)
                 credits_apply(cr, state_for_balance(cr, cr->balance), cr->balance, false);
         return 0;
 }
@@ -614,13 +606,6 @@ const sd_bus_vtable credits_vtable[] = {
                                  SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Refresh", SD_BUS_NO_ARGS, SD_BUS_RESULT("d", balance), method_refresh,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("TopUp", SD_BUS_ARGS("d", amount_usd, "s", source_token),
-                                SD_BUS_RESULT("d", granted, "d", new_balance, "s", tx_hash), method_credits_top_up,
-                                SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetAutoTopUp", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", settings),
-                                method_credits_get_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("SetAutoTopUp", SD_BUS_ARGS("a{sv}", settings), SD_BUS_RESULT("a{sv}", result),
-                                method_credits_set_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("Low", SD_BUS_ARGS("d", balance, "d", threshold), 0),
         SD_BUS_SIGNAL("Exhausted", NULL, 0),
         SD_BUS_VTABLE_END,
@@ -635,17 +620,22 @@ int credits_new(Context *c, Credits **ret) {
         if (!cr)
                 return -ENOMEM;
         cr->context = c;
-        cr->state = STATE_UNKNOWN;
-        cr->interval_usec = gateway_env_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC);
-        cr->coalesce_usec = gateway_env_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC);
-        cr->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC);
+        cr->state = CREDITS_STATE_UNKNOWN;
+        cr->interval_usec = getenv_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC, 1, MSEC_MAX);
+        cr->coalesce_usec = getenv_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC, 1, MSEC_MAX);
+        if (fetcher_new(c, "/v1/credits", getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC, 1, MSEC_MAX),
+                        CREDITS_MAX_BODY, 100 * USEC_PER_MSEC, "credits-refresh", &credits_fetcher_ops, cr,
+                        &cr->fetcher) < 0) {
+                free(cr);
+                return -ENOMEM;
+        }
         srandom((unsigned) (now_usec(CLOCK_REALTIME) ^ (uint64_t) getpid()));
         credits_load_settings(cr);
 
         /* The first balance is asked for from the loop, so a keyring key that
          * arrives a moment later replaces this one before any request. */
         if (context_llm_key(c))
-                schedule(cr, &cr->timer, 0, "credits-refresh");
+                fetcher_schedule(cr->fetcher, 0);
 
         *ret = cr;
         return 0;
@@ -658,8 +648,7 @@ Credits *credits_free(Credits *cr) {
                 return NULL;
         sd_bus_error_set(&e, BUS_ERROR_CANCELLED, "bankr-llmd is shutting down.");
         credits_reply_pending(cr, &e);
-        http_request_free(cr->fetch);
-        sd_event_source_disable_unref(cr->timer);
+        fetcher_free(cr->fetcher);
         sd_event_source_disable_unref(cr->coalesce_timer);
         free(cr);
         return NULL;

@@ -8,19 +8,20 @@
 
 #include "bankr-llmd.h"
 #include "http.h"
+#include "retry-policy.h"
 
 /* Builds (does not start) GET <gateway><path> with the LLM key in X-API-Key.
  * timeout_usec bounds connect, first byte, idle and total time alike.
  * -ENOKEY when there is no key. */
 int gateway_get_new(Context *c, const char *path, uint64_t timeout_usec, size_t max_body, HttpRequest **ret);
 
-/* After on_done(r, error): 0 for a complete 2xx answer. Otherwise sets
+/* After on_done(hr, error): 0 for a complete 2xx answer. Otherwise sets
  * ret_error (Unauthorized, PaymentRequired, RateLimited, GatewayUnavailable,
  * GatewayError or Timeout) with a sentence naming the cause, including the
  * gateway's own message when it sent one, and returns -EIO. what names the
  * thing asked for in sentences ("the model list", "the balance"). */
-int gateway_check_answer(Context *c, HttpRequest *r, int error, const char *what, sd_bus_error *ret_error);
+int gateway_check_answer(Context *c, HttpRequest *hr, int error, const char *what, sd_bus_error *ret_error);
 
-/* Microseconds from the environment variable name (milliseconds, for tests
- * and benchmarks), else def. Bad values are logged and ignored. */
-uint64_t gateway_env_msec(const char *name, uint64_t def);
+/* The bus error name of a failure (retry-policy.h): the one mapping. */
+const char *gateway_failure_to_bus_error(GatewayFailure f);
+

@@ -35,12 +35,12 @@
 #include "http.h"
 #include "log.h"
 
-typedef enum RequestState {
-        REQUEST_NEW,
-        REQUEST_RUNNING,
-        REQUEST_DONE,
-        REQUEST_CANCELLED,
-} RequestState;
+typedef enum HttpRequestState {
+        HTTP_REQUEST_NEW,
+        HTTP_REQUEST_RUNNING,
+        HTTP_REQUEST_DONE,
+        HTTP_REQUEST_CANCELLED,
+} HttpRequestState;
 
 typedef struct HttpSocket HttpSocket;
 struct HttpSocket {
@@ -86,7 +86,7 @@ struct HttpRequest {
         http_done_handler_t on_done;
         void *userdata;
 
-        RequestState state;
+        HttpRequestState state;
         bool in_multi;
         bool add_pending;
         bool remove_pending;
@@ -125,8 +125,8 @@ static void format_duration(char *buf, size_t size, uint64_t usec) {
                 (void) snprintf(buf, size, "%" PRIu64 " ms", (usec + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
 }
 
-static void request_set_message(HttpRequest *r, const char *fmt, ...) _printf_(2, 3);
-static void request_set_message(HttpRequest *r, const char *fmt, ...) {
+static void http_request_set_message(HttpRequest *hr, const char *fmt, ...) _printf_(2, 3);
+static void http_request_set_message(HttpRequest *hr, const char *fmt, ...) {
         va_list ap;
         char *m = NULL;
 
@@ -135,16 +135,16 @@ static void request_set_message(HttpRequest *r, const char *fmt, ...) {
                 m = NULL;
         va_end(ap);
 
-        free(r->error_message);
-        r->error_message = m; /* NULL on OOM: callers still get the errno */
+        free(hr->error_message);
+        hr->error_message = m; /* NULL on OOM: callers still get the errno */
 }
 
-static void response_headers_clear(HttpRequest *r) {
-        for (size_t i = 0; i < r->n_response_headers; i++)
-                free(r->response_headers[i]);
-        free(r->response_headers);
-        r->response_headers = NULL;
-        r->n_response_headers = 0;
+static void response_headers_clear(HttpRequest *hr) {
+        for (size_t i = 0; i < hr->n_response_headers; i++)
+                free(hr->response_headers[i]);
+        free(hr->response_headers);
+        hr->response_headers = NULL;
+        hr->n_response_headers = 0;
 }
 
 static void slist_erase_and_free(struct curl_slist *l) {
@@ -332,7 +332,7 @@ int http_new(sd_event *e, Http **ret) {
         return 0;
 }
 
-static void request_destroy(HttpRequest *r);
+static void http_request_destroy(HttpRequest *hr);
 
 Http *http_free(Http *h) {
         if (!h)
@@ -340,24 +340,24 @@ Http *http_free(Http *h) {
 
         /* Requests the caller still holds stay allocated, detached from us. */
         while (h->requests) {
-                HttpRequest *r = h->requests;
+                HttpRequest *hr = h->requests;
 
-                http_request_cancel(r);
-                if (r->in_multi) {
-                        (void) curl_multi_remove_handle(h->multi, r->curl);
-                        r->in_multi = false;
+                http_request_cancel(hr);
+                if (hr->in_multi) {
+                        (void) curl_multi_remove_handle(h->multi, hr->curl);
+                        hr->in_multi = false;
                 }
-                r->remove_pending = false;
-                r->timer = sd_event_source_disable_unref(r->timer);
+                hr->remove_pending = false;
+                hr->timer = sd_event_source_disable_unref(hr->timer);
 
-                h->requests = r->next;
+                h->requests = hr->next;
                 if (h->requests)
                         h->requests->prev = NULL;
-                r->prev = r->next = NULL;
-                r->http = NULL;
+                hr->prev = hr->next = NULL;
+                hr->http = NULL;
 
-                if (r->free_pending)
-                        request_destroy(r);
+                if (hr->free_pending)
+                        http_request_destroy(hr);
         }
 
         if (h->multi)
@@ -442,33 +442,33 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
         if (r < 0)
                 return r;
 
-        HttpRequest *req = calloc(1, sizeof(HttpRequest));
-        if (!req)
+        HttpRequest *hr = calloc(1, sizeof(HttpRequest));
+        if (!hr)
                 return -ENOMEM;
-        req->http = h;
-        req->max_body = HTTP_MAX_BODY_DEFAULT;
-        req->port = port;
-        req->host = TAKE_PTR(host);
-        req->method = strdup(method);
-        req->url = strdup(url);
-        req->curl = curl_easy_init();
-        req->body = calloc(1, 1);
-        req->body_alloc = req->body ? 1 : 0;
+        hr->http = h;
+        hr->max_body = HTTP_MAX_BODY_DEFAULT;
+        hr->port = port;
+        hr->host = TAKE_PTR(host);
+        hr->method = strdup(method);
+        hr->url = strdup(url);
+        hr->curl = curl_easy_init();
+        hr->body = calloc(1, 1);
+        hr->body_alloc = hr->body ? 1 : 0;
 
-        /* Link first so that request_destroy() can unlink in every case. */
-        req->next = h->requests;
+        /* Link first so that http_request_destroy() can unlink in every case. */
+        hr->next = h->requests;
         if (h->requests)
-                h->requests->prev = req;
-        h->requests = req;
+                h->requests->prev = hr;
+        h->requests = hr;
 
-        if (!req->method || !req->url || !req->curl || !req->body) {
-                request_destroy(req);
+        if (!hr->method || !hr->url || !hr->curl || !hr->body) {
+                http_request_destroy(hr);
                 return -ENOMEM;
         }
 
-        CURL *c = req->curl;
-        if (curl_easy_setopt(c, CURLOPT_URL, req->url) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_PRIVATE, req) != CURLE_OK ||
+        CURL *c = hr->curl;
+        if (curl_easy_setopt(c, CURLOPT_URL, hr->url) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PRIVATE, hr) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
@@ -489,117 +489,117 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_HEADEROPT, (long) CURLHEADER_SEPARATE) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_ERRORBUFFER, req->errbuf) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_ERRORBUFFER, hr->errbuf) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_HEADERDATA, req) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_HEADERDATA, hr) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_PREREQDATA, req) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_WRITEDATA, req) != CURLE_OK) {
-                request_destroy(req);
+            curl_easy_setopt(c, CURLOPT_PREREQDATA, hr) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, hr) != CURLE_OK) {
+                http_request_destroy(hr);
                 return log_error_errno(EIO, "Failed to set up a curl request.");
         }
 
-        *ret = req;
+        *ret = hr;
         return 0;
 }
 
-static void request_destroy(HttpRequest *r) {
-        if (r->http) {
-                if (r->prev)
-                        r->prev->next = r->next;
+static void http_request_destroy(HttpRequest *hr) {
+        if (hr->http) {
+                if (hr->prev)
+                        hr->prev->next = hr->next;
                 else
-                        r->http->requests = r->next;
-                if (r->next)
-                        r->next->prev = r->prev;
+                        hr->http->requests = hr->next;
+                if (hr->next)
+                        hr->next->prev = hr->prev;
         }
-        if (r->curl)
-                curl_easy_cleanup(r->curl);
-        sd_event_source_disable_unref(r->timer);
-        slist_erase_and_free(r->headers);
-        if (r->body_out) {
-                explicit_bzero(r->body_out, r->body_out_len);
-                free(r->body_out);
+        if (hr->curl)
+                curl_easy_cleanup(hr->curl);
+        sd_event_source_disable_unref(hr->timer);
+        slist_erase_and_free(hr->headers);
+        if (hr->body_out) {
+                explicit_bzero(hr->body_out, hr->body_out_len);
+                free(hr->body_out);
         }
-        response_headers_clear(r);
-        free(r->body);
-        free(r->error_message);
-        free(r->method);
-        free(r->url);
-        free(r->host);
-        free(r);
+        response_headers_clear(hr);
+        free(hr->body);
+        free(hr->error_message);
+        free(hr->method);
+        free(hr->url);
+        free(hr->host);
+        free(hr);
 }
 
 /* Takes r out of the multi handle now, or once curl has returned. */
-static void request_detach(HttpRequest *r) {
-        r->add_pending = false;
-        if (!r->in_multi)
+static void http_request_detach(HttpRequest *hr) {
+        hr->add_pending = false;
+        if (!hr->in_multi)
                 return;
-        if (r->http->in_curl > 0) {
-                r->remove_pending = true;
-                r->http->deferred = true;
+        if (hr->http->in_curl > 0) {
+                hr->remove_pending = true;
+                hr->http->deferred = true;
                 return;
         }
         /* For an unfinished HTTP/1 transfer this closes the connection: it
          * never goes back to the pool half-read. */
-        (void) curl_multi_remove_handle(r->http->multi, r->curl);
-        r->in_multi = false;
+        (void) curl_multi_remove_handle(hr->http->multi, hr->curl);
+        hr->in_multi = false;
 }
 
-static void request_stop(HttpRequest *r, RequestState state) {
-        assert(r->state == REQUEST_RUNNING);
-        r->state = state;
-        r->end = now_usec(CLOCK_MONOTONIC);
-        if (r->http)
-                r->http->n_running--;
-        if (r->timer)
-                (void) sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
-        request_detach(r);
+static void http_request_stop(HttpRequest *hr, HttpRequestState state) {
+        assert(hr->state == HTTP_REQUEST_RUNNING);
+        hr->state = state;
+        hr->end = now_usec(CLOCK_MONOTONIC);
+        if (hr->http)
+                hr->http->n_running--;
+        if (hr->timer)
+                (void) sd_event_source_set_enabled(hr->timer, SD_EVENT_OFF);
+        http_request_detach(hr);
 }
 
-void http_request_cancel(HttpRequest *r) {
-        if (!r || r->state != REQUEST_RUNNING)
+void http_request_cancel(HttpRequest *hr) {
+        if (!hr || hr->state != HTTP_REQUEST_RUNNING)
                 return;
-        log_debug("%s %s: cancelled", r->method, r->url);
-        request_stop(r, REQUEST_CANCELLED);
+        log_debug("%s %s: cancelled", hr->method, hr->url);
+        http_request_stop(hr, HTTP_REQUEST_CANCELLED);
 }
 
-HttpRequest *http_request_free(HttpRequest *r) {
-        if (!r)
+HttpRequest *http_request_free(HttpRequest *hr) {
+        if (!hr)
                 return NULL;
 
-        http_request_cancel(r);
-        if (r->http && r->http->in_curl > 0) {
+        http_request_cancel(hr);
+        if (hr->http && hr->http->in_curl > 0) {
                 /* curl may still hold r inside the callback that called us. */
-                r->free_pending = true;
-                r->http->deferred = true;
+                hr->free_pending = true;
+                hr->http->deferred = true;
                 return NULL;
         }
-        request_destroy(r);
+        http_request_destroy(hr);
         return NULL;
 }
 
-int http_request_add_header(HttpRequest *r, const char *header) {
-        if (!r || isempty(header) || !strchr(header, ':') || strpbrk(header, "\r\n"))
+int http_request_add_header(HttpRequest *hr, const char *header) {
+        if (!hr || isempty(header) || !strchr(header, ':') || strpbrk(header, "\r\n"))
                 return -EINVAL;
-        if (r->state != REQUEST_NEW)
+        if (hr->state != HTTP_REQUEST_NEW)
                 return -EBUSY;
 
-        struct curl_slist *l = curl_slist_append(r->headers, header);
+        struct curl_slist *l = curl_slist_append(hr->headers, header);
         if (!l)
                 return -ENOMEM;
-        r->headers = l;
+        hr->headers = l;
         return 0;
 }
 
-int http_request_set_body(HttpRequest *r, const void *data, size_t len, const char *content_type) {
+int http_request_set_body(HttpRequest *hr, const void *data, size_t len, const char *content_type) {
         _cleanup_free_ char *ct = NULL;
         char *copy;
         int k;
 
-        if (!r || (!data && len > 0))
+        if (!hr || (!data && len > 0))
                 return -EINVAL;
-        if (r->state != REQUEST_NEW || r->has_body)
+        if (hr->state != HTTP_REQUEST_NEW || hr->has_body)
                 return -EBUSY;
         if (content_type && strpbrk(content_type, "\r\n"))
                 return -EINVAL;
@@ -616,7 +616,7 @@ int http_request_set_body(HttpRequest *r, const void *data, size_t len, const ch
                         free(copy);
                         return -ENOMEM;
                 }
-                k = http_request_add_header(r, ct);
+                k = http_request_add_header(hr, ct);
                 if (k < 0) {
                         explicit_bzero(copy, len);
                         free(copy);
@@ -624,80 +624,80 @@ int http_request_set_body(HttpRequest *r, const void *data, size_t len, const ch
                 }
         }
 
-        r->body_out = copy;
-        r->body_out_len = len;
-        r->has_body = true;
+        hr->body_out = copy;
+        hr->body_out_len = len;
+        hr->has_body = true;
         return 0;
 }
 
-void http_request_set_timeouts(HttpRequest *r, uint64_t connect_usec, uint64_t first_byte_usec,
+void http_request_set_timeouts(HttpRequest *hr, uint64_t connect_usec, uint64_t first_byte_usec,
                                uint64_t idle_usec, uint64_t total_usec) {
-        if (!r || r->state != REQUEST_NEW)
+        if (!hr || hr->state != HTTP_REQUEST_NEW)
                 return;
-        r->connect_timeout = connect_usec;
-        r->first_byte_timeout = first_byte_usec;
-        r->idle_timeout = idle_usec;
-        r->total_timeout = total_usec;
+        hr->connect_timeout = connect_usec;
+        hr->first_byte_timeout = first_byte_usec;
+        hr->idle_timeout = idle_usec;
+        hr->total_timeout = total_usec;
 }
 
-void http_request_set_max_body(HttpRequest *r, size_t max) {
-        if (r)
-                r->max_body = max;
+void http_request_set_max_body(HttpRequest *hr, size_t max) {
+        if (hr)
+                hr->max_body = max;
 }
 
-void http_request_set_on_send(HttpRequest *r, http_send_handler_t cb) {
-        r->on_send = cb;
+void http_request_set_on_send(HttpRequest *hr, http_send_handler_t cb) {
+        hr->on_send = cb;
 }
 
-unsigned http_request_get_n_sends(HttpRequest *r) {
-        return r ? r->n_sends : 0;
+unsigned http_request_get_n_sends(HttpRequest *hr) {
+        return hr ? hr->n_sends : 0;
 }
 
-void http_request_set_on_headers(HttpRequest *r, http_headers_handler_t cb) {
-        if (r)
-                r->on_headers = cb;
+void http_request_set_on_headers(HttpRequest *hr, http_headers_handler_t cb) {
+        if (hr)
+                hr->on_headers = cb;
 }
 
-void http_request_set_on_body(HttpRequest *r, http_body_handler_t cb) {
-        if (r)
-                r->on_body = cb;
+void http_request_set_on_body(HttpRequest *hr, http_body_handler_t cb) {
+        if (hr)
+                hr->on_body = cb;
 }
 
-void http_request_set_on_done(HttpRequest *r, http_done_handler_t cb) {
-        if (r)
-                r->on_done = cb;
+void http_request_set_on_done(HttpRequest *hr, http_done_handler_t cb) {
+        if (hr)
+                hr->on_done = cb;
 }
 
-void http_request_set_userdata(HttpRequest *r, void *userdata) {
-        if (r)
-                r->userdata = userdata;
+void http_request_set_userdata(HttpRequest *hr, void *userdata) {
+        if (hr)
+                hr->userdata = userdata;
 }
 
-void *http_request_get_userdata(HttpRequest *r) {
-        return r ? r->userdata : NULL;
+void *http_request_get_userdata(HttpRequest *hr) {
+        return hr ? hr->userdata : NULL;
 }
 
 /* ---- completion -------------------------------------------------------- */
 
 /* Stops r and reports error to its owner. Only called outside curl. */
-static void request_complete(HttpRequest *r, int error) {
+static void http_request_complete(HttpRequest *hr, int error) {
         uint64_t fb, total;
 
-        if (r->state != REQUEST_RUNNING)
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return;
-        request_stop(r, REQUEST_DONE);
+        http_request_stop(hr, HTTP_REQUEST_DONE);
 
-        http_request_get_timing(r, &fb, &total);
+        http_request_get_timing(hr, &fb, &total);
         if (error < 0)
-                log_debug("%s %s: failed after %.1f ms: %s", r->method, r->url,
-                          (double) total / USEC_PER_MSEC, strna(r->error_message));
+                log_debug("%s %s: failed after %.1f ms: %s", hr->method, hr->url,
+                          (double) total / USEC_PER_MSEC, strna(hr->error_message));
         else
                 log_debug("%s %s: %ld, first byte %.1f ms, total %.1f ms, %zu bytes buffered",
-                          r->method, r->url, r->status, (double) fb / USEC_PER_MSEC,
-                          (double) total / USEC_PER_MSEC, r->body_len);
+                          hr->method, hr->url, hr->status, (double) fb / USEC_PER_MSEC,
+                          (double) total / USEC_PER_MSEC, hr->body_len);
 
-        if (r->on_done)
-                r->on_done(r, error, r->userdata); /* may free r */
+        if (hr->on_done)
+                hr->on_done(hr, error, hr->userdata); /* may free r */
 }
 
 /* Whether this process cannot open one more descriptor right now. */
@@ -715,63 +715,63 @@ static bool out_of_fds(long *ret_errno) {
 }
 
 /* Turns curl's verdict into an errno and a sentence. */
-static int request_map_result(HttpRequest *r, CURLcode c) {
-        const char *detail = r->errbuf[0] ? r->errbuf : curl_easy_strerror(c);
+static int http_request_map_result(HttpRequest *hr, CURLcode c) {
+        const char *detail = hr->errbuf[0] ? hr->errbuf : curl_easy_strerror(c);
         long os_errno = 0;
 
         if (c == CURLE_OK)
                 return 0;
-        if (r->error < 0) /* one of our callbacks stopped it and said why */
-                return r->error;
+        if (hr->error < 0) /* one of our callbacks stopped it and said why */
+                return hr->error;
 
         switch (c) {
         case CURLE_COULDNT_RESOLVE_HOST:
-                request_set_message(r, "Could not resolve host %s.", r->host);
+                http_request_set_message(hr, "Could not resolve host %s.", hr->host);
                 return -EHOSTUNREACH;
         case CURLE_COULDNT_RESOLVE_PROXY:
-                request_set_message(r, "Could not resolve the proxy host: %s", detail);
+                http_request_set_message(hr, "Could not resolve the proxy host: %s", detail);
                 return -EHOSTUNREACH;
         case CURLE_COULDNT_CONNECT:
-                (void) curl_easy_getinfo(r->curl, CURLINFO_OS_ERRNO, &os_errno);
+                (void) curl_easy_getinfo(hr->curl, CURLINFO_OS_ERRNO, &os_errno);
                 /* curl says "couldn't connect" when socket() itself fails, and
                  * does not always keep the errno: out of descriptors is ours,
                  * never the gateway refusing. */
                 if (os_errno == EMFILE || os_errno == ENFILE || (os_errno <= 0 && out_of_fds(&os_errno))) {
-                        request_set_message(r, "bankr-llmd is out of file descriptors (%s); the request to %s was "
-                                            "not sent. Try again when fewer requests are in flight.",
-                                            os_errno == ENFILE ? "the system's table is full" : "its limit is reached",
-                                            r->host);
+                        http_request_set_message(hr, "bankr-llmd is out of file descriptors (%s); the request to %s was "
+                                                 "not sent. Try again when fewer requests are in flight.",
+                                                 os_errno == ENFILE ? "the system's table is full" : "its limit is reached",
+                                                 hr->host);
                         return -(int) os_errno;
                 }
                 if (os_errno <= 0)
                         os_errno = ECONNREFUSED;
-                request_set_message(r, "Could not connect to %s port %ld: %s", r->host, r->port,
-                                    strerror((int) os_errno));
+                http_request_set_message(hr, "Could not connect to %s port %ld: %s", hr->host, hr->port,
+                                         strerror((int) os_errno));
                 return -(int) os_errno;
         case CURLE_OPERATION_TIMEDOUT: {
                 /* Our own timers catch everything but the connect phase. */
                 char d[32];
-                format_duration(d, sizeof d, r->connect_timeout);
-                if (r->connect_timeout > 0)
-                        request_set_message(r, "Could not connect to %s port %ld within %s (connect timeout).",
-                                            r->host, r->port, d);
+                format_duration(d, sizeof d, hr->connect_timeout);
+                if (hr->connect_timeout > 0)
+                        http_request_set_message(hr, "Could not connect to %s port %ld within %s (connect timeout).",
+                                                 hr->host, hr->port, d);
                 else
-                        request_set_message(r, "Timed out talking to %s port %ld.", r->host, r->port);
+                        http_request_set_message(hr, "Timed out talking to %s port %ld.", hr->host, hr->port);
                 return -ETIMEDOUT;
         }
         case CURLE_GOT_NOTHING:
-                request_set_message(r, "%s port %ld closed the connection without answering.", r->host, r->port);
+                http_request_set_message(hr, "%s port %ld closed the connection without answering.", hr->host, hr->port);
                 return -ECONNRESET;
         case CURLE_PARTIAL_FILE:
-                request_set_message(r, "%s port %ld closed the connection before the answer was complete.",
-                                    r->host, r->port);
+                http_request_set_message(hr, "%s port %ld closed the connection before the answer was complete.",
+                                         hr->host, hr->port);
                 return -ECONNRESET;
         case CURLE_RECV_ERROR:
         case CURLE_SEND_ERROR:
-                request_set_message(r, "The connection to %s port %ld broke: %s", r->host, r->port, detail);
+                http_request_set_message(hr, "The connection to %s port %ld broke: %s", hr->host, hr->port, detail);
                 return -ECONNRESET;
         case CURLE_PEER_FAILED_VERIFICATION:
-                request_set_message(r, "The TLS certificate of %s could not be verified: %s", r->host, detail);
+                http_request_set_message(hr, "The TLS certificate of %s could not be verified: %s", hr->host, detail);
                 return -EPROTO;
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
@@ -780,20 +780,20 @@ static int request_map_result(HttpRequest *r, CURLcode c) {
         case CURLE_SSL_ISSUER_ERROR:
         case CURLE_SSL_ENGINE_NOTFOUND:
         case CURLE_SSL_ENGINE_SETFAILED:
-                request_set_message(r, "TLS with %s failed: %s", r->host, detail);
+                http_request_set_message(hr, "TLS with %s failed: %s", hr->host, detail);
                 return -EPROTO;
         case CURLE_HTTP2:
         case CURLE_HTTP2_STREAM:
         case CURLE_HTTP3:
         case CURLE_WEIRD_SERVER_REPLY:
         case CURLE_BAD_CONTENT_ENCODING:
-                request_set_message(r, "Invalid answer from %s: %s", r->host, detail);
+                http_request_set_message(hr, "Invalid answer from %s: %s", hr->host, detail);
                 return -EPROTO;
         case CURLE_OUT_OF_MEMORY:
-                request_set_message(r, "Out of memory.");
+                http_request_set_message(hr, "Out of memory.");
                 return -ENOMEM;
         default:
-                request_set_message(r, "Request to %s failed: %s", r->host, detail);
+                http_request_set_message(hr, "Request to %s failed: %s", hr->host, detail);
                 return -EIO;
         }
 }
@@ -805,38 +805,38 @@ static void http_process(Http *h) {
 
         /* Restart the scan after each step: handling one request may free others. */
         while (h->deferred && h->in_curl == 0) {
-                HttpRequest *r;
+                HttpRequest *hr;
 
-                for (r = h->requests; r; r = r->next)
-                        if (r->remove_pending || r->free_pending || r->add_pending)
+                for (hr = h->requests; hr; hr = hr->next)
+                        if (hr->remove_pending || hr->free_pending || hr->add_pending)
                                 break;
-                if (!r) {
+                if (!hr) {
                         h->deferred = false;
                         break;
                 }
 
-                if (r->remove_pending) {
-                        r->remove_pending = false;
-                        (void) curl_multi_remove_handle(h->multi, r->curl);
-                        r->in_multi = false;
+                if (hr->remove_pending) {
+                        hr->remove_pending = false;
+                        (void) curl_multi_remove_handle(h->multi, hr->curl);
+                        hr->in_multi = false;
                 }
-                if (r->free_pending) {
-                        request_destroy(r);
+                if (hr->free_pending) {
+                        http_request_destroy(hr);
                         continue;
                 }
-                if (r->add_pending) {
-                        r->add_pending = false;
-                        if (curl_multi_add_handle(h->multi, r->curl) != CURLM_OK) {
-                                request_set_message(r, "Could not start a request to %s.", r->host);
-                                request_complete(r, -ENOMEM);
+                if (hr->add_pending) {
+                        hr->add_pending = false;
+                        if (curl_multi_add_handle(h->multi, hr->curl) != CURLM_OK) {
+                                http_request_set_message(hr, "Could not start a request to %s.", hr->host);
+                                http_request_complete(hr, -ENOMEM);
                                 continue;
                         }
-                        r->in_multi = true;
+                        hr->in_multi = true;
                 }
         }
 
         while ((msg = curl_multi_info_read(h->multi, &left))) {
-                HttpRequest *r = NULL;
+                HttpRequest *hr = NULL;
                 CURLcode result;
                 CURL *easy;
 
@@ -846,129 +846,129 @@ static void http_process(Http *h) {
                 /* msg dies with curl_multi_remove_handle(): copy first. */
                 easy = msg->easy_handle;
                 result = msg->data.result;
-                if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r) != CURLE_OK || !r) {
+                if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &hr) != CURLE_OK || !hr) {
                         (void) curl_multi_remove_handle(h->multi, easy);
                         continue;
                 }
 
-                int error = request_map_result(r, result);
-                if (r->in_multi) {
+                int error = http_request_map_result(hr, result);
+                if (hr->in_multi) {
                         (void) curl_multi_remove_handle(h->multi, easy);
-                        r->in_multi = false;
+                        hr->in_multi = false;
                 }
                 if (error == 0)
-                        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r->status);
-                request_complete(r, error);
+                        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &hr->status);
+                http_request_complete(hr, error);
         }
 }
 
 /* ---- timeouts ---------------------------------------------------------- */
 
 /* The nearest deadline that applies now, UINT64_MAX for none. */
-static uint64_t request_next_deadline(HttpRequest *r) {
+static uint64_t http_request_next_deadline(HttpRequest *hr) {
         uint64_t next = UINT64_MAX;
 
-        if (r->total_timeout > 0)
-                next = MIN(next, r->start + r->total_timeout);
-        if (r->first_byte == 0 && r->first_byte_timeout > 0)
-                next = MIN(next, r->start + r->first_byte_timeout);
-        if (r->first_byte > 0 && r->idle_timeout > 0)
-                next = MIN(next, r->last_progress + r->idle_timeout);
+        if (hr->total_timeout > 0)
+                next = MIN(next, hr->start + hr->total_timeout);
+        if (hr->first_byte == 0 && hr->first_byte_timeout > 0)
+                next = MIN(next, hr->start + hr->first_byte_timeout);
+        if (hr->first_byte > 0 && hr->idle_timeout > 0)
+                next = MIN(next, hr->last_progress + hr->idle_timeout);
         return next;
 }
 
-static void request_arm_timer(HttpRequest *r) {
+static void http_request_arm_timer(HttpRequest *hr) {
         uint64_t next;
 
-        if (!r->timer)
+        if (!hr->timer)
                 return;
-        next = request_next_deadline(r);
+        next = http_request_next_deadline(hr);
         if (next == UINT64_MAX) {
-                (void) sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
+                (void) sd_event_source_set_enabled(hr->timer, SD_EVENT_OFF);
                 return;
         }
-        (void) sd_event_source_set_time(r->timer, next);
-        (void) sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
+        (void) sd_event_source_set_time(hr->timer, next);
+        (void) sd_event_source_set_enabled(hr->timer, SD_EVENT_ONESHOT);
 }
 
-static int on_request_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        HttpRequest *r = userdata;
+static int on_http_request_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        HttpRequest *hr = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         char d[32];
 
-        if (r->state != REQUEST_RUNNING)
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return 0;
 
-        if (r->total_timeout > 0 && now >= r->start + r->total_timeout) {
-                format_duration(d, sizeof d, r->total_timeout);
-                request_set_message(r, "The request to %s did not complete within %s (total timeout).", r->host, d);
-                request_complete(r, -ETIMEDOUT);
-        } else if (r->first_byte == 0 && r->first_byte_timeout > 0 && now >= r->start + r->first_byte_timeout) {
-                format_duration(d, sizeof d, r->first_byte_timeout);
-                request_set_message(r, "No answer from %s within %s (first-byte timeout).", r->host, d);
-                request_complete(r, -ETIMEDOUT);
-        } else if (r->first_byte > 0 && r->idle_timeout > 0 && now >= r->last_progress + r->idle_timeout) {
-                format_duration(d, sizeof d, r->idle_timeout);
-                request_set_message(r, "The answer from %s stalled: no progress for %s (idle timeout).", r->host, d);
-                request_complete(r, -ETIMEDOUT);
+        if (hr->total_timeout > 0 && now >= hr->start + hr->total_timeout) {
+                format_duration(d, sizeof d, hr->total_timeout);
+                http_request_set_message(hr, "The request to %s did not complete within %s (total timeout).", hr->host, d);
+                http_request_complete(hr, -ETIMEDOUT);
+        } else if (hr->first_byte == 0 && hr->first_byte_timeout > 0 && now >= hr->start + hr->first_byte_timeout) {
+                format_duration(d, sizeof d, hr->first_byte_timeout);
+                http_request_set_message(hr, "No answer from %s within %s (first-byte timeout).", hr->host, d);
+                http_request_complete(hr, -ETIMEDOUT);
+        } else if (hr->first_byte > 0 && hr->idle_timeout > 0 && now >= hr->last_progress + hr->idle_timeout) {
+                format_duration(d, sizeof d, hr->idle_timeout);
+                http_request_set_message(hr, "The answer from %s stalled: no progress for %s (idle timeout).", hr->host, d);
+                http_request_complete(hr, -ETIMEDOUT);
         } else
                 /* Progress since the timer was set: move on to the new deadline. */
-                request_arm_timer(r);
+                http_request_arm_timer(hr);
         return 0;
 }
 
 /* ---- curl's data callbacks (run inside curl: see the banner) ----------- */
 
 /* Bytes arrived: only the first one counts for the timeouts. */
-static void request_note_rx(HttpRequest *r) {
-        if (r->first_byte == 0) {
-                r->first_byte = r->last_progress = now_usec(CLOCK_MONOTONIC);
+static void http_request_note_rx(HttpRequest *hr) {
+        if (hr->first_byte == 0) {
+                hr->first_byte = hr->last_progress = now_usec(CLOCK_MONOTONIC);
                 /* The first-byte deadline is gone; the idle one may be nearer. */
-                request_arm_timer(r);
+                http_request_arm_timer(hr);
         }
 }
 
-static void request_progress(HttpRequest *r) {
-        r->last_progress = now_usec(CLOCK_MONOTONIC);
-        r->rx_since_progress = 0;
+static void http_request_progress(HttpRequest *hr) {
+        hr->last_progress = now_usec(CLOCK_MONOTONIC);
+        hr->rx_since_progress = 0;
 }
 
-void http_request_note_progress(HttpRequest *r) {
-        if (r && r->state == REQUEST_RUNNING && r->first_byte > 0)
-                request_progress(r);
+void http_request_note_progress(HttpRequest *hr) {
+        if (hr && hr->state == HTTP_REQUEST_RUNNING && hr->first_byte > 0)
+                http_request_progress(hr);
 }
 
-void http_request_set_progress_by_caller(HttpRequest *r, bool b) {
-        r->progress_by_caller = b;
+void http_request_set_progress_by_caller(HttpRequest *hr, bool b) {
+        hr->progress_by_caller = b;
 }
 
-static void request_abort(HttpRequest *r, int error) {
-        r->error = error;
-        if (!r->error_message)
-                request_set_message(r, "The request to %s was aborted: %s", r->host, strerror(-error));
+static void http_request_abort(HttpRequest *hr, int error) {
+        hr->error = error;
+        if (!hr->error_message)
+                http_request_set_message(hr, "The request to %s was aborted: %s", hr->host, strerror(-error));
 }
 
 /* Runs each time curl is about to send the request: once, and again when it
  * resends it by itself after a reused connection closed before any answer
  * (the server may have read it: for a POST that can mean a second charge). */
 static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port) {
-        HttpRequest *r = userdata;
+        HttpRequest *hr = userdata;
 
-        if (r->state != REQUEST_RUNNING)
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return CURL_PREREQFUNC_ABORT;
-        r->n_sends++;
-        if (r->n_sends > 1)
+        hr->n_sends++;
+        if (hr->n_sends > 1)
                 log_debug("%s %s: the reused connection closed before any answer; curl sends the request again (send %u).",
-                          r->method, r->url, r->n_sends);
-        if (r->on_send) {
-                int k = r->on_send(r, r->n_sends, r->userdata);
-                if (r->state != REQUEST_RUNNING)
+                          hr->method, hr->url, hr->n_sends);
+        if (hr->on_send) {
+                int k = hr->on_send(hr, hr->n_sends, hr->userdata);
+                if (hr->state != HTTP_REQUEST_RUNNING)
                         return CURL_PREREQFUNC_ABORT;
                 if (k < 0) {
-                        if (r->n_sends > 1)
-                                request_set_message(r, "%s port %ld closed a reused connection after the request was "
-                                                    "sent, without answering; it was not sent again.", r->host, r->port);
-                        request_abort(r, r->n_sends > 1 ? -ECONNRESET : k);
+                        if (hr->n_sends > 1)
+                                http_request_set_message(hr, "%s port %ld closed a reused connection after the request was "
+                                                         "sent, without answering; it was not sent again.", hr->host, hr->port);
+                        http_request_abort(hr, hr->n_sends > 1 ? -ECONNRESET : k);
                         return CURL_PREREQFUNC_ABORT;
                 }
         }
@@ -981,52 +981,52 @@ static bool header_line_is(const char *line, size_t len, const char *name) {
 }
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *userdata) {
-        HttpRequest *r = userdata;
+        HttpRequest *hr = userdata;
         size_t len = size * n;
 
-        if (r->state != REQUEST_RUNNING)
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return 0;
-        request_note_rx(r);
+        http_request_note_rx(hr);
 
         if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
                 /* A new response (after a 1xx): forget the previous one's headers. */
-                response_headers_clear(r);
-                r->headers_done = false;
+                response_headers_clear(hr);
+                hr->headers_done = false;
                 return len;
         }
 
         if ((len == 2 && buf[0] == '\r' && buf[1] == '\n') || (len == 1 && buf[0] == '\n')) {
                 long status = 0;
 
-                if (r->headers_done) /* end of trailers */
+                if (hr->headers_done) /* end of trailers */
                         return len;
-                (void) curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-                r->status = status;
+                (void) curl_easy_getinfo(hr->curl, CURLINFO_RESPONSE_CODE, &status);
+                hr->status = status;
                 if (status >= 100 && status < 200)
                         return len;
 
-                r->headers_done = true;
-                r->buffering = !r->on_body;
-                request_progress(r);
-                if (r->on_headers) {
-                        int k = r->on_headers(r, status, r->userdata);
-                        if (r->state != REQUEST_RUNNING)
+                hr->headers_done = true;
+                hr->buffering = !hr->on_body;
+                http_request_progress(hr);
+                if (hr->on_headers) {
+                        int k = hr->on_headers(hr, status, hr->userdata);
+                        if (hr->state != HTTP_REQUEST_RUNNING)
                                 return 0;
                         if (k < 0) {
-                                request_abort(r, k);
+                                http_request_abort(hr, k);
                                 return 0;
                         }
                         if (k == HTTP_BODY_BUFFER)
-                                r->buffering = true;
+                                hr->buffering = true;
                 }
 
-                if (r->buffering) {
+                if (hr->buffering) {
                         curl_off_t cl = -1;
-                        (void) curl_easy_getinfo(r->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-                        if (cl > 0 && (uint64_t) cl > r->max_body) {
-                                request_set_message(r, "The answer from %s is too large (%" PRIu64 " bytes, the limit is %zu).",
-                                                    r->host, (uint64_t) cl, r->max_body);
-                                request_abort(r, -EFBIG);
+                        (void) curl_easy_getinfo(hr->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+                        if (cl > 0 && (uint64_t) cl > hr->max_body) {
+                                http_request_set_message(hr, "The answer from %s is too large (%" PRIu64 " bytes, the limit is %zu).",
+                                                         hr->host, (uint64_t) cl, hr->max_body);
+                                http_request_abort(hr, -EFBIG);
                                 return 0;
                         }
                 }
@@ -1037,64 +1037,64 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userdata) {
         size_t l = len;
         while (l > 0 && (buf[l - 1] == '\r' || buf[l - 1] == '\n' || buf[l - 1] == ' ' || buf[l - 1] == '\t'))
                 l--;
-        if (l == 0 || r->n_response_headers >= 256)
+        if (l == 0 || hr->n_response_headers >= 256)
                 return len;
-        char **a = realloc(r->response_headers, sizeof(char *) * (r->n_response_headers + 1));
+        char **a = realloc(hr->response_headers, sizeof(char *) * (hr->n_response_headers + 1));
         if (!a)
                 return 0;
-        r->response_headers = a;
-        a[r->n_response_headers] = strndup(buf, l);
-        if (!a[r->n_response_headers])
+        hr->response_headers = a;
+        a[hr->n_response_headers] = strndup(buf, l);
+        if (!a[hr->n_response_headers])
                 return 0;
-        r->n_response_headers++;
+        hr->n_response_headers++;
         return len;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata) {
-        HttpRequest *r = userdata;
+        HttpRequest *hr = userdata;
         size_t len = size * n;
 
-        if (r->state != REQUEST_RUNNING)
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return 0;
-        request_note_rx(r);
+        http_request_note_rx(hr);
 
-        if (!r->headers_done)
-                r->buffering = !r->on_body;
+        if (!hr->headers_done)
+                hr->buffering = !hr->on_body;
 
-        if (r->buffering) {
-                if (len > r->max_body - r->body_len) {
-                        request_set_message(r, "The answer from %s is too large (over the limit of %zu bytes).",
-                                            r->host, r->max_body);
-                        request_abort(r, -EFBIG);
+        if (hr->buffering) {
+                if (len > hr->max_body - hr->body_len) {
+                        http_request_set_message(hr, "The answer from %s is too large (over the limit of %zu bytes).",
+                                                 hr->host, hr->max_body);
+                        http_request_abort(hr, -EFBIG);
                         return 0;
                 }
-                if (r->body_len + len + 1 > r->body_alloc) {
-                        size_t a = MAX(r->body_alloc * 2, r->body_len + len + 1);
-                        char *p = realloc(r->body, a);
+                if (hr->body_len + len + 1 > hr->body_alloc) {
+                        size_t a = MAX(hr->body_alloc * 2, hr->body_len + len + 1);
+                        char *p = realloc(hr->body, a);
                         if (!p) {
-                                request_set_message(r, "Out of memory.");
-                                request_abort(r, -ENOMEM);
+                                http_request_set_message(hr, "Out of memory.");
+                                http_request_abort(hr, -ENOMEM);
                                 return 0;
                         }
-                        r->body = p;
-                        r->body_alloc = a;
+                        hr->body = p;
+                        hr->body_alloc = a;
                 }
-                memcpy(r->body + r->body_len, buf, len);
-                r->body_len += len;
-                r->body[r->body_len] = 0;
-                r->rx_since_progress += len;
-                if (r->rx_since_progress >= HTTP_PROGRESS_BYTES)
-                        request_progress(r);
+                memcpy(hr->body + hr->body_len, buf, len);
+                hr->body_len += len;
+                hr->body[hr->body_len] = 0;
+                hr->rx_since_progress += len;
+                if (hr->rx_since_progress >= HTTP_PROGRESS_BYTES)
+                        http_request_progress(hr);
                 return len;
         }
 
-        if (!r->progress_by_caller)
-                request_progress(r);
-        int k = r->on_body(r, buf, len, r->userdata);
-        if (r->state != REQUEST_RUNNING)
+        if (!hr->progress_by_caller)
+                http_request_progress(hr);
+        int k = hr->on_body(hr, buf, len, hr->userdata);
+        if (hr->state != HTTP_REQUEST_RUNNING)
                 return 0;
         if (k < 0) {
-                request_abort(r, k);
+                http_request_abort(hr, k);
                 return 0;
         }
         return len;
@@ -1102,100 +1102,100 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata) {
 
 /* ---- start ------------------------------------------------------------- */
 
-int http_request_start(HttpRequest *r) {
+int http_request_start(HttpRequest *hr) {
         CURL *c;
         int k = CURLE_OK;
 
-        if (!r)
+        if (!hr)
                 return -EINVAL;
-        if (!r->http)
+        if (!hr->http)
                 return -ESTALE;
-        if (r->state != REQUEST_NEW)
+        if (hr->state != HTTP_REQUEST_NEW)
                 return -EBUSY;
-        c = r->curl;
+        c = hr->curl;
 
-        if (streq(r->method, "GET") && !r->has_body)
+        if (streq(hr->method, "GET") && !hr->has_body)
                 k = curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-        else if (streq(r->method, "HEAD"))
+        else if (streq(hr->method, "HEAD"))
                 k = curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
         else {
-                if (r->has_body || streq(r->method, "POST")) {
-                        k = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) r->body_out_len);
+                if (hr->has_body || streq(hr->method, "POST")) {
+                        k = curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) hr->body_out_len);
                         if (k == CURLE_OK)
-                                k = curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body_out ?: "");
+                                k = curl_easy_setopt(c, CURLOPT_POSTFIELDS, hr->body_out ?: "");
                         /* curl would wait up to a second for "100 Continue". */
-                        if (k == CURLE_OK && http_request_add_header(r, "Expect:") < 0)
+                        if (k == CURLE_OK && http_request_add_header(hr, "Expect:") < 0)
                                 k = CURLE_OUT_OF_MEMORY;
                 }
-                if (!streq(r->method, "POST"))
-                        k = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
+                if (!streq(hr->method, "POST"))
+                        k = curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, hr->method);
         }
-        if (k == CURLE_OK && r->headers)
-                k = curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
-        if (k == CURLE_OK && r->connect_timeout > 0)
+        if (k == CURLE_OK && hr->headers)
+                k = curl_easy_setopt(c, CURLOPT_HTTPHEADER, hr->headers);
+        if (k == CURLE_OK && hr->connect_timeout > 0)
                 k = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                                     (long) MAX((r->connect_timeout + USEC_PER_MSEC - 1) / USEC_PER_MSEC, 1));
+                                     (long) MAX((hr->connect_timeout + USEC_PER_MSEC - 1) / USEC_PER_MSEC, 1));
         if (k != CURLE_OK)
                 return -EIO;
 
-        r->start = now_usec(CLOCK_MONOTONIC);
+        hr->start = now_usec(CLOCK_MONOTONIC);
 
-        if (r->total_timeout > 0 || r->first_byte_timeout > 0 || r->idle_timeout > 0) {
-                k = sd_event_add_time(r->http->event, &r->timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
-                                      on_request_timer, r);
+        if (hr->total_timeout > 0 || hr->first_byte_timeout > 0 || hr->idle_timeout > 0) {
+                k = sd_event_add_time(hr->http->event, &hr->timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_MSEC,
+                                      on_http_request_timer, hr);
                 if (k < 0)
                         return k;
-                (void) sd_event_source_set_description(r->timer, "http-request-timeout");
-                request_arm_timer(r);
+                (void) sd_event_source_set_description(hr->timer, "http-request-timeout");
+                http_request_arm_timer(hr);
         }
 
-        if (r->http->in_curl > 0) {
-                r->add_pending = true;
-                r->http->deferred = true;
+        if (hr->http->in_curl > 0) {
+                hr->add_pending = true;
+                hr->http->deferred = true;
         } else {
-                CURLMcode m = curl_multi_add_handle(r->http->multi, c);
+                CURLMcode m = curl_multi_add_handle(hr->http->multi, c);
                 if (m != CURLM_OK) {
-                        r->timer = sd_event_source_disable_unref(r->timer);
+                        hr->timer = sd_event_source_disable_unref(hr->timer);
                         return m == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EIO;
                 }
-                r->in_multi = true;
+                hr->in_multi = true;
         }
 
-        r->state = REQUEST_RUNNING;
-        r->http->n_running++;
-        log_debug("%s %s: started", r->method, r->url);
+        hr->state = HTTP_REQUEST_RUNNING;
+        hr->http->n_running++;
+        log_debug("%s %s: started", hr->method, hr->url);
         return 0;
 }
 
 /* ---- getters ----------------------------------------------------------- */
 
-bool http_request_is_running(HttpRequest *r) {
-        return r && r->state == REQUEST_RUNNING;
+bool http_request_is_running(HttpRequest *hr) {
+        return hr && hr->state == HTTP_REQUEST_RUNNING;
 }
 
-const char *http_request_get_method(HttpRequest *r) {
-        return r ? r->method : NULL;
+const char *http_request_get_method(HttpRequest *hr) {
+        return hr ? hr->method : NULL;
 }
 
-const char *http_request_get_url(HttpRequest *r) {
-        return r ? r->url : NULL;
+const char *http_request_get_url(HttpRequest *hr) {
+        return hr ? hr->url : NULL;
 }
 
-long http_request_get_status(HttpRequest *r) {
-        return r ? r->status : 0;
+long http_request_get_status(HttpRequest *hr) {
+        return hr ? hr->status : 0;
 }
 
-const char *http_request_get_body(HttpRequest *r, size_t *ret_len) {
+const char *http_request_get_body(HttpRequest *hr, size_t *ret_len) {
         if (ret_len)
-                *ret_len = r ? r->body_len : 0;
-        return r && r->body ? r->body : "";
+                *ret_len = hr ? hr->body_len : 0;
+        return hr && hr->body ? hr->body : "";
 }
 
-const char *http_request_get_header(HttpRequest *r, const char *name) {
-        if (!r || isempty(name))
+const char *http_request_get_header(HttpRequest *hr, const char *name) {
+        if (!hr || isempty(name))
                 return NULL;
-        for (size_t i = 0; i < r->n_response_headers; i++) {
-                const char *line = r->response_headers[i];
+        for (size_t i = 0; i < hr->n_response_headers; i++) {
+                const char *line = hr->response_headers[i];
                 if (!header_line_is(line, strlen(line), name))
                         continue;
                 const char *v = line + strlen(name) + 1;
@@ -1206,13 +1206,13 @@ const char *http_request_get_header(HttpRequest *r, const char *name) {
         return NULL;
 }
 
-const char *http_request_get_error_message(HttpRequest *r) {
-        return r ? r->error_message : NULL;
+const char *http_request_get_error_message(HttpRequest *hr) {
+        return hr ? hr->error_message : NULL;
 }
 
-void http_request_get_timing(HttpRequest *r, uint64_t *ret_first_byte_usec, uint64_t *ret_total_usec) {
+void http_request_get_timing(HttpRequest *hr, uint64_t *ret_first_byte_usec, uint64_t *ret_total_usec) {
         if (ret_first_byte_usec)
-                *ret_first_byte_usec = r && r->start > 0 && r->first_byte > 0 ? r->first_byte - r->start : 0;
+                *ret_first_byte_usec = hr && hr->start > 0 && hr->first_byte > 0 ? hr->first_byte - hr->start : 0;
         if (ret_total_usec)
-                *ret_total_usec = r && r->start > 0 && r->end > 0 ? r->end - r->start : 0;
+                *ret_total_usec = hr && hr->start > 0 && hr->end > 0 ? hr->end - hr->start : 0;
 }

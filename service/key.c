@@ -13,8 +13,8 @@
 #include "bankr-config.h"
 #include "keyfmt.h"
 #include "keyring.h"
+#include "key.h"
 #include "log.h"
-#include "modules.h"
 #include "polkit.h"
 #include "url.h"
 
@@ -23,7 +23,7 @@ enum { KIND_LLM, KIND_API, _KIND_MAX };
 /* How long start-up waits for the keyring before taking the bus name, so the
  * first caller sees the key that is really there. */
 #define KEYRING_STARTUP_TIMEOUT_USEC (3 * USEC_PER_SEC)
-static const char *const kind_name[_KIND_MAX] = { "llm", "api" };
+static const char *const kind_table[_KIND_MAX] = { "llm", "api" };
 
 struct Keys {
         Context *context;
@@ -76,12 +76,7 @@ static KeyCall *key_call_free(KeyCall *kc) {
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(KeyCall *, key_call_free);
 
-static int kind_from_string(const char *s) {
-        for (int i = 0; i < _KIND_MAX; i++)
-                if (streq_ptr(s, kind_name[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_PRIVATE_STRING_TABLE_FROM_STRING(kind, int, -EINVAL);
 
 /* --- resolution --------------------------------------------------------- */
 
@@ -100,31 +95,43 @@ static char *resolve_url(const char *env, const char *env_name, const char *cfg,
         return strdup(def);
 }
 
+void key_resolve(const char *const sources[static _KEY_SOURCE_MAX], KeyResolution *ret) {
+        static const char *const source_name[_KEY_SOURCE_MAX] = { "env", "keyring", "config", "env", "keyring", "config" };
+        KeyResolution res = { .source = "none", .kind = "", .api_source = "none" };
+
+        for (size_t i = 0; i < _KEY_SOURCE_MAX; i++)
+                if (!isempty(sources[i])) {
+                        res.key = sources[i];
+                        res.source = source_name[i];
+                        res.kind = i < KEY_SOURCE_ENV_API ? "llm" : "api";
+                        break;
+                }
+        for (size_t i = KEY_SOURCE_ENV_API; i < _KEY_SOURCE_MAX; i++)
+                if (!isempty(sources[i])) {
+                        res.api_key = sources[i];
+                        res.api_source = source_name[i];
+                        break;
+                }
+        *ret = res;
+}
+
 static void keys_recompute(Keys *k, bool initial) {
-        const char *cfg_key[_KIND_MAX] = { k->config ? k->config->llm_key : NULL, k->config ? k->config->api_key : NULL };
-        const char *order[] = { k->env_key[KIND_LLM], k->ring_key[KIND_LLM], cfg_key[KIND_LLM],
-                                k->env_key[KIND_API], k->ring_key[KIND_API], cfg_key[KIND_API] };
-        static const char *const order_source[] = { "env", "keyring", "config", "env", "keyring", "config" };
+        const char *const sources[_KEY_SOURCE_MAX] = {
+                [KEY_SOURCE_ENV_LLM] = k->env_key[KIND_LLM],
+                [KEY_SOURCE_KEYRING_LLM] = k->ring_key[KIND_LLM],
+                [KEY_SOURCE_CONFIG_LLM] = k->config ? k->config->llm_key : NULL,
+                [KEY_SOURCE_ENV_API] = k->env_key[KIND_API],
+                [KEY_SOURCE_KEYRING_API] = k->ring_key[KIND_API],
+                [KEY_SOURCE_CONFIG_API] = k->config ? k->config->api_key : NULL,
+        };
         const char *changed[12];
         size_t n_changed = 0;
-        const char *key = NULL, *source = "none", *kind = "";
+        KeyResolution res;
         bool key_changed;
 
-        for (size_t i = 0; i < ELEMENTSOF(order); i++)
-                if (!isempty(order[i])) {
-                        key = order[i];
-                        source = order_source[i];
-                        kind = i < 3 ? "llm" : "api";
-                        break;
-                }
-
-        const char *api_key = NULL, *api_source = "none";
-        for (size_t i = 3; i < ELEMENTSOF(order); i++)
-                if (!isempty(order[i])) {
-                        api_key = order[i];
-                        api_source = order_source[i];
-                        break;
-                }
+        key_resolve(sources, &res);
+        const char *key = res.key, *source = res.source, *kind = res.kind;
+        const char *api_key = res.api_key, *api_source = res.api_source;
         _cleanup_free_ char *api_masked = key_mask(api_key);
         if (!api_masked) {
                 log_oom();
@@ -193,20 +200,20 @@ static void keys_recompute(Keys *k, bool initial) {
                 context_key_changed(k->context);
 }
 
-const char *context_llm_key(Context *c) {
-        return c->keys ? c->keys->key : NULL;
+const char *keys_get_llm_key(const Keys *k) {
+        return k ? k->key : NULL;
 }
 
-const char *context_api_key(Context *c) {
-        return c->keys ? c->keys->api_key : NULL;
+const char *keys_get_api_key(const Keys *k) {
+        return k ? k->api_key : NULL;
 }
 
-const char *context_gateway_url(Context *c) {
-        return c->keys && c->keys->gateway_url ? c->keys->gateway_url : DEFAULT_GATEWAY_URL;
+const char *keys_get_gateway_url(const Keys *k) {
+        return k && k->gateway_url ? k->gateway_url : DEFAULT_GATEWAY_URL;
 }
 
-const char *context_api_url(Context *c) {
-        return c->keys && c->keys->api_url ? c->keys->api_url : DEFAULT_API_URL;
+const char *keys_get_api_url(const Keys *k) {
+        return k && k->api_url ? k->api_url : DEFAULT_API_URL;
 }
 
 /* --- the config file ---------------------------------------------------- */
@@ -346,7 +353,7 @@ static void on_lookup_done(KeyringOp op, const char *kind, KeyringStatus status,
 
 static void keys_lookup_keyring(Keys *k) {
         for (int i = 0; i < _KIND_MAX; i++) {
-                int r = keyring_submit(k->context->keyring, KEYRING_LOOKUP, kind_name[i], NULL, on_lookup_done, k);
+                int r = keyring_submit(k->context->keyring, KEYRING_LOOKUP, kind_table[i], NULL, on_lookup_done, k);
                 if (r < 0)
                         log_warning_errno(r, "Failed to queue a keyring lookup: %m");
         }
@@ -579,7 +586,7 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                         continue;
                 if (remove && erase_and_strdup(&kc->imported[i], v) < 0)
                         return -ENOMEM;
-                r = keyring_submit(k->context->keyring, KEYRING_STORE, kind_name[i], v, on_import_store_done, kc);
+                r = keyring_submit(k->context->keyring, KEYRING_STORE, kind_table[i], v, on_import_store_done, kc);
                 if (r < 0)
                         return r; /* nothing queued before can have run yet: replies come from the loop */
                 kc->pending++;
@@ -590,7 +597,7 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_validate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keys *k = userdata;
-        return credits_validate(k->context->credits, m, error);
+        return context_validate_key(k->context, m, error);
 }
 
 static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -605,7 +612,7 @@ static int method_reveal(sd_bus_message *m, void *userdata, sd_bus_error *error)
         r = polkit_check_host_async(k->context->polkit, m, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
-        r = polkit_check_async(k->context->polkit, m, "bot.bankr.LLM1.reveal-key", error);
+        r = polkit_check_async(k->context->polkit, m, ACTION_REVEAL_KEY, error);
         if (r <= 0)
                 return r < 0 ? r : 1; /* denied, or asked: we run again when polkit answers */
 

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The Secret Service worker (see keyring.h): one thread runs libsecret's
+ * blocking calls one job at a time and hands each result back to the event
+ * loop over an eventfd, where the job's callback runs. Secrets handed over
+ * are wiped when the job is freed.
+ */
 #include <libsecret/secret.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <time.h>
 
+#include "bankr-names.h"
 #include "keyring.h"
 #include "log.h"
 
@@ -37,7 +44,7 @@ struct Keyring {
 };
 
 static const SecretSchema key_schema = {
-        "bot.bankr.LLM1.Key",
+        BANKR_SECRET_SCHEMA,
         SECRET_SCHEMA_DONT_MATCH_NAME,
         {
                 { "kind", SECRET_SCHEMA_ATTRIBUTE_STRING },

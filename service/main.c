@@ -14,7 +14,12 @@
 #include "http.h"
 #include "keyring.h"
 #include "log.h"
-#include "modules.h"
+#include "chat.h"
+#include "credits.h"
+#include "key.h"
+#include "models.h"
+#include "setup.h"
+#include "topup.h"
 #include "polkit.h"
 
 static bool arg_verbose = false;
@@ -111,6 +116,7 @@ static Context *context_free(Context *c) {
          * but before the keys it may still call back into. */
         c->chat = chat_free(c->chat);
         c->setup = setup_free(c->setup);
+        c->topup = topup_free(c->topup);
         c->credits = credits_free(c->credits);
         c->models = models_free(c->models);
         c->http = http_free(c->http);
@@ -127,13 +133,6 @@ static Context *context_free(Context *c) {
         return NULL;
 }
 DEFINE_TRIVIAL_CLEANUP_FUNC(Context *, context_free);
-
-void context_key_changed(Context *c) {
-        if (c->models)
-                models_key_changed(c->models);
-        if (c->credits)
-                credits_key_changed(c->credits);
-}
 
 static int context_new(Context **ret) {
         _cleanup_(context_freep) Context *c = NULL;
@@ -215,6 +214,8 @@ static int export(Context *c) {
                 { IFACE_KEY, keys_vtable, offsetof(Context, keys) },
                 { IFACE_MODELS, models_vtable, offsetof(Context, models) },
                 { IFACE_CREDITS, credits_vtable, offsetof(Context, credits) },
+                /* The same interface: sd-bus serves and introspects both vtables as one. */
+                { IFACE_CREDITS, topup_vtable, offsetof(Context, topup) },
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
         };
@@ -320,6 +321,9 @@ static int run(int argc, char *argv[]) {
         r = credits_new(c, &c->credits);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up credits: %m");
+        r = topup_new(c, &c->topup);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up top-ups: %m");
         r = chat_new(c, &c->chat);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up chat: %m");

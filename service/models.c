@@ -14,16 +14,18 @@
 #include <json-c/json.h>
 #include <math.h>
 
-#include "gateway.h"
 #include "bus-util.h"
+#include "fetcher.h"
+#include "gateway.h"
 #include "log.h"
+#include "model-list.h"
 #include "models.h"
-#include "modules.h"
+#include "retry-policy.h"
+#include "utf8.h"
 
 #define MODELS_TTL_USEC (60 * 60 * USEC_PER_SEC)
 #define MODELS_TIMEOUT_USEC (5 * USEC_PER_SEC) /* as the bankr CLI */
 #define MODELS_MAX_BODY (4U * 1024U * 1024U)
-#define MODELS_RETRY_MIN_USEC (30 * USEC_PER_SEC)
 #define CACHE_MAX_SIZE (8U * 1024U * 1024U)
 #define CLOSEST_MAX 3
 
@@ -42,14 +44,9 @@ struct Models {
 
         bool seen_key;     /* a key was in use at some point in this run */
         bool key_rejected; /* 401/403: no background fetches until the key changes */
-        unsigned failures; /* consecutive failed fetches, for the retry backoff */
 
-        HttpRequest *fetch;
-        sd_bus_message **waiting; /* Refresh() calls sharing the fetch */
-        size_t n_waiting;
-
-        sd_event_source *timer; /* next background refresh */
-        uint64_t ttl_usec, timeout_usec;
+        Fetcher *fetcher; /* GET /v1/models, Refresh() calls sharing it, the next background refresh */
+        uint64_t ttl_usec;
 };
 
 static char *cache_path(Models *m) {
@@ -220,88 +217,61 @@ static void models_serve_catalog(Models *m) {
 
 /* --- fetching ----------------------------------------------------------- */
 
-static void models_fetch_done(HttpRequest *r, int error, void *userdata);
+static int models_reply(sd_bus_message *msg, unsigned kind, const sd_bus_error *e, void *userdata) {
+        return e ? sd_bus_reply_method_error(msg, e) : sd_bus_reply_method_return(msg, "b", true);
+}
 
 static void models_reply_waiting(Models *m, const sd_bus_error *e) {
-        sd_bus_message **w = TAKE_PTR(m->waiting);
-        size_t n = m->n_waiting;
-
-        m->n_waiting = 0;
-        for (size_t i = 0; i < n; i++) {
-                int r = e ? sd_bus_reply_method_error(w[i], e) : sd_bus_reply_method_return(w[i], "b", true);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to reply to Models.Refresh: %m");
-                sd_bus_message_unref(w[i]);
-        }
-        free(w);
+        fetcher_reply_all(m->fetcher, e);
 }
 
 static int models_fetch_start(Models *m) {
-        int r;
+        int r = fetcher_start(m->fetcher);
 
-        if (m->fetch)
-                return 0; /* already on its way: share it */
-        r = gateway_get_new(m->context, "/v1/models", m->timeout_usec, MODELS_MAX_BODY, &m->fetch);
-        if (r < 0)
-                return r;
-        http_request_set_on_done(m->fetch, models_fetch_done);
-        http_request_set_userdata(m->fetch, m);
-        r = http_request_start(m->fetch);
-        if (r < 0) {
-                m->fetch = http_request_free(m->fetch);
-                return r;
-        }
-        log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
-        return 0;
+        if (r == 0)
+                log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
+        return r < 0 ? r : 0;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+static void on_timer(void *userdata) {
         Models *m = userdata;
         int r;
 
         r = models_fetch_start(m);
         if (r < 0 && r != -ENOKEY)
                 log_warning_errno(r, "Failed to start fetching the model list: %m");
-        return 0;
 }
 
 /* Arms the background refresh to run after delay; disarms it with UINT64_MAX. */
 static void models_schedule(Models *m, uint64_t delay) {
-        int r;
+        fetcher_schedule(m->fetcher, delay);
+}
 
-        if (delay == UINT64_MAX) {
-                if (m->timer)
-                        (void) sd_event_source_set_enabled(m->timer, SD_EVENT_OFF);
-                return;
-        }
-        if (!m->timer) {
-                r = sd_event_add_time_relative(m->context->event, &m->timer, CLOCK_MONOTONIC, delay,
-                                               USEC_PER_SEC, on_timer, m);
-                if (r >= 0)
-                        (void) sd_event_source_set_description(m->timer, "models-refresh");
-        } else {
-                r = sd_event_source_set_time_relative(m->timer, delay);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
-        }
-        if (r < 0)
-                log_warning_errno(r, "Failed to schedule the next model list refresh: %m");
+uint64_t models_refresh_delay(bool have_key, bool key_rejected, uint64_t updated_at, bool same_gateway, uint64_t now,
+                              uint64_t ttl) {
+        if (!have_key || key_rejected)
+                return UINT64_MAX;
+        if (updated_at == 0 || updated_at > now || !same_gateway)
+                return 0;
+        if (now - updated_at >= ttl)
+                return 0;
+        return ttl - (now - updated_at);
+}
+
+uint64_t models_retry_delay(unsigned failures, uint64_t next, uint64_t ttl) {
+        if (next == UINT64_MAX)
+                return next;
+        return MIN(ttl, MAX(next, retry_fetch_backoff_usec(failures, ttl)));
 }
 
 /* When the served list should next be fetched again. */
 static uint64_t models_next_delay(Models *m) {
-        uint64_t now = now_usec(CLOCK_REALTIME);
-
-        if (!context_llm_key(m->context) || m->key_rejected)
-                return UINT64_MAX;
-        if (m->updated_at == 0 || m->updated_at > now || !streq_ptr(m->list_url, context_gateway_url(m->context)))
-                return 0;
-        if (now - m->updated_at >= m->ttl_usec)
-                return 0;
-        return m->ttl_usec - (now - m->updated_at);
+        return models_refresh_delay(context_llm_key(m->context) != NULL, m->key_rejected, m->updated_at,
+                                    streq_ptr(m->list_url, context_gateway_url(m->context)), now_usec(CLOCK_REALTIME),
+                                    m->ttl_usec);
 }
 
-static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
+static void models_fetch_done(HttpRequest *hr, int error, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_(model_list_freep) ModelList *l = NULL;
         _cleanup_free_ char *err = NULL;
@@ -311,12 +281,11 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
         size_t len;
         int q;
 
-        m->fetch = NULL;
-        http_request_get_timing(r, &fb, &total);
+        http_request_get_timing(hr, &fb, &total);
 
-        q = gateway_check_answer(m->context, r, error, "the model list", &e);
+        q = gateway_check_answer(m->context, hr, error, "the model list", &e);
         if (q >= 0) {
-                body = http_request_get_body(r, &len);
+                body = http_request_get_body(hr, &len);
                 q = model_list_from_gateway_json(body, len, m->catalog, &l, &err);
                 if (q == -ENOMEM)
                         sd_bus_error_set(&e, SD_BUS_ERROR_NO_MEMORY, "Out of memory.");
@@ -324,24 +293,22 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
                         sd_bus_error_setf(&e, BUS_ERROR_GATEWAY_ERROR, "%s (from %s/v1/models)", strna(err),
                                           context_gateway_url(m->context));
         }
-        http_request_free(r);
 
         if (q < 0) {
-                m->failures++;
+                unsigned failures = fetcher_note_failure(m->fetcher);
+
                 if (sd_bus_error_has_name(&e, BUS_ERROR_UNAUTHORIZED))
                         m->key_rejected = true;
                 log_warning("Failed to refresh the model list: %s%s", e.message,
                             m->key_rejected ? " No more background refreshes until the key changes." : "");
                 models_reply_waiting(m, &e);
                 /* Retry sooner than the TTL, backing off: 30 s, 1 min, 2 min, … */
-                uint64_t backoff = MODELS_RETRY_MIN_USEC << MIN(m->failures - 1, 10U);
-                uint64_t next = models_next_delay(m);
-                models_schedule(m, next == UINT64_MAX ? next : MIN(m->ttl_usec, MAX(next, backoff)));
+                models_schedule(m, models_retry_delay(failures, models_next_delay(m), m->ttl_usec));
                 return;
         }
 
         bool changed = !model_list_equal(m->list, l);
-        m->failures = 0;
+        fetcher_reset_failures(m->fetcher);
         m->key_rejected = false;
         log_full_errno(changed ? LOG_INFO : LOG_DEBUG, 0, "Model list %s from %s: %zu models (%.0f ms).",
                        changed ? "updated" : "unchanged", context_gateway_url(m->context), l->n,
@@ -356,12 +323,10 @@ static void models_fetch_done(HttpRequest *r, int error, void *userdata) {
 static void models_update(Models *m, bool key_changed) {
         bool have_key = context_llm_key(m->context) != NULL;
 
-        if (m->fetch) {
-                /* Asked with the old key or URL: its answer no longer counts. */
-                m->fetch = http_request_free(m->fetch);
-        }
+        /* Asked with the old key or URL: its answer no longer counts. */
+        fetcher_cancel(m->fetcher);
         m->key_rejected = false;
-        m->failures = 0;
+        fetcher_reset_failures(m->fetcher);
 
         if (!have_key) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -392,7 +357,7 @@ static void models_update(Models *m, bool key_changed) {
         m->seen_key = true;
 
         /* Refresh() callers waiting on a cancelled fetch get the new one. */
-        if (m->n_waiting > 0) {
+        if (fetcher_n_waiting(m->fetcher) > 0) {
                 int r = models_fetch_start(m);
                 if (r < 0) {
                         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -406,6 +371,12 @@ void models_key_changed(Models *m) {
         if (m)
                 models_update(m, true);
 }
+
+static const FetcherOps models_fetcher_ops = {
+        .done = models_fetch_done,
+        .reply = models_reply,
+        .timer = on_timer,
+};
 
 /* --- lookups for other modules ------------------------------------------ */
 
@@ -467,7 +438,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 
 static int method_refresh(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Models *m = userdata;
-        sd_bus_message **w;
+        bool started = !fetcher_in_flight(m->fetcher);
         int r;
 
         if (!context_llm_key(m->context))
@@ -475,15 +446,13 @@ static int method_refresh(sd_bus_message *msg, void *userdata, sd_bus_error *err
                                         "No key is set, so the model list cannot be fetched; the built-in catalog is "
                                         "served. Set a key with \"bankr-llm key set\".");
 
-        w = reallocarray(m->waiting, m->n_waiting + 1, sizeof(sd_bus_message *));
-        if (!w)
-                return -ENOMEM;
-        m->waiting = w;
-
-        r = models_fetch_start(m);
+        r = fetcher_join(m->fetcher, msg, 0);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to start fetching the model list: %m");
-        m->waiting[m->n_waiting++] = sd_bus_message_ref(msg);
+        if (started)
+                log_debug("Fetching the model list from %s.", context_gateway_url(m->context));
         return 1;
 }
 
@@ -562,8 +531,12 @@ int models_new(Context *c, Models **ret) {
         if (!m)
                 return -ENOMEM;
         m->context = c;
-        m->ttl_usec = gateway_env_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC);
-        m->timeout_usec = gateway_env_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC);
+        m->ttl_usec = getenv_msec("BANKR_LLMD_MODELS_TTL_MS", MODELS_TTL_USEC, 1, MSEC_MAX);
+        if (fetcher_new(c, "/v1/models", getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", MODELS_TIMEOUT_USEC, 1, MSEC_MAX),
+                        MODELS_MAX_BODY, USEC_PER_SEC, "models-refresh", &models_fetcher_ops, m, &m->fetcher) < 0) {
+                free(m);
+                return -ENOMEM;
+        }
 
         models_load_catalog(m);
         models_load_cache(m);
@@ -588,8 +561,7 @@ Models *models_free(Models *m) {
                 return NULL;
         sd_bus_error_set(&e, BUS_ERROR_CANCELLED, "bankr-llmd is shutting down.");
         models_reply_waiting(m, &e);
-        http_request_free(m->fetch);
-        sd_event_source_disable_unref(m->timer);
+        fetcher_free(m->fetcher);
         model_list_free(m->catalog);
         model_list_free(m->list);
         model_list_free(m->cache);

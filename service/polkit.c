@@ -116,7 +116,6 @@ static uint64_t polkit_timeout(Polkit *p, bool interactive) {
 
 int polkit_new(sd_event *e, Polkit **ret) {
         _cleanup_(polkit_freep) Polkit *p = NULL;
-        const char *s;
 
         if (!e || !ret)
                 return -EINVAL;
@@ -127,18 +126,7 @@ int polkit_new(sd_event *e, Polkit **ret) {
         p->event = sd_event_ref(e);
 
         /* Lets tests exercise the timeout path in a second rather than half a minute. */
-        s = getenv("BANKR_LLMD_POLKIT_TIMEOUT_MS");
-        if (!isempty(s)) {
-                char *end;
-                unsigned long long ms;
-
-                errno = 0;
-                ms = strtoull(s, &end, 10);
-                if (errno != 0 || *end != '\0' || ms == 0 || ms > UINT64_MAX / USEC_PER_MSEC || s[0] == '-')
-                        log_warning("Ignoring invalid BANKR_LLMD_POLKIT_TIMEOUT_MS=%s: expected milliseconds > 0.", s);
-                else
-                        p->timeout_usec = ms * USEC_PER_MSEC;
-        }
+        p->timeout_usec = getenv_msec("BANKR_LLMD_POLKIT_TIMEOUT_MS", 0, 1, MSEC_MAX);
 
         *ret = TAKE_PTR(p);
         return 0;
@@ -478,12 +466,31 @@ static void polkit_query_send_check(PolkitQuery *q, uint32_t pid, uint32_t uid) 
 }
 
 /* 1 and the app id when pid runs in a Flatpak sandbox, 0 when it does not,
- * <0 when that cannot be told (the process is gone, its root unreadable). */
+ * <0 when that cannot be told (the process is gone, its files unreadable).
+ * Two signs, either one enough: the Flatpak scope the process runs in (its
+ * /proc/PID/cgroup, readable by anyone), and the .flatpak-info at the root
+ * of its sandbox. The root cannot be looked at from inside a user namespace
+ * (systemd gives the sandboxed user unit one), so there the scope decides. */
 static int caller_flatpak_app(pid_t pid, char **ret_app_id) {
         _cleanup_free_ char *buf = NULL;
         char path[64];
         size_t size = 0;
         int r;
+
+        (void) snprintf(path, sizeof(path), "/proc/%i/cgroup", (int) pid);
+        r = read_full_file(path, 64 * 1024, &buf, &size);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        r = flatpak_scope_app_id(buf, size, ret_app_id);
+        if (r == 0)
+                return 1;
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EINVAL)
+                goto unnamed;
+        buf = mfree(buf);
 
         (void) snprintf(path, sizeof(path), "/proc/%i/root/.flatpak-info", (int) pid);
         r = read_full_file(path, 64 * 1024, &buf, &size);
@@ -495,18 +502,22 @@ static int caller_flatpak_app(pid_t pid, char **ret_app_id) {
                 *ret_app_id = NULL;
                 return 0;
         }
+        if (r == -EACCES || r == -EPERM) {
+                /* In our user namespace: the scope above has answered. */
+                *ret_app_id = NULL;
+                return 0;
+        }
         if (r < 0)
                 return r;
         r = flatpak_info_app_id(buf, size, ret_app_id);
+        if (r == 0)
+                return 1;
         if (r == -ENOMEM)
                 return r;
-        if (r < 0) {
-                /* A sandbox all the same; its name is not one to show. */
-                *ret_app_id = strdup("(unnamed)");
-                if (!*ret_app_id)
-                        return -ENOMEM;
-        }
-        return 1;
+unnamed:
+        /* A sandbox all the same; its name is not one to show. */
+        *ret_app_id = strdup("(unnamed)");
+        return *ret_app_id ? 1 : -ENOMEM;
 }
 
 /* Step 2 of polkit_check_host_async(): the verdict from the caller's root. */
@@ -520,9 +531,12 @@ static void polkit_query_check_host(PolkitQuery *q, uint32_t pid) {
                 return;
         }
         if (r < 0) {
-                log_debug_errno(r, "Cannot tell whether pid %" PRIu32 " is sandboxed: %m", pid);
-                polkit_query_complete(q, "Cannot check authorization: cannot tell whether the calling process "
-                                         "runs in a sandbox.");
+                log_warning_errno(r, "Cannot tell whether pid %" PRIu32 " is sandboxed: %m", pid);
+                if (asprintf(&denial, "Cannot check authorization: cannot tell whether the calling process runs "
+                             "in a sandbox (%s).", r == -ESRCH ? "it has gone" : strerror(-r)) < 0)
+                        denial = NULL;
+                polkit_query_complete(q, denial ?: "Cannot check authorization: cannot tell whether the calling "
+                                                   "process runs in a sandbox.");
                 return;
         }
         log_info("Refused a call from the sandboxed app %s (pid %" PRIu32 ").", app, pid);

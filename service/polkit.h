@@ -8,7 +8,7 @@
  * Use at the top of a method handler, after validating the arguments and
  * before changing anything:
  *
- *         r = polkit_check_async(c->polkit, m, "bot.bankr.LLM1.top-up", error);
+ *         r = polkit_check_async(c->polkit, m, ACTION_TOP_UP, error);
  *         if (r < 0)
  *                 return r;          // error is set: NotAuthorized + why
  *         if (r == 0)
@@ -55,7 +55,8 @@ int polkit_check_async(Polkit *p, sd_bus_message *m, const char *action, sd_bus_
  * the active session, so a polkit "yes" cannot tell the two apart: calls
  * that hand out the key or change what the host relies on (the key, the
  * user's tool configs) check this first. The caller counts as sandboxed
- * when /proc/PID/root/.flatpak-info exists, as the desktop portals decide.
+ * when it runs in a Flatpak scope or /proc/PID/root/.flatpak-info exists
+ * (see caller_flatpak_app() in polkit.c).
  * Denied (NotAuthorized naming the app) also when that cannot be told. */
 int polkit_check_host_async(Polkit *p, sd_bus_message *m, sd_bus_error *error);
 

@@ -10,14 +10,69 @@
 #include <stdarg.h>
 #include <sys/random.h>
 
+#include "chat-cost.h"
+#include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
 #include "log.h"
+#include "model-list.h"
 #include "models.h"
-#include "modules.h"
 #include "request.h"
+#include "utf8.h"
 
-static const char *const state_names[_REQUEST_STATE_MAX] = {
+struct Request {
+        Context *context;
+        RequestLink link; /* in the Chat's active or ended list */
+        RequestEndedFn on_ended;
+        void *on_ended_userdata;
+        RequestLingerFn on_linger_done;
+        void *on_linger_userdata;
+
+        uint64_t id;
+        char *path;              /* NULL for Complete: no object, no signals */
+        char *owner;             /* unique bus name of the caller */
+        sd_bus_message *complete; /* Complete: the call still to be answered */
+        sd_bus_slot *slot;       /* the exported object */
+        RequestState state;
+        bool owner_gone;
+
+        /* What was asked. */
+        char **models;           /* the model, then the fallbacks */
+        size_t n_models;
+        size_t model_idx;
+        ChatMessage *messages;   /* roles are static strings, contents owned */
+        size_t n_messages;
+        RequestOptions options;
+
+        /* The current attempt. */
+        HttpRequest *http;
+        ChatStream *stream;
+        ChatApi api;
+        char *body;              /* JSON for models[model_idx], built on first use */
+        unsigned attempts_model; /* attempts on the current model */
+        unsigned attempts;       /* attempts in all */
+        bool draining;           /* ended; the transfer may still finish cleanly */
+
+        sd_event_source *retry_timer;
+        sd_event_source *deadline_timer;
+        sd_event_source *flush_timer;
+        sd_event_source *linger_timer;
+
+        /* The answer. */
+        char *text;
+        size_t text_len, text_alloc;
+        size_t text_sent;        /* bytes already sent as Delta */
+        char *answered_model;
+        ChatStopReason stop_reason;
+        ChatUsage usage;
+        uint64_t start_usec, first_delta_usec, end_usec;
+
+        /* The failure to report if nothing better comes. */
+        const char *error_name;
+        char *error_message;
+};
+
+static const char *const request_state_table[_REQUEST_STATE_MAX] = {
         [REQUEST_PENDING] = "pending",
         [REQUEST_STREAMING] = "streaming",
         [REQUEST_FINISHED] = "finished",
@@ -25,9 +80,7 @@ static const char *const state_names[_REQUEST_STATE_MAX] = {
         [REQUEST_CANCELLED] = "cancelled",
 };
 
-const char *request_state_to_string(RequestState s) {
-        return s >= 0 && s < _REQUEST_STATE_MAX ? state_names[s] : "unknown";
-}
+DEFINE_STRING_TABLE_TO_STRING(request_state, RequestState, "unknown");
 
 void request_options_done(RequestOptions *o) {
         o->system = mfree(o->system);
@@ -35,118 +88,170 @@ void request_options_done(RequestOptions *o) {
         o->fallback_models = strv_free(o->fallback_models);
 }
 
-bool request_is_active(const Request *r) {
-        return r->state == REQUEST_PENDING || r->state == REQUEST_STREAMING;
+bool request_is_active(const Request *req) {
+        return req->state == REQUEST_PENDING || req->state == REQUEST_STREAMING;
 }
 
-static const char *request_model(const Request *r) {
-        return r->models[r->model_idx];
+static const char *request_model(const Request *req) {
+        return req->models[req->model_idx];
+}
+
+uint64_t request_get_id(const Request *req) {
+        return req->id;
+}
+
+const char *request_get_path(const Request *req) {
+        return req->path;
+}
+
+const char *request_get_owner(const Request *req) {
+        return req->owner;
+}
+
+unsigned request_get_attempts(const Request *req) {
+        return req->attempts;
+}
+
+RequestLink *request_get_link(Request *req) {
+        return &req->link;
+}
+
+bool request_owner_is_gone(const Request *req) {
+        return req->owner_gone;
+}
+
+void request_set_on_ended(Request *req, RequestEndedFn on_ended, void *userdata) {
+        req->on_ended = on_ended;
+        req->on_ended_userdata = userdata;
+}
+
+/* The end state is reached: the owner of the books hears of it once. */
+static void request_ended(Request *req) {
+        if (req->on_ended)
+                req->on_ended(req, req->on_ended_userdata);
+}
+
+static int on_linger_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Request *req = userdata;
+
+        if (req->on_linger_done)
+                req->on_linger_done(req, req->on_linger_userdata);
+        return 0;
+}
+
+int request_linger(Request *req, uint64_t usec, RequestLingerFn on_done, void *userdata) {
+        req->on_linger_done = on_done;
+        req->on_linger_userdata = userdata;
+        return sd_event_add_time_relative(req->context->event, &req->linger_timer, CLOCK_MONOTONIC, usec, 0,
+                                          on_linger_timer, req);
+}
+
+void request_forget_owner(Request *req) {
+        if (!req->linger_timer)
+                return;
+        req->owner_gone = true;
+        (void) sd_event_source_set_time_relative(req->linger_timer, 0);
 }
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
+int request_new(Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
                 ChatMessage *messages, size_t n_messages, RequestOptions *options, Request **ret) {
-        Request *r;
+        Request *req;
 
-        r = calloc(1, sizeof(Request));
-        if (!r) {
+        req = calloc(1, sizeof(Request));
+        if (!req) {
                 strv_free(models);
-                for (size_t i = 0; i < n_messages; i++)
-                        free((char *) messages[i].content);
-                free(messages);
+                chat_messages_free(messages, n_messages);
                 request_options_done(options);
                 return -ENOMEM;
         }
         /* Owned from here on, whatever happens next. */
-        r->models = models;
-        r->n_models = strv_length(models);
-        r->messages = messages;
-        r->n_messages = n_messages;
-        r->options = *options;
+        req->models = models;
+        req->n_models = strv_length(models);
+        req->messages = messages;
+        req->n_messages = n_messages;
+        req->options = *options;
         *options = (RequestOptions) {};
 
-        r->chat = ch;
-        r->context = c;
-        r->id = id;
-        r->state = REQUEST_PENDING;
-        r->stop_reason = CHAT_STOP_NONE;
-        r->owner = strdup(owner);
-        if (!r->owner || r->n_models == 0 ||
-            (!complete && asprintf(&r->path, REQUEST_PATH_PREFIX "/%" PRIu64, id) < 0)) {
-                r->path = NULL;
-                request_free(r);
+        req->context = c;
+        req->id = id;
+        req->state = REQUEST_PENDING;
+        req->stop_reason = CHAT_STOP_NONE;
+        req->owner = strdup(owner);
+        if (!req->owner || req->n_models == 0 ||
+            (!complete && asprintf(&req->path, REQUEST_PATH_PREFIX "/%" PRIu64, id) < 0)) {
+                req->path = NULL;
+                request_free(req);
                 return -ENOMEM;
         }
         if (complete)
-                r->complete = sd_bus_message_ref(complete);
-        *ret = r;
+                req->complete = sd_bus_message_ref(complete);
+        *ret = req;
         return 0;
 }
 
-static void request_release_http(Request *r) {
-        r->http = http_request_free(r->http);
-        r->stream = chat_stream_free(r->stream);
-        r->draining = false;
+static void request_release_http(Request *req) {
+        req->http = http_request_free(req->http);
+        req->stream = chat_stream_free(req->stream);
+        req->draining = false;
 }
 
-Request *request_free(Request *r) {
-        if (!r)
+Request *request_free(Request *req) {
+        if (!req)
                 return NULL;
-        request_release_http(r);
-        sd_event_source_disable_unref(r->retry_timer);
-        sd_event_source_disable_unref(r->deadline_timer);
-        sd_event_source_disable_unref(r->flush_timer);
-        sd_event_source_disable_unref(r->linger_timer);
-        sd_bus_slot_unref(r->slot);
-        sd_bus_message_unref(r->complete);
-        for (size_t i = 0; i < r->n_messages; i++)
-                free((char *) r->messages[i].content);
-        free(r->messages);
-        strv_free(r->models);
-        request_options_done(&r->options);
-        free(r->body);
-        free(r->text);
-        free(r->answered_model);
-        free(r->error_message);
-        free(r->owner);
-        free(r->path);
-        free(r);
+        request_release_http(req);
+        sd_event_source_disable_unref(req->retry_timer);
+        sd_event_source_disable_unref(req->deadline_timer);
+        sd_event_source_disable_unref(req->flush_timer);
+        sd_event_source_disable_unref(req->linger_timer);
+        sd_bus_slot_unref(req->slot);
+        sd_bus_message_unref(req->complete);
+        chat_messages_free(req->messages, req->n_messages);
+        strv_free(req->models);
+        request_options_done(&req->options);
+        free(req->body);
+        free(req->text);
+        free(req->answered_model);
+        free(req->error_message);
+        free(req->owner);
+        free(req->path);
+        free(req);
         return NULL;
 }
 
 /* ---- signals ----------------------------------------------------------- */
 
 /* Every signal of a request goes to its caller alone. */
-static int request_new_signal(Request *r, const char *interface, const char *member, sd_bus_message **ret) {
+static int request_new_signal(Request *req, const char *interface, const char *member, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int k;
 
-        k = sd_bus_message_new_signal(r->context->bus, &m, r->path, interface, member);
+        k = sd_bus_message_new_signal(req->context->bus, &m, req->path, interface, member);
         if (k < 0)
                 return k;
-        k = sd_bus_message_set_destination(m, r->owner);
+        k = sd_bus_message_set_destination(m, req->owner);
         if (k < 0)
                 return k;
         *ret = TAKE_PTR(m);
         return 0;
 }
 
-static void request_emit_properties_changed(Request *r, bool model, bool state) {
+static void request_emit_properties_changed(Request *req, bool model, bool state) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int k;
 
-        if (!r->path || r->owner_gone)
+        if (!req->path || req->owner_gone)
                 return;
-        k = request_new_signal(r, "org.freedesktop.DBus.Properties", "PropertiesChanged", &m);
+        k = request_new_signal(req, "org.freedesktop.DBus.Properties", "PropertiesChanged", &m);
         if (k >= 0)
                 k = sd_bus_message_append(m, "s", IFACE_REQUEST);
         if (k >= 0)
                 k = sd_bus_message_open_container(m, 'a', "{sv}");
         if (k >= 0 && model)
-                k = sd_bus_message_append(m, "{sv}", "Model", "s", request_model(r));
+                k = sd_bus_message_append(m, "{sv}", "Model", "s", request_model(req));
         if (k >= 0 && state)
-                k = sd_bus_message_append(m, "{sv}", "State", "s", request_state_to_string(r->state));
+                k = sd_bus_message_append(m, "{sv}", "State", "s", request_state_to_string(req->state));
         if (k >= 0)
                 k = sd_bus_message_close_container(m);
         if (k >= 0)
@@ -154,14 +259,14 @@ static void request_emit_properties_changed(Request *r, bool model, bool state) 
         if (k >= 0)
                 k = sd_bus_send(NULL, m, NULL);
         if (k < 0)
-                log_warning_errno(k, "Failed to emit PropertiesChanged for %s: %m", r->path);
+                log_warning_errno(k, "Failed to emit PropertiesChanged for %s: %m", req->path);
 }
 
-static void request_set_state(Request *r, RequestState s) {
-        if (r->state == s)
+static void request_set_state(Request *req, RequestState s) {
+        if (req->state == s)
                 return;
-        r->state = s;
-        request_emit_properties_changed(r, false, true);
+        req->state = s;
+        request_emit_properties_changed(req, false, true);
 }
 
 static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata);
@@ -169,51 +274,51 @@ static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata);
 /* Sends the part of Text not sent yet as one Delta. Unless forced, holds it
  * back while our outgoing bus queue is long, so a slow bus merges deltas
  * instead of piling up messages. */
-static void request_flush(Request *r, bool force) {
+static void request_flush(Request *req, bool force) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        size_t n = r->text_len - r->text_sent;
+        size_t n = req->text_len - req->text_sent;
         char *p;
         int k;
 
         if (n == 0)
                 return;
-        if (!r->path || r->owner_gone) {
-                r->text_sent = r->text_len;
+        if (!req->path || req->owner_gone) {
+                req->text_sent = req->text_len;
                 return;
         }
         if (!force) {
                 uint64_t queued = 0;
-                (void) sd_bus_get_n_queued_write(r->context->bus, &queued);
+                (void) sd_bus_get_n_queued_write(req->context->bus, &queued);
                 if (queued > CHAT_BUS_QUEUE_HIGH) {
-                        if (!r->flush_timer)
-                                k = sd_event_add_time_relative(r->context->event, &r->flush_timer, CLOCK_MONOTONIC,
-                                                               CHAT_FLUSH_RETRY_USEC, 1, on_flush_timer, r);
+                        if (!req->flush_timer)
+                                k = sd_event_add_time_relative(req->context->event, &req->flush_timer, CLOCK_MONOTONIC,
+                                                               CHAT_FLUSH_RETRY_USEC, 1, on_flush_timer, req);
                         else {
-                                k = sd_event_source_set_time_relative(r->flush_timer, CHAT_FLUSH_RETRY_USEC);
+                                k = sd_event_source_set_time_relative(req->flush_timer, CHAT_FLUSH_RETRY_USEC);
                                 if (k >= 0)
-                                        k = sd_event_source_set_enabled(r->flush_timer, SD_EVENT_ONESHOT);
+                                        k = sd_event_source_set_enabled(req->flush_timer, SD_EVENT_ONESHOT);
                         }
                         if (k >= 0)
                                 return;
                         /* No timer: send now rather than stall. */
                 }
         }
-        if (r->flush_timer)
-                (void) sd_event_source_set_enabled(r->flush_timer, SD_EVENT_OFF);
+        if (req->flush_timer)
+                (void) sd_event_source_set_enabled(req->flush_timer, SD_EVENT_OFF);
 
-        k = request_new_signal(r, IFACE_REQUEST, "Delta", &m);
+        k = request_new_signal(req, IFACE_REQUEST, "Delta", &m);
         if (k >= 0)
                 k = sd_bus_message_append_string_space(m, n, &p);
         if (k >= 0) {
-                memcpy(p, r->text + r->text_sent, n);
+                memcpy(p, req->text + req->text_sent, n);
                 k = sd_bus_send(NULL, m, NULL);
         }
         if (k < 0) {
                 /* Keep it for the next try: nothing may be dropped. */
-                log_warning_errno(k, "Failed to send a Delta for %s: %m", r->path);
+                log_warning_errno(k, "Failed to send a Delta for %s: %m", req->path);
                 return;
         }
-        r->text_sent = r->text_len;
+        req->text_sent = req->text_len;
 }
 
 static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -225,19 +330,19 @@ static double usec_to_ms(uint64_t a, uint64_t b) {
         return b > a ? (double) (b - a) / USEC_PER_MSEC : 0.0;
 }
 
-static int request_append_info(Request *r, sd_bus_message *m) {
-        const char *id = r->answered_model ?: request_model(r);
+static int request_append_info(Request *req, sd_bus_message *m) {
+        const char *id = req->answered_model ?: request_model(req);
         const Model *rec;
         double cost = 0.0;
         int k;
 
         /* Price by the id we asked for (the record we know), else by the
          * answered one. */
-        rec = models_find(r->context->models, request_model(r));
-        if (!rec && r->answered_model)
-                rec = models_find(r->context->models, r->answered_model);
+        rec = models_find(req->context->models, request_model(req));
+        if (!rec && req->answered_model)
+                rec = models_find(req->context->models, req->answered_model);
         if (rec)
-                cost = chat_cost_usd(&r->usage, rec->price_input, rec->price_output, rec->price_cache_read,
+                cost = chat_cost_usd(&req->usage, rec->price_input, rec->price_output, rec->price_cache_read,
                                      rec->price_cache_write);
 
         k = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -245,16 +350,16 @@ static int request_append_info(Request *r, sd_bus_message *m) {
                 return k;
         k = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
                                   "model", "s", id,
-                                  "stop_reason", "s", chat_stop_reason_to_string(r->stop_reason),
-                                  "input_tokens", "u", (uint32_t) MIN(r->usage.input, UINT32_MAX),
-                                  "output_tokens", "u", (uint32_t) MIN(r->usage.output, UINT32_MAX),
-                                  "cache_read_tokens", "u", (uint32_t) MIN(r->usage.cache_read, UINT32_MAX),
-                                  "cache_write_tokens", "u", (uint32_t) MIN(r->usage.cache_write, UINT32_MAX),
+                                  "stop_reason", "s", chat_stop_reason_to_string(req->stop_reason),
+                                  "input_tokens", "u", (uint32_t) MIN(req->usage.input, UINT32_MAX),
+                                  "output_tokens", "u", (uint32_t) MIN(req->usage.output, UINT32_MAX),
+                                  "cache_read_tokens", "u", (uint32_t) MIN(req->usage.cache_read, UINT32_MAX),
+                                  "cache_write_tokens", "u", (uint32_t) MIN(req->usage.cache_write, UINT32_MAX),
                                   "cost_usd", "d", cost,
-                                  "attempts", "u", (uint32_t) r->attempts,
+                                  "attempts", "u", (uint32_t) req->attempts,
                                   "latency_first_ms", "d",
-                                  r->first_delta_usec ? usec_to_ms(r->start_usec, r->first_delta_usec) : 0.0,
-                                  "latency_total_ms", "d", usec_to_ms(r->start_usec, r->end_usec));
+                                  req->first_delta_usec ? usec_to_ms(req->start_usec, req->first_delta_usec) : 0.0,
+                                  "latency_total_ms", "d", usec_to_ms(req->start_usec, req->end_usec));
         if (k < 0)
                 return k;
         return sd_bus_message_close_container(m);
@@ -262,160 +367,160 @@ static int request_append_info(Request *r, sd_bus_message *m) {
 
 /* ---- the end ----------------------------------------------------------- */
 
-static void request_stop_timers(Request *r) {
-        if (r->retry_timer)
-                (void) sd_event_source_set_enabled(r->retry_timer, SD_EVENT_OFF);
-        if (r->deadline_timer)
-                (void) sd_event_source_set_enabled(r->deadline_timer, SD_EVENT_OFF);
-        if (r->flush_timer)
-                (void) sd_event_source_set_enabled(r->flush_timer, SD_EVENT_OFF);
+static void request_stop_timers(Request *req) {
+        if (req->retry_timer)
+                (void) sd_event_source_set_enabled(req->retry_timer, SD_EVENT_OFF);
+        if (req->deadline_timer)
+                (void) sd_event_source_set_enabled(req->deadline_timer, SD_EVENT_OFF);
+        if (req->flush_timer)
+                (void) sd_event_source_set_enabled(req->flush_timer, SD_EVENT_OFF);
 }
 
-static void request_finish(Request *r) {
+static void request_finish(Request *req) {
         const char *answered;
         int k;
 
-        if (!request_is_active(r))
+        if (!request_is_active(req))
                 return;
-        r->end_usec = now_usec(CLOCK_MONOTONIC);
-        r->stop_reason = chat_stream_get_stop_reason(r->stream);
-        chat_stream_get_usage(r->stream, &r->usage);
-        answered = chat_stream_get_model(r->stream);
+        req->end_usec = now_usec(CLOCK_MONOTONIC);
+        req->stop_reason = chat_stream_get_stop_reason(req->stream);
+        chat_stream_get_usage(req->stream, &req->usage);
+        answered = chat_stream_get_model(req->stream);
         /* Only a name the bus can carry: one broken byte would make info
          * unsendable, and the caller would never hear the end. */
         if (answered && utf8_is_valid_n(answered, strlen(answered))) {
                 /* A text from the gateway like any other: it may quote the key. */
-                char *clean = key_redact(answered, context_llm_key(r->context));
+                char *clean = key_redact(answered, context_llm_key(req->context));
                 if (clean) {
-                        free(r->answered_model);
-                        r->answered_model = clean;
+                        free(req->answered_model);
+                        req->answered_model = clean;
                 }
         }
-        request_stop_timers(r);
-        request_flush(r, true);
+        request_stop_timers(req);
+        request_flush(req, true);
         /* The stream may still be closing cleanly: let it, so the connection
          * can be reused (it is cut when the object goes away). */
-        r->draining = r->http != NULL;
+        req->draining = req->http != NULL;
 
-        log_debug("Request %" PRIu64 " (%s) finished: %zu bytes, %u attempt(s), %.1f ms.", r->id, request_model(r),
-                  r->text_len, r->attempts, usec_to_ms(r->start_usec, r->end_usec));
+        log_debug("Request %" PRIu64 " (%s) finished: %zu bytes, %u attempt(s), %.1f ms.", req->id, request_model(req),
+                  req->text_len, req->attempts, usec_to_ms(req->start_usec, req->end_usec));
 
-        if (r->complete) {
+        if (req->complete) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-                k = sd_bus_message_new_method_return(r->complete, &reply);
+                k = sd_bus_message_new_method_return(req->complete, &reply);
                 if (k >= 0)
-                        k = sd_bus_message_append(reply, "s", strempty(r->text));
+                        k = sd_bus_message_append(reply, "s", strempty(req->text));
                 if (k >= 0)
-                        k = request_append_info(r, reply);
+                        k = request_append_info(req, reply);
                 if (k >= 0)
                         k = sd_bus_send(NULL, reply, NULL);
                 if (k < 0) {
                         log_warning_errno(k, "Failed to answer Complete: %m");
                         /* Never leave the call unanswered. */
-                        (void) sd_bus_reply_method_errorf(r->complete, BUS_ERROR_GATEWAY_ERROR,
+                        (void) sd_bus_reply_method_errorf(req->complete, BUS_ERROR_GATEWAY_ERROR,
                                                           "The answer could not be sent over the bus: %s",
                                                           strerror(-k));
                 }
-                r->complete = sd_bus_message_unref(r->complete);
+                req->complete = sd_bus_message_unref(req->complete);
         }
 
-        r->state = REQUEST_FINISHED;
-        if (r->path && !r->owner_gone) {
+        req->state = REQUEST_FINISHED;
+        if (req->path && !req->owner_gone) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                request_emit_properties_changed(r, false, true);
-                k = request_new_signal(r, IFACE_REQUEST, "Finished", &m);
+                request_emit_properties_changed(req, false, true);
+                k = request_new_signal(req, IFACE_REQUEST, "Finished", &m);
                 if (k >= 0)
-                        k = request_append_info(r, m);
+                        k = request_append_info(req, m);
                 if (k >= 0)
                         k = sd_bus_send(NULL, m, NULL);
                 if (k < 0)
-                        log_warning_errno(k, "Failed to emit Finished for %s: %m", r->path);
+                        log_warning_errno(k, "Failed to emit Finished for %s: %m", req->path);
         }
-        chat_request_ended(r->chat, r);
+        request_ended(req);
 }
 
 /* Ends the request with an error. name is a bus error name; message a
  * sentence (never containing the key). */
-static void request_fail_full(Request *r, RequestState state, const char *name, const char *message) {
-        bool partial = r->text_len > 0;
+static void request_fail_full(Request *req, RequestState state, const char *name, const char *message) {
+        bool partial = req->text_len > 0;
         int k;
 
-        if (!request_is_active(r))
+        if (!request_is_active(req))
                 return;
-        r->end_usec = now_usec(CLOCK_MONOTONIC);
-        request_stop_timers(r);
-        request_release_http(r);
-        request_flush(r, true);
+        req->end_usec = now_usec(CLOCK_MONOTONIC);
+        request_stop_timers(req);
+        request_release_http(req);
+        request_flush(req, true);
 
         if (state == REQUEST_CANCELLED)
-                log_debug("Request %" PRIu64 " (%s) cancelled.", r->id, request_model(r));
+                log_debug("Request %" PRIu64 " (%s) cancelled.", req->id, request_model(req));
         else
-                log_info("Request %" PRIu64 " (%s) failed%s: %s", r->id, request_model(r),
+                log_info("Request %" PRIu64 " (%s) failed%s: %s", req->id, request_model(req),
                          partial ? " after streaming text" : "", message);
 
-        if (r->complete) {
-                k = sd_bus_reply_method_errorf(r->complete, name, "%s", message);
+        if (req->complete) {
+                k = sd_bus_reply_method_errorf(req->complete, name, "%s", message);
                 if (k < 0)
                         log_warning_errno(k, "Failed to answer Complete: %m");
-                r->complete = sd_bus_message_unref(r->complete);
+                req->complete = sd_bus_message_unref(req->complete);
         }
 
-        r->state = state;
-        if (r->path && !r->owner_gone) {
+        req->state = state;
+        if (req->path && !req->owner_gone) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                request_emit_properties_changed(r, false, true);
-                k = request_new_signal(r, IFACE_REQUEST, "Failed", &m);
+                request_emit_properties_changed(req, false, true);
+                k = request_new_signal(req, IFACE_REQUEST, "Failed", &m);
                 if (k >= 0)
                         k = sd_bus_message_append(m, "ssb", name, message, partial);
                 if (k >= 0)
                         k = sd_bus_send(NULL, m, NULL);
                 if (k < 0)
-                        log_warning_errno(k, "Failed to emit Failed for %s: %m", r->path);
+                        log_warning_errno(k, "Failed to emit Failed for %s: %m", req->path);
         }
-        chat_request_ended(r->chat, r);
+        request_ended(req);
 }
 
-static void request_fail(Request *r, const char *name, const char *message) {
-        request_fail_full(r, REQUEST_FAILED, name, message);
+static void request_fail(Request *req, const char *name, const char *message) {
+        request_fail_full(req, REQUEST_FAILED, name, message);
 }
 
-static void request_fail_oom(Request *r) {
-        request_fail(r, BUS_ERROR_GATEWAY_ERROR, "The service ran out of memory while handling the request.");
+static void request_fail_oom(Request *req) {
+        request_fail(req, BUS_ERROR_GATEWAY_ERROR, "The service ran out of memory while handling the request.");
 }
 
-void request_cancel(Request *r, bool notify) {
+void request_cancel(Request *req, bool notify) {
         if (!notify)
-                r->owner_gone = true;
-        request_fail_full(r, REQUEST_CANCELLED, BUS_ERROR_CANCELLED, "The request was cancelled.");
+                req->owner_gone = true;
+        request_fail_full(req, REQUEST_CANCELLED, BUS_ERROR_CANCELLED, "The request was cancelled.");
 }
 
-void request_notify_shutdown(Request *r) {
+void request_notify_shutdown(Request *req) {
         static const char msg[] = "bankr-llmd is stopping; the request was cancelled.";
 
-        if (!request_is_active(r))
+        if (!request_is_active(req))
                 return;
-        request_release_http(r);
-        if (r->complete) {
-                (void) sd_bus_reply_method_errorf(r->complete, BUS_ERROR_CANCELLED, msg);
-                r->complete = sd_bus_message_unref(r->complete);
+        request_release_http(req);
+        if (req->complete) {
+                (void) sd_bus_reply_method_errorf(req->complete, BUS_ERROR_CANCELLED, msg);
+                req->complete = sd_bus_message_unref(req->complete);
         }
-        if (r->path && !r->owner_gone) {
+        if (req->path && !req->owner_gone) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                request_flush(r, true);
-                r->state = REQUEST_CANCELLED;
-                request_emit_properties_changed(r, false, true);
-                if (request_new_signal(r, IFACE_REQUEST, "Failed", &m) >= 0 &&
-                    sd_bus_message_append(m, "ssb", BUS_ERROR_CANCELLED, msg, r->text_len > 0) >= 0)
+                request_flush(req, true);
+                req->state = REQUEST_CANCELLED;
+                request_emit_properties_changed(req, false, true);
+                if (request_new_signal(req, IFACE_REQUEST, "Failed", &m) >= 0 &&
+                    sd_bus_message_append(m, "ssb", BUS_ERROR_CANCELLED, msg, req->text_len > 0) >= 0)
                         (void) sd_bus_send(NULL, m, NULL);
         }
-        r->state = REQUEST_CANCELLED;
+        req->state = REQUEST_CANCELLED;
 }
 
 /* ---- errors ------------------------------------------------------------ */
 
 /* Remembers the failure of this attempt as the one to report. */
-static void request_note_error(Request *r, const char *name, const char *fmt, ...) _printf_(3, 4);
-static void request_note_error(Request *r, const char *name, const char *fmt, ...) {
+static void request_note_error(Request *req, const char *name, const char *fmt, ...) _printf_(3, 4);
+static void request_note_error(Request *req, const char *name, const char *fmt, ...) {
         va_list ap;
         char *m = NULL;
 
@@ -423,174 +528,138 @@ static void request_note_error(Request *r, const char *name, const char *fmt, ..
         if (vasprintf(&m, fmt, ap) < 0)
                 m = NULL;
         va_end(ap);
-        r->error_name = name;
-        free(r->error_message);
-        r->error_message = m;
+        req->error_name = name;
+        free(req->error_message);
+        req->error_message = m;
 }
 
 /* The final sentence: the last failure, plus what was tried. */
-static void request_fail_noted(Request *r) {
+static void request_fail_noted(Request *req) {
         _cleanup_free_ char *msg = NULL, *tried = NULL;
-        const char *base = r->error_message ?: "The request failed.";
+        const char *base = req->error_message ?: "The request failed.";
 
-        if (r->n_models > 1 && r->model_idx > 0) {
+        if (req->n_models > 1 && req->model_idx > 0) {
                 size_t len = 0;
-                for (size_t i = 0; i <= r->model_idx; i++)
-                        len += strlen(r->models[i]) + 2;
+                for (size_t i = 0; i <= req->model_idx; i++)
+                        len += strlen(req->models[i]) + 2;
                 tried = malloc(len + 1);
                 if (tried) {
                         tried[0] = 0;
-                        for (size_t i = 0; i <= r->model_idx; i++) {
+                        for (size_t i = 0; i <= req->model_idx; i++) {
                                 if (i > 0)
                                         strcat(tried, ", ");
-                                strcat(tried, r->models[i]);
+                                strcat(tried, req->models[i]);
                         }
                 }
         }
         if (tried)
-                (void) asprintf(&msg, "%s (%u attempts in all, models tried: %s.)", base, r->attempts, tried);
-        else if (r->attempts > 1)
-                (void) asprintf(&msg, "%s (%u attempts.)", base, r->attempts);
-        request_fail(r, r->error_name ?: BUS_ERROR_GATEWAY_ERROR, msg ?: base);
+                (void) asprintf(&msg, "%s (%u attempts in all, models tried: %s.)", base, req->attempts, tried);
+        else if (req->attempts > 1)
+                (void) asprintf(&msg, "%s (%u attempts.)", base, req->attempts);
+        request_fail(req, req->error_name ?: BUS_ERROR_GATEWAY_ERROR, msg ?: base);
 }
 
-static int request_start_attempt(Request *r);
+static int request_start_attempt(Request *req);
 
 static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
         int k;
 
-        k = request_start_attempt(r);
-        if (k < 0 && request_is_active(r))
-                request_fail_noted(r);
+        k = request_start_attempt(req);
+        if (k < 0 && request_is_active(req))
+                request_fail_noted(req);
         return 0;
 }
 
-static uint64_t backoff_usec(Request *r) {
-        uint64_t base = chat_backoff_base_usec(r->chat), d = base, jitter = 0;
+static uint64_t backoff_usec(Request *req) {
+        uint64_t jitter = 0;
 
-        for (unsigned i = 1; i < r->attempts_model && d < CHAT_BACKOFF_MAX_USEC; i++)
-                d *= 2;
-        d = MIN(d, CHAT_BACKOFF_MAX_USEC);
-        /* ±25 % so that clients failing together do not retry together. */
         (void) getrandom(&jitter, sizeof jitter, GRND_NONBLOCK);
-        if (d >= 4)
-                d = d - d / 4 + jitter % (d / 2 + 1);
-        return d;
+        return retry_backoff_usec(req->options.backoff_base_usec, req->attempts_model, jitter);
 }
 
-static int request_schedule_attempt(Request *r, uint64_t delay) {
+static int request_schedule_attempt(Request *req, uint64_t delay) {
         int k;
 
-        if (!r->retry_timer)
-                k = sd_event_add_time_relative(r->context->event, &r->retry_timer, CLOCK_MONOTONIC, delay, 1,
-                                               on_retry_timer, r);
+        if (!req->retry_timer)
+                k = sd_event_add_time_relative(req->context->event, &req->retry_timer, CLOCK_MONOTONIC, delay, 1,
+                                               on_retry_timer, req);
         else {
-                k = sd_event_source_set_time_relative(r->retry_timer, delay);
+                k = sd_event_source_set_time_relative(req->retry_timer, delay);
                 if (k >= 0)
-                        k = sd_event_source_set_enabled(r->retry_timer, SD_EVENT_ONESHOT);
+                        k = sd_event_source_set_enabled(req->retry_timer, SD_EVENT_ONESHOT);
         }
         return k;
 }
 
-typedef enum Retry {
-        RETRY_NO,        /* report it */
-        RETRY_FALLBACK,  /* not this model again, but a fallback may work */
-        RETRY_YES,       /* the same model again, then the fallbacks */
-} Retry;
-
 /* What to do after a failed attempt that streamed no text. The error has
  * been noted. retry_after: the server's wish in µs, or UINT64_MAX. */
-static void request_attempt_failed(Request *r, Retry retry, uint64_t retry_after) {
+static void request_attempt_failed(Request *req, Retry retry, uint64_t retry_after) {
         uint64_t now = now_usec(CLOCK_MONOTONIC), delay, deadline = UINT64_MAX;
         int k;
 
-        request_release_http(r);
-        if (r->deadline_timer)
-                (void) sd_event_source_get_time(r->deadline_timer, &deadline);
+        request_release_http(req);
+        if (req->deadline_timer)
+                (void) sd_event_source_get_time(req->deadline_timer, &deadline);
 
-        if (retry == RETRY_YES && r->attempts_model < CHAT_ATTEMPTS_PER_MODEL &&
-            (retry_after == UINT64_MAX || retry_after <= CHAT_RETRY_AFTER_MAX_USEC)) {
-                delay = retry_after != UINT64_MAX ? retry_after : backoff_usec(r);
-                if (now + delay < deadline) {
-                        log_debug("Request %" PRIu64 ": attempt %u on %s failed (%s); retrying in %.0f ms.", r->id,
-                                  r->attempts_model, request_model(r), strna(r->error_message),
+        if (retry == RETRY_YES) {
+                delay = retry_after != UINT64_MAX ? retry_after : backoff_usec(req);
+                if (retry_same_model(retry, req->attempts_model, retry_after, now, delay, deadline)) {
+                        log_debug("Request %" PRIu64 ": attempt %u on %s failed (%s); retrying in %.0f ms.", req->id,
+                                  req->attempts_model, request_model(req), strna(req->error_message),
                                   (double) delay / USEC_PER_MSEC);
-                        k = request_schedule_attempt(r, delay);
+                        k = request_schedule_attempt(req, delay);
                         if (k >= 0)
                                 return;
                 }
         }
         /* The same model again is out (attempts used up, a Retry-After
          * beyond the cap or past the deadline): on to the next one. */
-        if (retry != RETRY_NO && r->model_idx + 1 < r->n_models) {
-                log_info("Request %" PRIu64 ": %s failed (%s); falling back to %s.", r->id, request_model(r),
-                         strna(r->error_message), r->models[r->model_idx + 1]);
-                r->model_idx++;
-                r->attempts_model = 0;
-                r->body = mfree(r->body);
-                request_emit_properties_changed(r, true, false);
-                k = request_schedule_attempt(r, 0);
+        if (retry_next_model(retry, req->model_idx + 1 < req->n_models)) {
+                log_info("Request %" PRIu64 ": %s failed (%s); falling back to %s.", req->id, request_model(req),
+                         strna(req->error_message), req->models[req->model_idx + 1]);
+                req->model_idx++;
+                req->attempts_model = 0;
+                req->body = mfree(req->body);
+                request_emit_properties_changed(req, true, false);
+                k = request_schedule_attempt(req, 0);
                 if (k >= 0)
                         return;
         }
-        request_fail_noted(r);
-}
-
-static Retry retry_for_transport(int error) {
-        switch (error) {
-        case -ECONNREFUSED:
-        case -ECONNRESET:
-        case -EHOSTUNREACH:
-        case -ENETUNREACH:
-        case -ETIMEDOUT:
-        case -EPROTO:
-        case -EIO:
-                return RETRY_YES;
-        default:
-                return RETRY_NO;
-        }
+        request_fail_noted(req);
 }
 
 /* A transfer that ended without a usable answer: no response at all, or a
  * body cut short. */
-static void request_transport_failed(Request *r, int error) {
-        const char *what = http_request_get_error_message(r->http);
-        const char *name = error == -ETIMEDOUT ? BUS_ERROR_TIMEOUT : BUS_ERROR_GATEWAY_UNAVAILABLE;
+static void request_transport_failed(Request *req, int error) {
+        const char *what = http_request_get_error_message(req->http);
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(error, GATEWAY_ENDPOINT_CHAT));
 
         if (error == -ENOMEM)
-                return request_fail_oom(r);
-        if (r->text_len > 0) {
-                request_note_error(r, name, "The answer was cut short after %zu bytes: %s", r->text_len,
+                return request_fail_oom(req);
+        if (req->text_len > 0) {
+                request_note_error(req, name, "The answer was cut short after %zu bytes: %s", req->text_len,
                                    what ?: strerror(-error));
-                return request_fail_noted(r);
+                return request_fail_noted(req);
         }
         if (error == -ETIMEDOUT)
-                request_note_error(r, name, "The gateway at %s did not answer in time: %s",
-                                   context_gateway_url(r->context), what ?: "timed out");
+                request_note_error(req, name, "The gateway at %s did not answer in time: %s",
+                                   context_gateway_url(req->context), what ?: "timed out");
         else
-                request_note_error(r, name, "Cannot reach the gateway at %s: %s", context_gateway_url(r->context),
+                request_note_error(req, name, "Cannot reach the gateway at %s: %s", context_gateway_url(req->context),
                                    what ?: strerror(-error));
-        request_attempt_failed(r, retry_for_transport(error), UINT64_MAX);
-}
-
-static bool message_says_model_not_found(const char *type, const char *msg) {
-        if (streq_ptr(type, "not_found_error") || streq_ptr(type, "model_not_found"))
-                return true;
-        return msg && strcasestr(msg, "model") &&
-               (strcasestr(msg, "not found") || strcasestr(msg, "does not exist") || strcasestr(msg, "unknown") ||
-                strcasestr(msg, "not supported") || strcasestr(msg, "invalid model"));
+        request_attempt_failed(req, retry_for_transport(error), UINT64_MAX);
 }
 
 /* "Did you mean …?" from the model list, or "". */
-static char *closest_models_hint(Request *r) {
+static char *closest_models_hint(Request *req) {
         _cleanup_strv_free_ char **l = NULL;
-        const ModelList *list = models_list(r->context->models);
+        const ModelList *list = models_list(req->context->models);
         char *s = NULL;
         size_t len = 0;
 
         if (list)
-                l = model_list_closest(list, request_model(r), 3);
+                l = model_list_closest(list, request_model(req), 3);
         if (!l || !l[0])
                 return strdup(" See \"bankr-llm models\" for the models available.");
         for (char **i = l; *i; i++)
@@ -611,132 +680,121 @@ static char *closest_models_hint(Request *r) {
 }
 
 /* A complete non-2xx answer. */
-static void request_status_failed(Request *r, long status) {
+static void request_status_failed(Request *req, long status) {
         _cleanup_free_ char *type = NULL, *raw = NULL, *gw = NULL, *hint = NULL;
         uint64_t retry_after = UINT64_MAX, ra;
-        const char *body, *model = request_model(r);
+        const char *body, *name, *model = request_model(req);
+        GatewayFailure failure;
+        Retry retry;
         size_t len;
         int k;
 
-        body = http_request_get_body(r->http, &len);
+        body = http_request_get_body(req->http, &len);
         k = chat_parse_error_body(body, len, &type, &raw);
         if (k < 0)
-                return request_fail_oom(r);
-        gw = key_redact(raw, context_llm_key(r->context));
+                return request_fail_oom(req);
+        gw = key_redact(raw, context_llm_key(req->context));
         if (!gw)
-                return request_fail_oom(r);
-        k = http_parse_retry_after(http_request_get_header(r->http, "retry-after"),
-                                   http_request_get_header(r->http, "retry-after-ms"), now_usec(CLOCK_REALTIME), &ra);
+                return request_fail_oom(req);
+        k = http_parse_retry_after(http_request_get_header(req->http, "retry-after"),
+                                   http_request_get_header(req->http, "retry-after-ms"), now_usec(CLOCK_REALTIME), &ra);
         if (k >= 0)
                 retry_after = ra;
         else if (k == -ERANGE)
                 retry_after = UINT64_MAX - 1; /* beyond any cap */
 
-        switch (status) {
-        case 401:
-        case 403:
-                request_note_error(r, BUS_ERROR_UNAUTHORIZED,
+        context_gateway_status(req->context, status);
+        retry = retry_for_status(status, type, raw, &failure);
+        name = gateway_failure_to_bus_error(failure);
+        switch (failure) {
+        case GATEWAY_FAILURE_UNAUTHORIZED:
+                request_note_error(req, name,
                                    "The gateway rejected the key (HTTP %ld: %s). Check it with \"bankr-llm key validate\" "
                                    "or set a new one with \"bankr-llm key set\".", status, gw);
-                return request_fail_noted(r);
-        case 402:
-                credits_payment_required(r->context->credits);
-                request_note_error(r, BUS_ERROR_PAYMENT_REQUIRED,
+                break;
+        case GATEWAY_FAILURE_PAYMENT_REQUIRED:
+                request_note_error(req, name,
                                    "Your Bankr LLM credits are exhausted (HTTP 402: %s). Add credits with "
                                    "\"bankr-llm credits add\" and try again.", gw);
-                return request_fail_noted(r);
-        case 404:
-                hint = closest_models_hint(r);
-                request_note_error(r, BUS_ERROR_MODEL_NOT_FOUND, "The gateway does not know the model \"%s\" (HTTP 404: %s).%s",
-                                   model, gw, strempty(hint));
-                return request_attempt_failed(r, RETRY_FALLBACK, UINT64_MAX);
-        case 408:
-                request_note_error(r, BUS_ERROR_TIMEOUT, "The gateway timed out (HTTP 408: %s).", gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
-        case 429:
-                request_note_error(r, BUS_ERROR_RATE_LIMITED,
+                break;
+        case GATEWAY_FAILURE_MODEL_NOT_FOUND:
+                hint = closest_models_hint(req);
+                request_note_error(req, name, "The gateway does not know the model \"%s\" (HTTP %ld: %s).%s",
+                                   model, status, gw, strempty(hint));
+                retry_after = UINT64_MAX;
+                break;
+        case GATEWAY_FAILURE_TIMEOUT:
+                request_note_error(req, name, "The gateway timed out (HTTP %ld: %s).", status, gw);
+                break;
+        case GATEWAY_FAILURE_RATE_LIMITED:
+                request_note_error(req, name,
                                    "The gateway is rate limiting requests for %s (HTTP 429: %s). Wait a moment and try again.",
                                    model, gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
+                break;
+        case GATEWAY_FAILURE_UNAVAILABLE:
+                request_note_error(req, name, "The gateway failed to answer for %s (HTTP %ld: %s). Try again later.",
+                                   model, status, gw);
+                break;
         default:
+                if (status >= 400)
+                        request_note_error(req, name, "The gateway refused the request (HTTP %ld: %s).", status, gw);
+                else
+                        request_note_error(req, name, "The gateway sent an unexpected answer (HTTP %ld: %s).", status, gw);
                 break;
         }
-
-        if (status >= 500) {
-                request_note_error(r, BUS_ERROR_GATEWAY_UNAVAILABLE,
-                                   "The gateway failed to answer for %s (HTTP %ld: %s). Try again later.", model, status, gw);
-                return request_attempt_failed(r, RETRY_YES, retry_after);
-        }
-        if (status >= 400 && message_says_model_not_found(type, raw)) {
-                hint = closest_models_hint(r);
-                request_note_error(r, BUS_ERROR_MODEL_NOT_FOUND, "The gateway does not know the model \"%s\" (HTTP %ld: %s).%s",
-                                   model, status, gw, strempty(hint));
-                return request_attempt_failed(r, RETRY_FALLBACK, UINT64_MAX);
-        }
-        if (status >= 400)
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway refused the request (HTTP %ld: %s).", status, gw);
-        else
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway sent an unexpected answer (HTTP %ld: %s).",
-                                   status, gw);
-        request_fail_noted(r);
+        if (retry == RETRY_NO)
+                return request_fail_noted(req);
+        request_attempt_failed(req, retry, retry_after);
 }
 
 /* The stream failed (error event, unparsable data, or no terminator). */
-static void request_stream_failed(Request *r) {
+static void request_stream_failed(Request *req) {
         _cleanup_free_ char *type = NULL, *msg = NULL; /* t and m as they may be shown */
-        const char *name = BUS_ERROR_GATEWAY_ERROR, *t = NULL, *m = NULL;
-        Retry retry = RETRY_NO;
+        const char *name, *t = NULL, *m = NULL;
+        GatewayFailure failure;
+        Retry retry;
 
-        (void) chat_stream_get_error(r->stream, &t, &m);
-        if ((t && !(type = key_redact(t, context_llm_key(r->context)))) ||
-            (m && !(msg = key_redact(m, context_llm_key(r->context)))))
-                return request_fail_oom(r);
-        if (streq_ptr(t, CHAT_ERROR_INCOMPLETE)) {
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR,
+        (void) chat_stream_get_error(req->stream, &t, &m);
+        if ((t && !(type = key_redact(t, context_llm_key(req->context)))) ||
+            (m && !(msg = key_redact(m, context_llm_key(req->context)))))
+                return request_fail_oom(req);
+        retry = retry_for_stream_error(t, &failure);
+        name = gateway_failure_to_bus_error(failure);
+        if (streq_ptr(t, CHAT_ERROR_INCOMPLETE))
+                request_note_error(req, name,
                                    "The answer from the gateway ended before it was complete (no end-of-stream marker).");
-                retry = RETRY_YES;
-        } else if (streq_ptr(t, CHAT_ERROR_INVALID_RESPONSE)) {
-                request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "The gateway sent an answer that cannot be read: %s",
+        else if (streq_ptr(t, CHAT_ERROR_INVALID_RESPONSE))
+                request_note_error(req, name, "The gateway sent an answer that cannot be read: %s", strna(msg));
+        else
+                request_note_error(req, name, "The gateway reported an error during the answer (%s): %s", strna(type),
                                    strna(msg));
-        } else {
-                if (streq_ptr(t, "rate_limit_error")) {
-                        name = BUS_ERROR_RATE_LIMITED;
-                        retry = RETRY_YES;
-                } else if (streq_ptr(t, "overloaded_error") || streq_ptr(t, "api_error") ||
-                           streq_ptr(t, "server_error")) {
-                        name = BUS_ERROR_GATEWAY_UNAVAILABLE;
-                        retry = RETRY_YES;
-                }
-                request_note_error(r, name, "The gateway reported an error during the answer (%s): %s", strna(type),
-                                   strna(msg));
-        }
         /* Once text has streamed, nothing is retried. */
-        if (r->text_len > 0)
-                return request_fail_noted(r);
-        request_attempt_failed(r, retry, UINT64_MAX);
+        if (req->text_len > 0)
+                return request_fail_noted(req);
+        request_attempt_failed(req, retry, UINT64_MAX);
 }
 
 /* ---- the stream -------------------------------------------------------- */
 
 static int on_stream_delta(const char *text, size_t len, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
 
-        if (len > CHAT_TEXT_MAX - r->text_len)
+        if (len > CHAT_TEXT_MAX - req->text_len)
                 return -EFBIG;
-        if (r->text_len + len + 1 > r->text_alloc) {
-                size_t a = MAX(MAX(r->text_alloc * 2, r->text_len + len + 1), (size_t) 256);
-                char *p = realloc(r->text, a);
+        if (req->text_len + len + 1 > req->text_alloc) {
+                size_t a = MAX(MAX(req->text_alloc * 2, req->text_len + len + 1), (size_t) 256);
+                char *p = realloc(req->text, a);
                 if (!p)
                         return -ENOMEM;
-                r->text = p;
-                r->text_alloc = a;
+                req->text = p;
+                req->text_alloc = a;
         }
-        memcpy(r->text + r->text_len, text, len);
-        r->text_len += len;
-        r->text[r->text_len] = 0;
-        if (r->first_delta_usec == 0) {
-                r->first_delta_usec = now_usec(CLOCK_MONOTONIC);
-                request_set_state(r, REQUEST_STREAMING);
+        memcpy(req->text + req->text_len, text, len);
+        req->text_len += len;
+        req->text[req->text_len] = 0;
+        if (req->first_delta_usec == 0) {
+                req->first_delta_usec = now_usec(CLOCK_MONOTONIC);
+                request_set_state(req, REQUEST_STREAMING);
         }
         return 0;
 }
@@ -747,23 +805,23 @@ static const ChatStreamCallbacks stream_callbacks = {
 
 /* After the stream has seen more bytes (or their end): send what came and
  * act on an end. k is what chat_stream_feed/finish returned. */
-static void request_after_feed(Request *r, int k) {
+static void request_after_feed(Request *req, int k) {
         if (k == -EFBIG) {
-                request_flush(r, true);
-                return request_fail(r, BUS_ERROR_LIMIT_EXCEEDED,
+                request_flush(req, true);
+                return request_fail(req, BUS_ERROR_LIMIT_EXCEEDED,
                                     "The answer is larger than the 32 MiB a request may hold; it was stopped.");
         }
         if (k < 0)
-                return request_fail_oom(r);
+                return request_fail_oom(req);
 
-        switch (chat_stream_get_state(r->stream)) {
+        switch (chat_stream_get_state(req->stream)) {
         case CHAT_STREAM_RUNNING:
-                request_flush(r, false);
+                request_flush(req, false);
                 return;
         case CHAT_STREAM_DONE:
-                return request_finish(r);
+                return request_finish(req);
         case CHAT_STREAM_FAILED:
-                return request_stream_failed(r);
+                return request_stream_failed(req);
         }
 }
 
@@ -771,82 +829,82 @@ static void request_after_feed(Request *r, int k) {
  * before any answer; the gateway may have read (and billed) the first one.
  * Each send is an attempt, and the attempts per model stay capped. */
 static int on_http_send(HttpRequest *h, unsigned n, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
 
         if (n <= 1)
                 return 0; /* counted when the attempt started */
-        if (r->attempts_model >= CHAT_ATTEMPTS_PER_MODEL)
+        if (req->attempts_model >= RETRY_ATTEMPTS_PER_MODEL)
                 return -ECONNRESET;
-        r->attempts++;
-        r->attempts_model++;
+        req->attempts++;
+        req->attempts_model++;
         log_debug("Request %" PRIu64 ": the gateway closed a reused connection without answering; the request is sent "
-                  "again (attempt %u on %s).", r->id, r->attempts_model, request_model(r));
+                  "again (attempt %u on %s).", req->id, req->attempts_model, request_model(req));
         return 0;
 }
 
 static int on_http_headers(HttpRequest *h, long status, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
         int k;
 
         if (status < 200 || status > 299)
                 return HTTP_BODY_BUFFER;
-        k = chat_stream_new(r->api, &r->stream);
+        k = chat_stream_new(req->api, &req->stream);
         if (k < 0)
                 return k;
         return 0;
 }
 
 static int on_http_body(HttpRequest *h, const void *data, size_t n, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
         int k;
 
         uint64_t events;
 
-        if (r->draining || !r->stream)
+        if (req->draining || !req->stream)
                 return 0; /* after the terminator: let the body end */
-        events = chat_stream_get_n_events(r->stream);
-        k = chat_stream_feed(r->stream, data, n, &stream_callbacks, r);
+        events = chat_stream_get_n_events(req->stream);
+        k = chat_stream_feed(req->stream, data, n, &stream_callbacks, req);
         /* Progress for the idle timeout is a complete event, not a byte. */
-        if (r->http == h && chat_stream_get_n_events(r->stream) != events)
+        if (req->http == h && chat_stream_get_n_events(req->stream) != events)
                 http_request_note_progress(h);
-        request_after_feed(r, k);
+        request_after_feed(req, k);
         return 0;
 }
 
 static void on_http_done(HttpRequest *h, int error, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
         long status;
         int k;
 
-        if (r->draining || !request_is_active(r)) {
-                request_release_http(r);
+        if (req->draining || !request_is_active(req)) {
+                request_release_http(req);
                 return;
         }
         if (error < 0)
-                return request_transport_failed(r, error);
+                return request_transport_failed(req, error);
 
         status = http_request_get_status(h);
         if (status < 200 || status > 299)
-                return request_status_failed(r, status);
+                return request_status_failed(req, status);
 
-        if (!r->stream)
-                return request_fail_oom(r);
-        k = chat_stream_finish(r->stream, &stream_callbacks, r);
-        request_after_feed(r, k < 0 ? k : 0);
+        if (!req->stream)
+                return request_fail_oom(req);
+        k = chat_stream_finish(req->stream, &stream_callbacks, req);
+        request_after_feed(req, k < 0 ? k : 0);
         /* Finished (or failed) now: the transfer is over, let it go. */
-        if (r->draining)
-                request_release_http(r);
+        if (req->draining)
+                request_release_http(req);
 }
 
 /* ---- attempts ---------------------------------------------------------- */
 
-static ChatApi request_route(Request *r, const Model **ret_model) {
-        const char *id = request_model(r);
-        const Model *m = models_find(r->context->models, id);
+static ChatApi request_route(Request *req, const Model **ret_model) {
+        const char *id = request_model(req);
+        const Model *m = models_find(req->context->models, id);
 
         *ret_model = m;
-        if (r->options.api != CHAT_API_AUTO)
-                return r->options.api;
+        if (req->options.api != CHAT_API_AUTO)
+                return req->options.api;
         if (m)
                 return model_is_anthropic(m) ? CHAT_API_ANTHROPIC : CHAT_API_OPENAI;
         /* No record (yet): go by the id, as the gateway's owners do. */
@@ -855,54 +913,54 @@ static ChatApi request_route(Request *r, const Model **ret_model) {
         return CHAT_API_OPENAI;
 }
 
-static int request_build_body(Request *r, const Model *m) {
+static int request_build_body(Request *req, const Model *m) {
         ChatRequestParams p = CHAT_REQUEST_PARAMS_INIT;
 
-        p.model = request_model(r);
-        p.messages = r->messages;
-        p.n_messages = r->n_messages;
-        p.system = r->options.system;
-        p.max_tokens = r->options.max_tokens;
+        p.model = request_model(req);
+        p.messages = req->messages;
+        p.n_messages = req->n_messages;
+        p.system = req->options.system;
+        p.max_tokens = req->options.max_tokens;
         p.model_max_output_tokens = m ? m->max_output_tokens : 0;
-        p.temperature = r->options.temperature;
-        p.top_p = r->options.top_p;
-        p.stop = r->options.stop;
-        return chat_request_build(r->api, &p, &r->body);
+        p.temperature = req->options.temperature;
+        p.top_p = req->options.top_p;
+        p.stop = req->options.stop;
+        return chat_request_build(req->api, &p, &req->body);
 }
 
-static int request_start_attempt(Request *r) {
+static int request_start_attempt(Request *req) {
         _cleanup_(http_request_freep) HttpRequest *h = NULL;
         _cleanup_free_ char *url = NULL;
         _cleanup_erase_ char *auth = NULL;
-        const char *key = context_llm_key(r->context);
+        const char *key = context_llm_key(req->context);
         const Model *m;
         ChatApi api;
         int k;
 
         if (!key) {
-                request_note_error(r, BUS_ERROR_NO_KEY,
+                request_note_error(req, BUS_ERROR_NO_KEY,
                                    "No gateway key is configured any more. Set one with \"bankr-llm key set\".");
                 return -ENOKEY;
         }
 
-        api = request_route(r, &m);
-        if (!r->body || api != r->api) {
-                r->body = mfree(r->body);
-                r->api = api;
-                k = request_build_body(r, m);
+        api = request_route(req, &m);
+        if (!req->body || api != req->api) {
+                req->body = mfree(req->body);
+                req->api = api;
+                k = request_build_body(req, m);
                 if (k < 0) {
-                        request_note_error(r, BUS_ERROR_GATEWAY_ERROR, "Cannot build the request for %s: %s",
-                                           request_model(r), strerror(-k));
+                        request_note_error(req, BUS_ERROR_GATEWAY_ERROR, "Cannot build the request for %s: %s",
+                                           request_model(req), strerror(-k));
                         return k;
                 }
         }
 
-        if (asprintf(&url, "%s%s", context_gateway_url(r->context),
+        if (asprintf(&url, "%s%s", context_gateway_url(req->context),
                      api == CHAT_API_ANTHROPIC ? "/v1/messages" : "/v1/chat/completions") < 0)
                 return -ENOMEM;
-        k = http_request_new(r->context->http, "POST", url, &h);
+        k = http_request_new(req->context->http, "POST", url, &h);
         if (k < 0) {
-                request_note_error(r, BUS_ERROR_GATEWAY_UNAVAILABLE, "Cannot send a request to %s: %s", url,
+                request_note_error(req, BUS_ERROR_GATEWAY_UNAVAILABLE, "Cannot send a request to %s: %s", url,
                                    strerror(-k));
                 return k;
         }
@@ -920,90 +978,90 @@ static int request_start_attempt(Request *r) {
         if (k >= 0)
                 k = http_request_add_header(h, "Accept: text/event-stream");
         if (k >= 0)
-                k = http_request_set_body(h, r->body, strlen(r->body), "application/json");
+                k = http_request_set_body(h, req->body, strlen(req->body), "application/json");
         if (k < 0)
                 return k;
-        http_request_set_timeouts(h, r->options.connect_timeout_usec, r->options.first_byte_timeout_usec,
-                                  r->options.idle_timeout_usec, 0);
+        http_request_set_timeouts(h, req->options.connect_timeout_usec, req->options.first_byte_timeout_usec,
+                                  req->options.idle_timeout_usec, 0);
         http_request_set_max_body(h, CHAT_ERROR_BODY_MAX);
         http_request_set_progress_by_caller(h, true);
         http_request_set_on_send(h, on_http_send);
         http_request_set_on_headers(h, on_http_headers);
         http_request_set_on_body(h, on_http_body);
         http_request_set_on_done(h, on_http_done);
-        http_request_set_userdata(h, r);
+        http_request_set_userdata(h, req);
 
-        request_release_http(r);
+        request_release_http(req);
         k = http_request_start(h);
         if (k < 0) {
-                request_note_error(r, BUS_ERROR_GATEWAY_UNAVAILABLE, "Cannot start a request to %s: %s", url,
+                request_note_error(req, BUS_ERROR_GATEWAY_UNAVAILABLE, "Cannot start a request to %s: %s", url,
                                    strerror(-k));
                 return k;
         }
-        r->http = TAKE_PTR(h);
-        r->attempts++;
-        r->attempts_model++;
+        req->http = TAKE_PTR(h);
+        req->attempts++;
+        req->attempts_model++;
         return 0;
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
-        Request *r = userdata;
+        Request *req = userdata;
         _cleanup_free_ char *msg = NULL;
 
         if (asprintf(&msg, "No complete answer within %.0f s (the request's overall timeout, option timeout_s).",
-                     (double) r->options.timeout_usec / USEC_PER_SEC) < 0)
+                     (double) req->options.timeout_usec / USEC_PER_SEC) < 0)
                 msg = NULL;
-        request_fail(r, BUS_ERROR_TIMEOUT, msg ?: "The request timed out.");
+        request_fail(req, BUS_ERROR_TIMEOUT, msg ?: "The request timed out.");
         return 0;
 }
 
-void request_start(Request *r) {
+void request_start(Request *req) {
         int k;
 
-        r->start_usec = now_usec(CLOCK_MONOTONIC);
-        if (r->options.timeout_usec > 0) {
-                k = sd_event_add_time(r->context->event, &r->deadline_timer, CLOCK_MONOTONIC,
-                                      r->start_usec + r->options.timeout_usec, 0, on_deadline, r);
+        req->start_usec = now_usec(CLOCK_MONOTONIC);
+        if (req->options.timeout_usec > 0) {
+                k = sd_event_add_time(req->context->event, &req->deadline_timer, CLOCK_MONOTONIC,
+                                      req->start_usec + req->options.timeout_usec, 0, on_deadline, req);
                 if (k < 0)
-                        return request_fail_oom(r);
+                        return request_fail_oom(req);
         }
-        k = request_start_attempt(r);
+        k = request_start_attempt(req);
         if (k == -ENOMEM)
-                return request_fail_oom(r);
+                return request_fail_oom(req);
         if (k < 0)
-                return request_fail_noted(r);
+                return request_fail_noted(req);
 }
 
 /* ---- the object -------------------------------------------------------- */
 
 static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Request *r = userdata;
+        Request *req = userdata;
 
-        if (!streq_ptr(sd_bus_message_get_sender(m), r->owner))
+        if (!streq_ptr(sd_bus_message_get_sender(m), req->owner))
                 return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED,
                                         "Only the client that started this request may cancel it.");
         /* Cancelling what has ended already is not an error: the caller's
          * wish is fulfilled. */
-        if (request_is_active(r))
-                request_cancel(r, true);
+        if (request_is_active(req))
+                request_cancel(req, true);
         return sd_bus_reply_method_return(m, NULL);
 }
 
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
-        Request *r = userdata;
+        Request *req = userdata;
 
         if (streq(property, "Model"))
-                return sd_bus_message_append(reply, "s", request_model(r));
+                return sd_bus_message_append(reply, "s", request_model(req));
         if (streq(property, "State"))
-                return sd_bus_message_append(reply, "s", request_state_to_string(r->state));
+                return sd_bus_message_append(reply, "s", request_state_to_string(req->state));
         if (streq(property, "Text")) {
                 sd_bus_message *m = sd_bus_get_current_message(bus);
                 /* The conversation is the caller's alone. */
-                if (!m || !streq_ptr(sd_bus_message_get_sender(m), r->owner))
+                if (!m || !streq_ptr(sd_bus_message_get_sender(m), req->owner))
                         return sd_bus_error_set(error, BUS_ERROR_NOT_AUTHORIZED,
                                                 "Only the client that started this request may read its text.");
-                return sd_bus_message_append(reply, "s", strempty(r->text));
+                return sd_bus_message_append(reply, "s", strempty(req->text));
         }
         return -ENOENT;
 }
@@ -1020,6 +1078,6 @@ const sd_bus_vtable request_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
-int request_export(Request *r) {
-        return sd_bus_add_object_vtable(r->context->bus, &r->slot, r->path, IFACE_REQUEST, request_vtable, r);
+int request_export(Request *req) {
+        return sd_bus_add_object_vtable(req->context->bus, &req->slot, req->path, IFACE_REQUEST, request_vtable, req);
 }

@@ -10,13 +10,12 @@
 #pragma once
 
 #include "bankr-llmd.h"
-#include "chat-wire.h"
+#include "chat-request.h"
+#include "chat-stream.h"
+#include "retry-policy.h"
 
-/* The settled numbers of dbus/bot.bankr.LLM1.xml. */
-#define CHAT_ATTEMPTS_PER_MODEL 3U
-#define CHAT_RETRY_AFTER_MAX_USEC (30 * USEC_PER_SEC)
-#define CHAT_BACKOFF_BASE_USEC_DEFAULT (500 * USEC_PER_MSEC)
-#define CHAT_BACKOFF_MAX_USEC (8 * USEC_PER_SEC)
+/* The settled numbers of dbus/bot.bankr.LLM1.xml; those of retries are in
+ * retry-policy.h. */
 #define CHAT_LINGER_USEC_DEFAULT (30 * USEC_PER_SEC)
 /* Text kept per request: beyond this the answer fails with LimitExceeded
  * (a D-Bus message must still be able to carry it in Complete's reply). */
@@ -43,6 +42,7 @@ typedef struct RequestOptions {
         uint64_t connect_timeout_usec;
         uint64_t first_byte_timeout_usec;
         uint64_t idle_timeout_usec;
+        uint64_t backoff_base_usec; /* set by chat.c, not by the caller */
 } RequestOptions;
 
 void request_options_done(RequestOptions *o);
@@ -58,79 +58,54 @@ typedef enum RequestState {
 
 const char *request_state_to_string(RequestState s);
 
-typedef struct HttpRequest HttpRequest;
 typedef struct Request Request;
 
-struct Request {
-        Chat *chat;
-        Context *context;
-        Request *prev, *next; /* in the Chat's active or ended list */
+/* The links of the list a request is in: chat.c's books, kept in the
+ * request so that moving it between lists costs no allocation. */
+typedef struct RequestLink {
+        Request *prev, *next;
+} RequestLink;
 
-        uint64_t id;
-        char *path;              /* NULL for Complete: no object, no signals */
-        char *owner;             /* unique bus name of the caller */
-        sd_bus_message *complete; /* Complete: the call still to be answered */
-        sd_bus_slot *slot;       /* the exported object */
-        RequestState state;
-        bool owner_gone;
-
-        /* What was asked. */
-        char **models;           /* the model, then the fallbacks */
-        size_t n_models;
-        size_t model_idx;
-        ChatMessage *messages;   /* roles are static strings, contents owned */
-        size_t n_messages;
-        RequestOptions options;
-
-        /* The current attempt. */
-        HttpRequest *http;
-        ChatStream *stream;
-        ChatApi api;
-        char *body;              /* JSON for models[model_idx], built on first use */
-        unsigned attempts_model; /* attempts on the current model */
-        unsigned attempts;       /* attempts in all */
-        bool draining;           /* ended; the transfer may still finish cleanly */
-
-        sd_event_source *retry_timer;
-        sd_event_source *deadline_timer;
-        sd_event_source *flush_timer;
-        sd_event_source *linger_timer;
-
-        /* The answer. */
-        char *text;
-        size_t text_len, text_alloc;
-        size_t text_sent;        /* bytes already sent as Delta */
-        char *answered_model;
-        ChatStopReason stop_reason;
-        ChatUsage usage;
-        uint64_t start_usec, first_delta_usec, end_usec;
-
-        /* The failure to report if nothing better comes. */
-        const char *error_name;
-        char *error_message;
-};
+/* Called once when a request reached its end state (its owner keeps the books). */
+typedef void (*RequestEndedFn)(Request *req, void *userdata);
+/* The linger time set by request_linger() is over. */
+typedef void (*RequestLingerFn)(Request *req, void *userdata);
 
 /* Takes ownership of models, messages (and their contents) and options,
  * also when it fails. */
-int request_new(Chat *ch, Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
+int request_new(Context *c, uint64_t id, const char *owner, sd_bus_message *complete, char **models,
                 ChatMessage *messages, size_t n_messages, RequestOptions *options, Request **ret);
+/* on_ended(req, userdata) runs once, when the request reaches its end state. */
+void request_set_on_ended(Request *req, RequestEndedFn on_ended, void *userdata);
 /* Cancels a running transfer, unexports, frees. */
-Request *request_free(Request *r);
+Request *request_free(Request *req);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Request *, request_free);
 
 /* Exports the object (Start only). */
-int request_export(Request *r);
+int request_export(Request *req);
 /* Starts the first attempt. Failures are reported through the request's
  * own signals/reply, so this cannot fail. */
-void request_start(Request *r);
+void request_start(Request *req);
 /* Owner asked (notify: send Failed) or the owner left the bus (no signal). */
-void request_cancel(Request *r, bool notify);
+void request_cancel(Request *req, bool notify);
 /* The service is stopping: tell the caller, without further bookkeeping. */
-void request_notify_shutdown(Request *r);
-bool request_is_active(const Request *r);
+void request_notify_shutdown(Request *req);
+bool request_is_active(const Request *req);
+
+uint64_t request_get_id(const Request *req);
+/* The object path (NULL for Complete) and the caller's unique name. */
+const char *request_get_path(const Request *req);
+const char *request_get_owner(const Request *req);
+/* Attempts sent to the gateway, in all (0: it never reached it). */
+unsigned request_get_attempts(const Request *req);
+RequestLink *request_get_link(Request *req);
+/* An ended request stays readable for usec (0: goes at the next loop
+ * iteration, never at once), then on_done(req, userdata) runs. */
+int request_linger(Request *req, uint64_t usec, RequestLingerFn on_done, void *userdata);
+/* The owner left the bus: nobody can read the ended request any more, so
+ * a lingering one goes at once. */
+void request_forget_owner(Request *req);
+bool request_owner_is_gone(const Request *req);
 
 extern const sd_bus_vtable request_vtable[];
 
-/* chat.c's side: called once when a request reached its end state. */
-void chat_request_ended(Chat *ch, Request *r);
-uint64_t chat_backoff_base_usec(Chat *ch);

@@ -19,12 +19,12 @@
 #include <sys/stat.h>
 
 #include "log.h"
-#include "modules.h"
+#include "models.h"
+#include "setup.h"
 #include "polkit.h"
 #include "safe-install.h"
 #include "setup-gen.h"
 
-#define ACTION_REVEAL_KEY "bot.bankr.LLM1.reveal-key"
 
 struct Setup {
         Context *context;

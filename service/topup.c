@@ -17,17 +17,17 @@
 #include <time.h>
 #include <json-c/json.h>
 
-#include "chat-wire.h"
+#include "http-error.h"
+#include "json-util.h"
 #include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
 #include "bus-util.h"
 #include "log.h"
-#include "modules.h"
+#include "topup.h"
 #include "polkit.h"
+#include "utf8.h"
 
-#define ACTION_TOP_UP "bot.bankr.LLM1.top-up"
-#define ACTION_CONFIGURE_AUTO_TOP_UP "bot.bankr.LLM1.configure-auto-top-up"
 
 #define PATH_TOP_UP "/llm/credits/topup"
 #define PATH_AUTO_TOP_UP "/llm/credits/auto-topup"
@@ -47,10 +47,6 @@
         "Top-ups use the Bankr API key, and none is set: set it with \"bankr-llm key set --api\" " \
         "(or BANKR_API_KEY, or apiKey in ~/.bankr/config.json)."
 
-static inline void json_putp(json_object **o) {
-        if (*o)
-                (void) json_object_put(*o);
-}
 
 typedef enum AgentOp {
         AGENT_TOP_UP,
@@ -68,7 +64,7 @@ static const char *const agent_op_what[] = {
 typedef struct AgentCall AgentCall;
 struct AgentCall {
         AgentCall *prev, *next;
-        Credits *credits;
+        Topup *topup;
         AgentOp op;
         sd_bus_message *message; /* the call to answer */
         HttpRequest *request;
@@ -79,17 +75,18 @@ struct AgentCall {
         bool answered;
 };
 
-/* Calls in flight. There is one Credits object per daemon, so module state
- * is as good as a field on it, and keeps credits.c free of our details. */
-static AgentCall *agent_calls = NULL;
+struct Topup {
+        Context *context;
+        AgentCall *calls; /* in flight */
+};
 
 static AgentCall *agent_call_free(AgentCall *ac) {
         if (!ac)
                 return NULL;
         if (ac->prev)
                 ac->prev->next = ac->next;
-        else if (agent_calls == ac)
-                agent_calls = ac->next;
+        else if (ac->topup && ac->topup->calls == ac)
+                ac->topup->calls = ac->next;
         if (ac->next)
                 ac->next->prev = ac->prev;
         http_request_free(ac->request);
@@ -105,11 +102,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(AgentCall *, agent_call_free);
 /* The same message already has a request out. polkit re-dispatches a call
  * once after answering; this makes sure no path can ever turn one call into
  * two requests, whatever runs the handler again. */
-static bool agent_call_pending_for(sd_bus_message *m) {
+static bool agent_call_pending_for(Topup *t, sd_bus_message *m) {
         uint64_t cookie = 0, c2 = 0;
 
         (void) sd_bus_message_get_cookie(m, &cookie);
-        for (AgentCall *ac = agent_calls; ac; ac = ac->next) {
+        for (AgentCall *ac = t->calls; ac; ac = ac->next) {
                 if (ac->message == m)
                         return true;
                 if (sd_bus_message_get_cookie(ac->message, &c2) >= 0 && c2 == cookie &&
@@ -160,7 +157,7 @@ static int token_check(const char *t, const char **ret_reason) {
 /* Reads a{sv} for SetAutoTopUp into the JSON body the agent API takes.
  * Every key, type and range is checked here, before polkit is asked. */
 static int read_auto_top_up_settings(sd_bus_message *m, json_object **ret_body, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = json_object_new_object();
+        _cleanup_(json_object_putp) json_object *body = json_object_new_object();
         bool seen_enabled = false, seen_amount = false, seen_threshold = false, seen_tokens = false;
         unsigned n = 0;
         int r;
@@ -501,52 +498,53 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
         _cleanup_erase_ char *raw = NULL, *half = NULL; /* may quote a key */
         _cleanup_free_ char *msg = NULL;
         bool top_up = ac->op == AGENT_TOP_UP;
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_status(status, GATEWAY_ENDPOINT_AGENT));
 
         if (chat_parse_error_body(body, len, NULL, &raw) < 0)
                 return -ENOMEM;
-        half = key_redact(raw, context_api_key(credits_context(ac->credits)));
-        msg = key_redact(half, context_llm_key(credits_context(ac->credits)));
+        half = key_redact(raw, context_api_key(ac->topup->context));
+        msg = key_redact(half, context_llm_key(ac->topup->context));
         if (!msg)
                 return -ENOMEM;
 
         switch (status) {
         case 400:
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                return sd_bus_error_setf(error, name,
                                          "The agent API refused the request: %s.%s", msg,
                                          top_up ? " Nothing was charged." : "");
         case 401:
-                return sd_bus_error_setf(error, BUS_ERROR_UNAUTHORIZED,
+                return sd_bus_error_setf(error, name,
                                          "The agent API rejected the Bankr API key (%s). Check it with \"bankr-llm status\" "
                                          "and set the right one with \"bankr-llm key set --api\".", msg);
         case 402:
                 if (top_up)
-                        return sd_bus_error_setf(error, BUS_ERROR_PAYMENT_REQUIRED,
+                        return sd_bus_error_setf(error, name,
                                                  "Your Bankr wallet does not hold enough to pay for this top-up (%s). "
                                                  "Nothing was charged: add funds to the wallet, or pay with another token.",
                                                  msg);
-                return sd_bus_error_setf(error, BUS_ERROR_PAYMENT_REQUIRED, "The agent API asks for payment: %s.", msg);
+                return sd_bus_error_setf(error, name, "The agent API asks for payment: %s.", msg);
         case 403:
-                return sd_bus_error_setf(error, BUS_ERROR_UNAUTHORIZED,
+                return sd_bus_error_setf(error, name,
                                          "The LLM gateway is not enabled for this Bankr API key (%s). Enable LLM "
                                          "gateway access for the key in your Bankr account.", msg);
         case 429:
-                return sd_bus_error_setf(error, BUS_ERROR_RATE_LIMITED,
+                return sd_bus_error_setf(error, name,
                                          "The agent API is rate limiting requests (%s). Try again in a minute.%s", msg,
                                          top_up ? " Nothing was charged." : "");
         case 502:
                 if (top_up)
-                        return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
+                        return sd_bus_error_setf(error, name,
                                                  "The top-up failed: the token swap did not go through (%s). Check "
                                                  "\"bankr-llm credits\" before trying again, perhaps with another token.",
                                                  msg);
                 __attribute__((fallthrough));
         default:
                 if (top_up && status >= 500)
-                        return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR,
+                        return sd_bus_error_setf(error, name,
                                                  "The agent API failed with HTTP %ld (%s); the top-up may or may not "
                                                  "have gone through: check \"bankr-llm credits\" before trying again.",
                                                  status, msg);
-                return sd_bus_error_setf(error, BUS_ERROR_GATEWAY_ERROR, "The agent API answered HTTP %ld: %s.", status,
+                return sd_bus_error_setf(error, name, "The agent API answered HTTP %ld: %s.", status,
                                          msg);
         }
 }
@@ -558,8 +556,7 @@ static int set_transport_error(AgentCall *ac, int e, sd_bus_error *error) {
         const char *why = http_request_get_error_message(ac->request);
         _cleanup_free_ char *fallback = NULL;
         bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL;
-        const char *name = e == -ETIMEDOUT ? BUS_ERROR_TIMEOUT :
-                           e == -EFBIG || e == -EPROTO ? BUS_ERROR_GATEWAY_ERROR : BUS_ERROR_GATEWAY_UNAVAILABLE;
+        const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(e, GATEWAY_ENDPOINT_AGENT));
 
         if (!why) {
                 if (asprintf(&fallback, "%s.", strerror(-e)) < 0)
@@ -595,7 +592,7 @@ static int finish_top_up(AgentCall *ac, json_object *root, sd_bus_error *error) 
                  isempty(tx) ? "" : ", transaction ", tx);
         /* Balance and State first, so a caller reading them after the reply
          * already sees the new balance. */
-        credits_set_balance(ac->credits, balance);
+        context_balance_known(ac->topup->context, balance);
         return sd_bus_reply_method_return(ac->message, "dds", granted, balance, tx);
 }
 
@@ -609,7 +606,7 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
                 return r;
         if (r >= 0 && a.last_error) {
                 /* The agent API's own words: they may quote a key. */
-                Context *c = credits_context(ac->credits);
+                Context *c = ac->topup->context;
                 _cleanup_erase_ char *half = key_redact(a.last_error, context_api_key(c)); /* may still hold the LLM key */
                 char *clean = half ? key_redact(half, context_llm_key(c)) : NULL;
                 if (!clean)
@@ -638,7 +635,7 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
 }
 
 static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *root = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
         enum json_tokener_error jerr = json_tokener_success;
         json_tokener *tok;
         const char *body;
@@ -661,7 +658,7 @@ static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
         json_tokener_free(tok);
         if (jerr != json_tokener_success || !json_object_is_type(root, json_type_object)) {
                 /* Go on with no object: the parsers report it as unreadable. */
-                json_putp(&root);
+                json_object_putp(&root);
                 root = NULL;
         }
 
@@ -684,14 +681,14 @@ static void agent_call_release(AgentCall *ac) {
                 agent_call_free(ac);
                 return;
         }
-        r = sd_event_add_defer(credits_context(ac->credits)->event, &ac->free_source, on_free_later, ac);
+        r = sd_event_add_defer(ac->topup->context->event, &ac->free_source, on_free_later, ac);
         if (r >= 0)
                 r = sd_event_source_set_enabled(ac->free_source, SD_EVENT_ONESHOT);
         if (r < 0)
                 log_debug_errno(r, "Failed to schedule freeing a finished agent API call, keeping it until exit: %m");
 }
 
-static void on_agent_done(HttpRequest *req, int e, void *userdata) {
+static void on_agent_done(HttpRequest *hr, int e, void *userdata) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         AgentCall *ac = userdata;
         int r;
@@ -720,16 +717,16 @@ static void on_agent_done(HttpRequest *req, int e, void *userdata) {
 /* Never a second send of the same call: a top-up sent twice may be paid
  * twice. (Top-ups use a connection of their own, where libcurl does not
  * resend; this makes sure of it for every agent call.) */
-static int agent_on_send(HttpRequest *req, unsigned n, void *userdata) {
+static int agent_on_send(HttpRequest *hr, unsigned n, void *userdata) {
         return n > 1 ? -ECONNRESET : 0;
 }
 
-static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const char *method, const char *path,
+static int agent_call_start(Topup *t, AgentOp op, sd_bus_message *m, const char *method, const char *path,
                             json_object *body, double amount_usd, sd_bus_error *error) {
         _cleanup_(agent_call_freep) AgentCall *ac = NULL;
         _cleanup_erase_ char *header = NULL;
         _cleanup_free_ char *url = NULL;
-        Context *c = credits_context(cr);
+        Context *c = t->context;
         const char *key = context_api_key(c);
         int r;
 
@@ -739,7 +736,7 @@ static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const ch
         ac = calloc(1, sizeof(AgentCall));
         if (!ac)
                 return -ENOMEM;
-        ac->credits = cr;
+        ac->topup = t;
         ac->op = op;
         ac->amount_usd = amount_usd;
         ac->message = sd_bus_message_ref(m);
@@ -794,19 +791,19 @@ static int agent_call_start(Credits *cr, AgentOp op, sd_bus_message *m, const ch
         if (r < 0)
                 return log_warning_errno(r, "Failed to start the agent API request: %m");
 
-        ac->next = agent_calls;
-        if (agent_calls)
-                agent_calls->prev = ac;
-        agent_calls = TAKE_PTR(ac);
+        ac->next = t->calls;
+        if (t->calls)
+                t->calls->prev = ac;
+        t->calls = TAKE_PTR(ac);
         return 1;
 }
 
 /* --- methods ------------------------------------------------------------- */
 
-int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = NULL;
-        Credits *cr = userdata;
-        Context *c = credits_context(cr);
+static int method_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(json_object_putp) json_object *body = NULL;
+        Topup *t = userdata;
+        Context *c = t->context;
         const char *token, *reason;
         char num[64];
         double amount;
@@ -823,7 +820,7 @@ int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The source token %s.", reason);
 
         /* Already sent for this very call: it is answered when that request is. */
-        if (agent_call_pending_for(m))
+        if (agent_call_pending_for(t, m))
                 return 1;
 
         if (!context_api_key(c))
@@ -846,7 +843,7 @@ int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (!isempty(token))
                 json_object_object_add(body, "sourceToken", json_object_new_string(token));
 
-        r = agent_call_start(cr, AGENT_TOP_UP, m, "POST", PATH_TOP_UP, body, amount, error);
+        r = agent_call_start(t, AGENT_TOP_UP, m, "POST", PATH_TOP_UP, body, amount, error);
         if (r < 0)
                 return r;
         log_info("Top-up of $%.2f%s%s authorized by polkit; asking the agent API.", amount,
@@ -854,23 +851,23 @@ int method_credits_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 1;
 }
 
-int method_credits_get_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Credits *cr = userdata;
+static int method_get_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Topup *t = userdata;
 
-        return agent_call_start(cr, AGENT_GET_AUTO_TOP_UP, m, "GET", PATH_AUTO_TOP_UP, NULL, 0, error);
+        return agent_call_start(t, AGENT_GET_AUTO_TOP_UP, m, "GET", PATH_AUTO_TOP_UP, NULL, 0, error);
 }
 
-int method_credits_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(json_putp) json_object *body = NULL;
-        Credits *cr = userdata;
-        Context *c = credits_context(cr);
+static int method_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(json_object_putp) json_object *body = NULL;
+        Topup *t = userdata;
+        Context *c = t->context;
         int r;
 
         r = read_auto_top_up_settings(m, &body, error);
         if (r < 0)
                 return r;
 
-        if (agent_call_pending_for(m))
+        if (agent_call_pending_for(t, m))
                 return 1;
 
         if (!context_api_key(c))
@@ -881,5 +878,42 @@ int method_credits_set_auto_top_up(sd_bus_message *m, void *userdata, sd_bus_err
                 return r < 0 ? r : 1;
 
         /* Like a top-up, never retried: the change may have been made. */
-        return agent_call_start(cr, AGENT_SET_AUTO_TOP_UP, m, "POST", PATH_AUTO_TOP_UP, body, 0, error);
+        return agent_call_start(t, AGENT_SET_AUTO_TOP_UP, m, "POST", PATH_AUTO_TOP_UP, body, 0, error);
+}
+
+/* Registered by main.c on bot.bankr.LLM1.Credits, next to credits_vtable. */
+const sd_bus_vtable topup_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("TopUp", SD_BUS_ARGS("d", amount_usd, "s", source_token),
+                                SD_BUS_RESULT("d", granted, "d", new_balance, "s", tx_hash), method_top_up,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetAutoTopUp", SD_BUS_NO_ARGS, SD_BUS_RESULT("a{sv}", settings),
+                                method_get_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetAutoTopUp", SD_BUS_ARGS("a{sv}", settings), SD_BUS_RESULT("a{sv}", result),
+                                method_set_auto_top_up, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END,
+};
+
+/* --- lifetime ------------------------------------------------------------ */
+
+int topup_new(Context *c, Topup **ret) {
+        Topup *t;
+
+        t = calloc(1, sizeof(Topup));
+        if (!t)
+                return -ENOMEM;
+        t->context = c;
+        *ret = t;
+        return 0;
+}
+
+Topup *topup_free(Topup *t) {
+        if (!t)
+                return NULL;
+        /* The loop's exit handlers have dropped every call; whatever is left
+         * (the loop never ran) goes the same way, unanswered. */
+        while (t->calls)
+                agent_call_free(t->calls);
+        free(t);
+        return NULL;
 }

@@ -26,16 +26,6 @@
 #include "bankr-llmd.h"
 #include "ledger.h"
 
-#ifndef BUS_ERROR_BUDGET_EXCEEDED
-#define BUS_ERROR_BUDGET_EXCEEDED "bot.bankr.LLM1.Error.BudgetExceeded"
-#endif
-#ifndef BUS_ERROR_LEDGER_UNAVAILABLE
-#define BUS_ERROR_LEDGER_UNAVAILABLE "bot.bankr.LLM1.Error.LedgerUnavailable"
-#endif
-#ifndef IFACE_USAGE
-#define IFACE_USAGE "bot.bankr.LLM1.Usage"
-#endif
-#define ACTION_CONFIGURE_BUDGET "bot.bankr.LLM1.configure-budget"
 
 typedef struct Usage Usage;
 

@@ -1,29 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the chat wire formats (common/chat-wire.c). */
+/* Unit tests for the chat wire formats (common/chat-request.c, chat-stream.c, http-error.c, chat-cost.c). */
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
 
-#include "chat-wire.h"
+#include "chat-cost.h"
+#include "chat-request.h"
+#include "chat-stream.h"
+#include "http-error.h"
+#include "utf8.h"
 #include "sse.h"
 #include "transcripts.h"
-
-#define ASSERT(expr)                                                                              \
-        do {                                                                                      \
-                if (!(expr)) {                                                                    \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                  \
-                }                                                                                 \
-        } while (0)
-
-#define ASSERT_STREQ(a, b)                                                                         \
-        do {                                                                                       \
-                const char *_a = (a), *_b = (b);                                                   \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
-                        fprintf(stderr, "%s:%d: expected\n«%s»\ngot\n«%s»\n", __FILE__, __LINE__, strna(_b), strna(_a)); \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
+#include "test.h"
 
 /* ---- Stream harness ---------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include "bankr-config.h"
 #include "keyfmt.h"
 #include "url.h"
+#include "utf8.h"
 
 static int failures = 0;
 #define CHECK(x)                                                                       \
@@ -289,11 +290,89 @@ static void test_config(void) {
         (void) !system(cmd);
 }
 
+static void test_utf8(void) {
+        uint32_t cp = 0;
+        char t[4];
+
+        /* Decoding one code point, and the three kinds of answer. */
+        CHECK(utf8_decode("A", 1, &cp) == 1 && cp == 'A');
+        CHECK(utf8_decode("\xC3\xA9", 2, &cp) == 2 && cp == 0xE9);
+        CHECK(utf8_decode("\xE2\x82\xAC", 3, &cp) == 3 && cp == 0x20AC);
+        CHECK(utf8_decode("\xF0\x9F\x98\x80", 4, &cp) == 4 && cp == 0x1F600);
+        CHECK(utf8_decode("\xE2\x82", 2, &cp) == 0);      /* incomplete */
+        CHECK(utf8_decode("\xC0\xAF", 2, &cp) == -1);     /* overlong lead */
+        CHECK(utf8_decode("\xED\xA0\x80", 3, &cp) == -1); /* surrogate */
+        CHECK(utf8_decode("\xE2\x28\xA1", 3, &cp) == -1); /* bad continuation */
+        CHECK(utf8_decode("\xF4\x90\x80\x80", 4, &cp) == -1); /* above U+10FFFF */
+
+        /* Encoding round-trips. */
+        CHECK(utf8_encode(0x24, t) == 1 && t[0] == '$');
+        CHECK(utf8_encode(0x20AC, t) == 3 && memcmp(t, "\xE2\x82\xAC", 3) == 0);
+        CHECK(utf8_encode(0x10FFFF, t) == 4 && utf8_decode(t, 4, &cp) == 4 && cp == 0x10FFFF);
+
+        /* Validation: NUL bytes are valid, a cut sequence is not. */
+        CHECK(utf8_is_valid_n("a\0b", 3));
+        CHECK(utf8_is_valid_n("", 0));
+        CHECK(!utf8_is_valid_n("ab\xE2\x82", 4));
+        CHECK(utf8_invalid_at("ab\xE2\x82", 4) == 2);
+        CHECK(utf8_invalid_at("ok", 2) == SIZE_MAX);
+
+        /* Repair: one U+FFFD per maximal subpart; a held incomplete tail. */
+        Buf b = {};
+        size_t hold = 99;
+        CHECK(utf8_sanitize_append(&b, "a\xFF" "b\xE2\x82", 5, false, &hold) == 0);
+        CHECK(b.n == 5 && memcmp(b.p, "a" UTF8_REPLACEMENT "b", 5) == 0 && hold == 2);
+        buf_clear(&b);
+        CHECK(utf8_sanitize_append(&b, "x\0y", 3, false, NULL) == 0);
+        CHECK(b.n == 5 && memcmp(b.p, "x" UTF8_REPLACEMENT "y", 5) == 0);
+        buf_done(&b);
+
+        /* Cut points never split a character. */
+        CHECK(utf8_cut("h\xC3\xA9llo", 6, 2) == 1);
+        CHECK(utf8_cut("h\xC3\xA9llo", 6, 3) == 3);
+        CHECK(utf8_cut("abc", 3, 10) == 3);
+        CHECK(utf8_cut("\xE2\x82\xAC", 3, 2) == 0);
+
+        /* Characters, for masks and columns. */
+        CHECK(utf8_chars("h\xC3\xA9\xE2\x82\xAC") == 3);
+        CHECK(utf8_skip_chars("h\xC3\xA9\xE2\x82\xAC!", 2) == 3);
+        CHECK(utf8_skip_chars("ab", 5) == 2);
+}
+
+static void test_getenv_msec(void) {
+        const char *n = "BANKR_TEST_GETENV_MSEC";
+
+        CHECK(unsetenv(n) == 0);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7);
+        setenv(n, "", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7);
+        setenv(n, "25", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 25 * USEC_PER_MSEC);
+        setenv(n, "0", 1);
+        CHECK(getenv_msec(n, 7, 0, 100) == 0);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7); /* below min */
+        setenv(n, "101", 1);
+        CHECK(getenv_msec(n, 7, 1, 100) == 7); /* above max */
+        /* One rule for all: digits only. */
+        static const char *const bad[] = { "-1", " 5", "+5", "5ms", "1.5", "0x10", "99999999999999999999999" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                setenv(n, bad[i], 1);
+                CHECK(getenv_msec(n, 7, 0, MSEC_MAX) == 7);
+        }
+        setenv(n, "18446744073709551", 1); /* MSEC_MAX itself */
+        CHECK(getenv_msec(n, 7, 0, MSEC_MAX) == MSEC_MAX * USEC_PER_MSEC);
+        setenv(n, "18446744073709552", 1);
+        CHECK(getenv_msec(n, 7, 0, UINT64_MAX) == 7); /* would overflow µs */
+        CHECK(unsetenv(n) == 0);
+}
+
 int main(void) {
         test_url();
         test_keys();
         test_redact_random();
         test_config();
+        test_utf8();
+        test_getenv_msec();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
                 return 1;

@@ -9,6 +9,18 @@
 
 static int failures;
 
+static void expect_scope(const char *text, int want_r, const char *want_id) {
+        char *id = NULL;
+        int r = flatpak_scope_app_id(text, strlen(text), &id);
+
+        if (r != want_r || (want_id && (!id || strcmp(id, want_id) != 0))) {
+                fprintf(stderr, "FAIL (scope): %s\n  got %d \"%s\", want %d \"%s\"\n", text, r, id ? id : "(null)",
+                        want_r, want_id ? want_id : "(null)");
+                failures++;
+        }
+        free(id);
+}
+
 static void expect(const char *text, int want_r, const char *want_id) {
         char *id = NULL;
         int r = flatpak_info_app_id(text, strlen(text), &id);
@@ -49,6 +61,25 @@ int main(void) {
                 }
                 free(id);
         }
+
+        /* Scopes, cgroup v2 and the name=systemd line of v1/hybrid trees. */
+        expect_scope("0::/user.slice/user-1000.slice/user@1000.service/app.slice/"
+                     "app-flatpak-org.gnome.Calculator-4242.scope\n", 0, "org.gnome.Calculator");
+        expect_scope("12:pids:/user.slice\n1:name=systemd:/user.slice/user-1000.slice/user@1000.service/"
+                     "flatpak-com.example.App-77.scope\n0::/user.slice\n", 0, "com.example.App");
+        /* Ids may hold '-' themselves; only the last "-digits" is the pid. */
+        expect_scope("0::/a/app-flatpak-io.github.some-app-12.scope\n", 0, "io.github.some-app");
+        /* Nested cgroups below the scope still name it. */
+        expect_scope("0::/u/app-flatpak-org.x.Y-1.scope/sub\n", 0, "org.x.Y");
+        /* Not Flatpak's. */
+        expect_scope("0::/user.slice/user@1000.service/app.slice/app-gnome-org.gnome.Terminal-99.scope\n", -ENODATA,
+                     NULL);
+        expect_scope("0::/user.slice/user@1000.service/app.slice/bankr-llmd.service\n", -ENODATA, NULL);
+        expect_scope("0::/user.slice/app-flatpak-org.x.Y.scope\n", -ENODATA, NULL);
+        expect_scope("0::/user.slice/app-flatpak--12.scope\n", -ENODATA, NULL);
+        expect_scope("", -ENODATA, NULL);
+        expect_scope("3:cpu:/app-flatpak-org.x.Y-1.scope\n", -ENODATA, NULL); /* a v1 controller's tree */
+        expect_scope("0::/app-flatpak-org.x\033Y-1.scope\n", -EINVAL, NULL);
 
         if (failures)
                 return 1;

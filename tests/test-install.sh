@@ -33,4 +33,14 @@ grep -qx "SystemdService=bankr-llmd.service" "$dest$services/bot.bankr.LLM1.serv
 grep -qx "Type=dbus" "$dest$units/bankr-llmd.service" || { echo "unit: not Type=dbus"; fail=1; }
 grep -qx "BusName=bot.bankr.LLM1" "$dest$units/bankr-llmd.service" || { echo "unit: no BusName="; fail=1; }
 grep -qx "ExecStart=$libexecdir/bankr-llmd" "$dest$units/bankr-llmd.service" || { echo "unit: wrong ExecStart="; fail=1; }
+want "$prefix/share/doc/bankr-llmd/install.md"
+doc=$(sed -n 's|^Documentation=file://||p' "$dest$units/bankr-llmd.service")
+[ -n "$doc" ] && [ -e "$dest$doc" ] || { echo "unit: Documentation= names no installed file ($doc)"; fail=1; }
+# A path in the home that does not exist yet must not fail the start
+# (226/NAMESPACE on a fresh home): every path list entry is "-"-prefixed.
+for k in ReadWritePaths ReadOnlyPaths InaccessiblePaths; do
+        for p in $(sed -n "s/^$k=//p" "$dest$units/bankr-llmd.service"); do
+                case $p in -*) ;; *) echo "unit: $k=$p fails the start when it is missing (prefix it with -)"; fail=1 ;; esac
+        done
+done
 exit $fail

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit test of common/models.c: catalog, gateway answers, round trip, closest ids. */
+/* Unit test of common/model-list.c: catalog, gateway answers, round trip, closest ids. */
 #include "log.h"
-#include "models.h"
+#include "model-list.h"
 
 static unsigned n_failed;
 

@@ -17,27 +17,9 @@
 #include <sys/wait.h>
 
 #include "safe-install.h"
+#include "test.h"
 
-static unsigned failures;
 static char root[] = "/tmp/test-safe-install-XXXXXX";
-
-#define check(expr)                                                                       \
-        do {                                                                              \
-                if (!(expr)) {                                                            \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        failures++;                                                       \
-                }                                                                         \
-        } while (0)
-
-#define check_r(expr, want)                                                               \
-        do {                                                                              \
-                int _r = (expr);                                                          \
-                if (_r != (want)) {                                                       \
-                        fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__, \
-                                #expr, _r, strerror(-_r), (want));                        \
-                        failures++;                                                       \
-                }                                                                         \
-        } while (0)
 
 static char *mfree_(char *p) {
         free(p);
@@ -94,20 +76,20 @@ static void test_fresh_home(void) {
                            *backup = NULL, *err = NULL, *text = NULL, *d1 = P("home/.openclaw"),
                            *d2 = P("home/.config"), *d3 = P("home/.config/opencode"), *h = P("home");
 
-        check(mkdir(h, 0755) >= 0);
-        check_r(safe_install(path, "{\"a\": 1}\n", 0644, false, &backup, &err), 0);
-        check(!backup);
-        check(streq_ptr(text = get(path), "{\"a\": 1}\n"));
-        check(mode_of(path) == 0644);
-        check(mode_of(d1) == 0700);
-        check(count_entries(d1) == 1); /* no temporary file left behind */
+        EXPECT(mkdir(h, 0755) >= 0);
+        EXPECT_R(safe_install(path, "{\"a\": 1}\n", 0644, false, &backup, &err), 0);
+        EXPECT(!backup);
+        EXPECT(streq_ptr(text = get(path), "{\"a\": 1}\n"));
+        EXPECT(mode_of(path) == 0644);
+        EXPECT(mode_of(d1) == 0700);
+        EXPECT(count_entries(d1) == 1); /* no temporary file left behind */
 
-        check_r(safe_install(oc, "{}\n", 0644, true, &backup, &err), 0);
-        check(mode_of(oc) == 0600); /* inline key: 0600 whatever mode_if_new says */
-        check(mode_of(d2) == 0700);
-        check(mode_of(d3) == 0700);
-        check(mode_of(h) == 0755); /* existing directories are left alone */
-        check(!err);
+        EXPECT_R(safe_install(oc, "{}\n", 0644, true, &backup, &err), 0);
+        EXPECT(mode_of(oc) == 0600); /* inline key: 0600 whatever mode_if_new says */
+        EXPECT(mode_of(d2) == 0700);
+        EXPECT(mode_of(d3) == 0700);
+        EXPECT(mode_of(h) == 0755); /* existing directories are left alone */
+        EXPECT(!err);
 }
 
 static void test_modes_and_backups(void) {
@@ -115,24 +97,24 @@ static void test_modes_and_backups(void) {
                            *t1 = NULL, *t2 = NULL;
 
         put(path, "original\n", 0640);
-        check_r(safe_install(path, "second\n", 0600, false, &b1, &err), 0);
-        check(mode_of(path) == 0640); /* the file's mode is kept */
-        check(streq_ptr(t = get(path), "second\n"));
-        check(b1 && strstr(b1, "/modes.json.bankr-backup-"));
-        check(streq_ptr(t1 = get(strempty(b1)), "original\n"));
+        EXPECT_R(safe_install(path, "second\n", 0600, false, &b1, &err), 0);
+        EXPECT(mode_of(path) == 0640); /* the file's mode is kept */
+        EXPECT(streq_ptr(t = get(path), "second\n"));
+        EXPECT(b1 && strstr(b1, "/modes.json.bankr-backup-"));
+        EXPECT(streq_ptr(t1 = get(strempty(b1)), "original\n"));
 
         /* A second install keeps the first backup (the user's original). */
-        check_r(safe_install(path, "third\n", 0600, false, &b2, &err), 0);
-        check(b2 && !streq_ptr(b1, b2));
-        check(streq_ptr(t2 = get(strempty(b2)), "second\n"));
+        EXPECT_R(safe_install(path, "third\n", 0600, false, &b2, &err), 0);
+        EXPECT(b2 && !streq_ptr(b1, b2));
+        EXPECT(streq_ptr(t2 = get(strempty(b2)), "second\n"));
         free(t1);
-        check(streq_ptr(t1 = get(strempty(b1)), "original\n"));
+        EXPECT(streq_ptr(t1 = get(strempty(b1)), "original\n"));
 
         /* Inline key: chmod'ed down to 0600, even with the same content. */
-        check_r(safe_install(path, "third\n", 0644, true, &b3, &err), 0);
-        check(!b3);
-        check(mode_of(path) == 0600);
-        check(!err);
+        EXPECT_R(safe_install(path, "third\n", 0644, true, &b3, &err), 0);
+        EXPECT(!b3);
+        EXPECT(mode_of(path) == 0600);
+        EXPECT(!err);
 }
 
 /* A key the new text drops does not survive in the backup. */
@@ -143,54 +125,54 @@ static void test_backup_drops_a_removed_key(void) {
         struct stat st, sb;
 
         put(path, "{\"apiKey\": \"bk_secret_0123456789\", \"x\": \"bk_secret_0123456789\", \"s\": \"short\"}\n", 0644);
-        check_r(safe_install_full(path, "{\"apiKey\": \"{env:K}\", \"s\": \"short\"}\n", 0600, false, keys, "{env:K}", &b1,
+        EXPECT_R(safe_install_full(path, "{\"apiKey\": \"{env:K}\", \"s\": \"short\"}\n", 0600, false, keys, "{env:K}", &b1,
                                   &err), 0);
-        check(b1);
+        EXPECT(b1);
         /* Every copy of the key replaced; text shorter than 8 bytes left alone. */
-        check(streq_ptr(t1 = get(strempty(b1)), "{\"apiKey\": \"{env:K}\", \"x\": \"{env:K}\", \"s\": \"short\"}\n"));
-        check(stat(path, &st) == 0 && stat(strempty(b1), &sb) == 0);
-        check(st.st_ino != sb.st_ino);          /* a copy, not a link to the old inode */
-        check((sb.st_mode & 07777) == 0600);
+        EXPECT(streq_ptr(t1 = get(strempty(b1)), "{\"apiKey\": \"{env:K}\", \"x\": \"{env:K}\", \"s\": \"short\"}\n"));
+        EXPECT(stat(path, &st) == 0 && stat(strempty(b1), &sb) == 0);
+        EXPECT(st.st_ino != sb.st_ino);          /* a copy, not a link to the old inode */
+        EXPECT((sb.st_mode & 07777) == 0600);
 
         /* The new text keeps the key: nothing to hide, the backup is the old file. */
         put(path, "{\"apiKey\": \"bk_secret_0123456789\"}\n", 0600);
-        check_r(safe_install_full(path, "{\"apiKey\": \"bk_secret_0123456789\", \"y\": 1}\n", 0600, true, keys, "{env:K}",
+        EXPECT_R(safe_install_full(path, "{\"apiKey\": \"bk_secret_0123456789\", \"y\": 1}\n", 0600, true, keys, "{env:K}",
                                   &b2, &err), 0);
-        check(streq_ptr(t2 = get(strempty(b2)), "{\"apiKey\": \"bk_secret_0123456789\"}\n"));
+        EXPECT(streq_ptr(t2 = get(strempty(b2)), "{\"apiKey\": \"bk_secret_0123456789\"}\n"));
 
         /* Held but not verbatim (JSON escapes): no backup rather than one with the key. */
         put(path, "{\"apiKey\": \"\\u0062k_secret_0123456789\"}\n", 0600);
         static const char *const escaped[] = { "bk_secret_0123456789", NULL };
-        check_r(safe_install_full(path, "{}\n", 0600, false, escaped, "{env:K}", &b3, &err), 0);
-        check(!b3);
-        check(streq_ptr(t3 = get(path), "{}\n"));
+        EXPECT_R(safe_install_full(path, "{}\n", 0600, false, escaped, "{env:K}", &b3, &err), 0);
+        EXPECT(!b3);
+        EXPECT(streq_ptr(t3 = get(path), "{}\n"));
 
         /* No secrets: as safe_install(). */
-        check_r(safe_install_full(path, "{\"z\": 1}\n", 0600, false, NULL, NULL, &b4, &err), 0);
-        check(b4);
-        check(!err);
+        EXPECT_R(safe_install_full(path, "{\"z\": 1}\n", 0600, false, NULL, NULL, &b4, &err), 0);
+        EXPECT(b4);
+        EXPECT(!err);
 }
 
 static void test_unchanged(void) {
         _cleanup_free_ char *dir = P("same"), *path = P("same/config.json"), *b = NULL, *err = NULL, *t = NULL;
         struct stat st1, st2;
 
-        check(mkdir(dir, 0700) >= 0);
+        EXPECT(mkdir(dir, 0700) >= 0);
         put(path, "{\"x\": true}\n", 0644);
-        check(stat(path, &st1) >= 0);
-        check_r(safe_install(path, "{\"x\": true}\n", 0600, false, &b, &err), 0);
-        check(!b);
-        check(count_entries(dir) == 1);
-        check(stat(path, &st2) >= 0);
-        check(st1.st_ino == st2.st_ino); /* not even rewritten */
-        check(mode_of(path) == 0644);
+        EXPECT(stat(path, &st1) >= 0);
+        EXPECT_R(safe_install(path, "{\"x\": true}\n", 0600, false, &b, &err), 0);
+        EXPECT(!b);
+        EXPECT(count_entries(dir) == 1);
+        EXPECT(stat(path, &st2) >= 0);
+        EXPECT(st1.st_ino == st2.st_ino); /* not even rewritten */
+        EXPECT(mode_of(path) == 0644);
 
         /* An empty previous file holds nothing to back up. */
         put(path, "", 0644);
-        check_r(safe_install(path, "new\n", 0600, false, &b, &err), 0);
-        check(!b);
-        check(count_entries(dir) == 1);
-        check(streq_ptr(t = get(path), "new\n"));
+        EXPECT_R(safe_install(path, "new\n", 0600, false, &b, &err), 0);
+        EXPECT(!b);
+        EXPECT(count_entries(dir) == 1);
+        EXPECT(streq_ptr(t = get(path), "new\n"));
 }
 
 static void test_symlinks(void) {
@@ -199,38 +181,38 @@ static void test_symlinks(void) {
                            *b = NULL, *b2 = NULL, *err = NULL, *t = NULL, *t2 = NULL, *dangling = P("linkhome/dangling.json"),
                            *loop = P("linkhome/loop.json");
 
-        check(mkdir(real_dir, 0700) >= 0);
-        check(mkdir(link_dir, 0700) >= 0);
+        EXPECT(mkdir(real_dir, 0700) >= 0);
+        EXPECT(mkdir(link_dir, 0700) >= 0);
         put(real, "old\n", 0604);
-        check(symlink("../dotfiles/openclaw.json", link_path) >= 0); /* relative */
-        check(symlink(link_path, chain) >= 0);                       /* a chain */
+        EXPECT(symlink("../dotfiles/openclaw.json", link_path) >= 0); /* relative */
+        EXPECT(symlink(link_path, chain) >= 0);                       /* a chain */
 
-        check_r(safe_install(link_path, "new\n", 0644, false, &b, &err), 0);
-        check(is_link(link_path));
-        check(streq_ptr(t = get(real), "new\n"));
-        check(mode_of(real) == 0604);
+        EXPECT_R(safe_install(link_path, "new\n", 0644, false, &b, &err), 0);
+        EXPECT(is_link(link_path));
+        EXPECT(streq_ptr(t = get(real), "new\n"));
+        EXPECT(mode_of(real) == 0604);
         /* The backup sits next to the real file. */
-        check(b && startswith(b, real_dir) && strstr(b, "/openclaw.json.bankr-backup-"));
-        check(count_entries(link_dir) == 2);
+        EXPECT(b && startswith(b, real_dir) && strstr(b, "/openclaw.json.bankr-backup-"));
+        EXPECT(count_entries(link_dir) == 2);
 
-        check_r(safe_install(chain, "newer\n", 0644, false, &b2, &err), 0);
-        check(is_link(chain) && is_link(link_path));
-        check(streq_ptr(t2 = get(real), "newer\n"));
+        EXPECT_R(safe_install(chain, "newer\n", 0644, false, &b2, &err), 0);
+        EXPECT(is_link(chain) && is_link(link_path));
+        EXPECT(streq_ptr(t2 = get(real), "newer\n"));
 
         /* Dangling: a clear error, and the link stays as it was. */
-        check(symlink("nowhere/x.json", dangling) >= 0);
-        check_r(safe_install(dangling, "x\n", 0644, false, &b, &err), -ENOLINK);
-        check(err && strstr(err, "is a symbolic link to nowhere/x.json, which does not exist"));
-        check(is_link(dangling));
+        EXPECT(symlink("nowhere/x.json", dangling) >= 0);
+        EXPECT_R(safe_install(dangling, "x\n", 0644, false, &b, &err), -ENOLINK);
+        EXPECT(err && strstr(err, "is a symbolic link to nowhere/x.json, which does not exist"));
+        EXPECT(is_link(dangling));
         err = mfree_(err);
         char *text = NULL;
-        check_r(safe_install_read(dangling, &text, &err), -ENOLINK);
-        check(err && strstr(err, "does not exist"));
+        EXPECT_R(safe_install_read(dangling, &text, &err), -ENOLINK);
+        EXPECT(err && strstr(err, "does not exist"));
         err = mfree_(err);
 
-        check(symlink("loop.json", loop) >= 0);
-        check_r(safe_install(loop, "x\n", 0644, false, &b, &err), -ELOOP);
-        check(err && strstr(err, "loops"));
+        EXPECT(symlink("loop.json", loop) >= 0);
+        EXPECT_R(safe_install(loop, "x\n", 0644, false, &b, &err), -ELOOP);
+        EXPECT(err && strstr(err, "loops"));
 }
 
 static void test_read(void) {
@@ -239,41 +221,41 @@ static void test_read(void) {
         char *t = NULL;
 
         put(path, "{\"k\": 1}\n", 0600);
-        check_r(safe_install_read(path, &text, &err), 0);
-        check(streq_ptr(text, "{\"k\": 1}\n"));
-        check_r(safe_install_read(missing, &t, &err), -ENOENT);
-        check(!err);
+        EXPECT_R(safe_install_read(path, &text, &err), 0);
+        EXPECT(streq_ptr(text, "{\"k\": 1}\n"));
+        EXPECT_R(safe_install_read(missing, &t, &err), -ENOENT);
+        EXPECT(!err);
 
         {
                 _cleanup_close_ int fd = open(nul, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                check(fd >= 0 && write(fd, "{}\0x", 4) == 4);
+                EXPECT(fd >= 0 && write(fd, "{}\0x", 4) == 4);
         }
-        check_r(safe_install_read(nul, &t, &err), -EBADMSG);
-        check(err && strstr(err, "NUL bytes") && strstr(err, "--force"));
+        EXPECT_R(safe_install_read(nul, &t, &err), -EBADMSG);
+        EXPECT(err && strstr(err, "NUL bytes") && strstr(err, "--force"));
 
-        check_r(safe_install_read(root, &t, &err2), -EISDIR);
-        check(err2 && strstr(err2, "not a regular file"));
-        check_r(safe_install(root, "x", 0600, false, NULL, &err3), -EISDIR);
-        check_r(safe_install("relative/path.json", "x", 0600, false, NULL, NULL), -EINVAL);
+        EXPECT_R(safe_install_read(root, &t, &err2), -EISDIR);
+        EXPECT(err2 && strstr(err2, "not a regular file"));
+        EXPECT_R(safe_install(root, "x", 0600, false, NULL, &err3), -EISDIR);
+        EXPECT_R(safe_install("relative/path.json", "x", 0600, false, NULL, NULL), -EINVAL);
 
         /* The size cap: 1 MiB is read, one byte more is refused, naming both. */
         {
                 _cleanup_free_ char *big = P("big.json"), *e = NULL, *e2 = NULL, *t2 = NULL;
                 _cleanup_free_ char *fill = malloc(SAFE_INSTALL_MAX_SIZE + 2);
-                check(fill != NULL);
+                EXPECT(fill != NULL);
                 memset(fill, ' ', SAFE_INSTALL_MAX_SIZE + 1);
                 fill[0] = '{';
                 fill[SAFE_INSTALL_MAX_SIZE - 1] = '}';
                 fill[SAFE_INSTALL_MAX_SIZE] = 0;
                 put(big, fill, 0600);
-                check_r(safe_install_read(big, &t2, &e), 0);
+                EXPECT_R(safe_install_read(big, &t2, &e), 0);
                 erase_and_free(t2);
                 t2 = NULL;
                 fill[SAFE_INSTALL_MAX_SIZE] = '\n';
                 fill[SAFE_INSTALL_MAX_SIZE + 1] = 0;
                 put(big, fill, 0600);
-                check_r(safe_install_read(big, &t2, &e2), -EFBIG);
-                check(e2 && strstr(e2, "1.0 MiB (1048577 bytes)") && strstr(e2, "up to 1 MiB") && strstr(e2, "untouched"));
+                EXPECT_R(safe_install_read(big, &t2, &e2), -EFBIG);
+                EXPECT(e2 && strstr(e2, "1.0 MiB (1048577 bytes)") && strstr(e2, "up to 1 MiB") && strstr(e2, "untouched"));
         }
 }
 
@@ -307,12 +289,12 @@ static void test_readonly_dir(void) {
         pid_t pid;
         int status, r;
 
-        check(mkdir(dir, 0700) >= 0);
+        EXPECT(mkdir(dir, 0700) >= 0);
         put(path, "precious\n", 0644);
 
         if (geteuid() != 0) {
-                check(chmod(dir, 0500) >= 0);
-                check(readonly_checks(dir, path, fresh, "permission denied") == 0);
+                EXPECT(chmod(dir, 0500) >= 0);
+                EXPECT(readonly_checks(dir, path, fresh, "permission denied") == 0);
                 (void) chmod(dir, 0700);
                 return;
         }
@@ -335,7 +317,7 @@ static void test_readonly_dir(void) {
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 77) {
-                failures++;
+                test_failures++;
                 return;
         }
 
@@ -345,7 +327,7 @@ static void test_readonly_dir(void) {
         if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) >= 0) {
                 int nf = flags | FS_IMMUTABLE_FL;
                 if (ioctl(fd, FS_IOC_SETFLAGS, &nf) >= 0) {
-                        check(readonly_checks(dir, path, fresh, "not permitted") == 0);
+                        EXPECT(readonly_checks(dir, path, fresh, "not permitted") == 0);
                         (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
                         return;
                 }
@@ -377,8 +359,8 @@ int main(void) {
 
         (void) nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 
-        if (failures > 0) {
-                fprintf(stderr, "%u check(s) failed\n", failures);
+        if (test_failures > 0) {
+                fprintf(stderr, "%u EXPECT(s) failed\n", test_failures);
                 return EXIT_FAILURE;
         }
         printf("safe-install: all checks passed\n");

@@ -8,38 +8,20 @@
 #include <sys/stat.h>
 
 #include "setup-gen.h"
+#include "test.h"
 
 #define TEST_KEY "bk_TESTKEY_0123456789abcdefABCDEF"
 #define GATEWAY "https://llm.bankr.bot"
 
 static const char *golden_dir;
 static bool update_golden;
-static unsigned failures;
-
-#define check(expr)                                                                       \
-        do {                                                                              \
-                if (!(expr)) {                                                            \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        failures++;                                                       \
-                }                                                                         \
-        } while (0)
-
-#define check_r(expr, want)                                                               \
-        do {                                                                              \
-                int _r = (expr);                                                          \
-                if (_r != (want)) {                                                       \
-                        fprintf(stderr, "%s:%d: %s returned %d, expected %d\n", __FILE__, __LINE__, \
-                                #expr, _r, (want));                                       \
-                        failures++;                                                       \
-                }                                                                         \
-        } while (0)
 
 static char *mfree_str(char *p) {
         free(p);
         return NULL;
 }
 
-/* ---- Model list fixtures, built by hand (no dependency on models.c) ---- */
+/* ---- Model list fixtures, built by hand (no dependency on model-list.c) ---- */
 
 static void add_model(ModelList *l, const char *id, const char *name, const char *owner, uint32_t ctx,
                       uint32_t max_out, const char *input_csv, double in, double out, double cread,
@@ -136,7 +118,7 @@ static void check_golden(const char *name, const char *text) {
 
         if (!text) {
                 fprintf(stderr, "golden %s: no text\n", name);
-                failures++;
+                test_failures++;
                 return;
         }
         if (asprintf(&path, "%s/%s", golden_dir, name) < 0)
@@ -144,19 +126,19 @@ static void check_golden(const char *name, const char *text) {
         if (update_golden) {
                 if (write_file_atomic(path, text, strlen(text), 0644) < 0) {
                         fprintf(stderr, "Failed to write %s: %m\n", path);
-                        failures++;
+                        test_failures++;
                 }
                 return;
         }
         want = read_file(path);
         if (!want) {
                 fprintf(stderr, "golden %s missing (run with UPDATE_GOLDEN=1)\n", path);
-                failures++;
+                test_failures++;
                 return;
         }
         if (!streq(want, text)) {
                 fprintf(stderr, "golden %s differs; got:\n%s\n", path, text);
-                failures++;
+                test_failures++;
         }
 }
 
@@ -166,19 +148,19 @@ static void test_generators(const char *list_name, const ModelList *l) {
                         _cleanup_(erase_and_freep) char *text = NULL;
                         _cleanup_free_ char *name = NULL;
 
-                        check_r(setup_preview(t, l, GATEWAY, m, TEST_KEY, &text), 0);
+                        EXPECT_R(setup_preview(t, l, GATEWAY, m, TEST_KEY, &text), 0);
                         if (asprintf(&name, "%s-%s-%s.txt", setup_tool_to_string(t), list_name,
                                      setup_key_mode_to_string(m)) < 0)
                                 abort();
                         check_golden(name, text);
                         /* The key is in the text exactly when asked for. */
-                        check(!!strstr(strempty(text), TEST_KEY) == (m == SETUP_KEY_INLINE));
+                        EXPECT(!!strstr(strempty(text), TEST_KEY) == (m == SETUP_KEY_INLINE));
                 }
 
         for (SetupTool t = 0; t < _SETUP_TOOL_MAX; t++) {
                 _cleanup_free_ char *text = NULL, *name = NULL;
 
-                check_r(setup_default_hint(t, l, &text), 0);
+                EXPECT_R(setup_default_hint(t, l, &text), 0);
                 if (asprintf(&name, "hint-%s-%s.txt", setup_tool_to_string(t), list_name) < 0)
                         abort();
                 check_golden(name, text);
@@ -189,69 +171,69 @@ static void test_basics(void) {
         _cleanup_free_ char *p = NULL, *text = NULL;
         ModelList empty = {};
 
-        check(setup_tool_from_string("openclaw") == SETUP_TOOL_OPENCLAW);
-        check(setup_tool_from_string("cursor") == SETUP_TOOL_CURSOR);
-        check(setup_tool_from_string("vim") == _SETUP_TOOL_INVALID);
-        check(setup_tool_from_string(NULL) == _SETUP_TOOL_INVALID);
-        check(streq(setup_tool_to_string(SETUP_TOOL_CLAUDE), "claude"));
-        check(setup_key_mode_from_string("inline") == SETUP_KEY_INLINE);
-        check(setup_key_mode_from_string("plain") == _SETUP_KEY_MODE_INVALID);
-        check(setup_tool_has_config(SETUP_TOOL_OPENCODE));
-        check(!setup_tool_has_config(SETUP_TOOL_CURSOR));
+        EXPECT(setup_tool_from_string("openclaw") == SETUP_TOOL_OPENCLAW);
+        EXPECT(setup_tool_from_string("cursor") == SETUP_TOOL_CURSOR);
+        EXPECT(setup_tool_from_string("vim") == _SETUP_TOOL_INVALID);
+        EXPECT(setup_tool_from_string(NULL) == _SETUP_TOOL_INVALID);
+        EXPECT(streq(setup_tool_to_string(SETUP_TOOL_CLAUDE), "claude"));
+        EXPECT(setup_key_mode_from_string("inline") == SETUP_KEY_INLINE);
+        EXPECT(setup_key_mode_from_string("plain") == _SETUP_KEY_MODE_INVALID);
+        EXPECT(setup_tool_has_config(SETUP_TOOL_OPENCODE));
+        EXPECT(!setup_tool_has_config(SETUP_TOOL_CURSOR));
 
-        check_r(setup_tool_config_path(SETUP_TOOL_OPENCLAW, "/home/u", NULL, NULL, &p), 0);
-        check(streq_ptr(p, "/home/u/.openclaw/openclaw.json"));
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_OPENCLAW, "/home/u", NULL, NULL, &p), 0);
+        EXPECT(streq_ptr(p, "/home/u/.openclaw/openclaw.json"));
         p = mfree_str(p);
-        check_r(setup_tool_config_path(SETUP_TOOL_OPENCLAW, "/home/u", NULL, "/etc/oc.json", &p), 0);
-        check(streq_ptr(p, "/etc/oc.json"));
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_OPENCLAW, "/home/u", NULL, "/etc/oc.json", &p), 0);
+        EXPECT(streq_ptr(p, "/etc/oc.json"));
         p = mfree_str(p);
-        check_r(setup_tool_config_path(SETUP_TOOL_OPENCODE, "/home/u", "", NULL, &p), 0);
-        check(streq_ptr(p, "/home/u/.config/opencode/opencode.json"));
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_OPENCODE, "/home/u", "", NULL, &p), 0);
+        EXPECT(streq_ptr(p, "/home/u/.config/opencode/opencode.json"));
         p = mfree_str(p);
-        check_r(setup_tool_config_path(SETUP_TOOL_OPENCODE, "/home/u", "/x/cfg", NULL, &p), 0);
-        check(streq_ptr(p, "/x/cfg/opencode/opencode.json"));
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_OPENCODE, "/home/u", "/x/cfg", NULL, &p), 0);
+        EXPECT(streq_ptr(p, "/x/cfg/opencode/opencode.json"));
         p = mfree_str(p);
-        check_r(setup_tool_config_path(SETUP_TOOL_CURSOR, "/home/u", NULL, NULL, &p), -EOPNOTSUPP);
-        check_r(setup_tool_config_path(SETUP_TOOL_OPENCLAW, NULL, NULL, NULL, &p), -EINVAL);
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_CURSOR, "/home/u", NULL, NULL, &p), -EOPNOTSUPP);
+        EXPECT_R(setup_tool_config_path(SETUP_TOOL_OPENCLAW, NULL, NULL, NULL, &p), -EINVAL);
 
         /* Inline needs a key; env never prints one. */
-        check_r(setup_preview(SETUP_TOOL_OPENCLAW, &empty, GATEWAY, SETUP_KEY_INLINE, NULL, &text), -EINVAL);
-        check_r(setup_preview(SETUP_TOOL_OPENCLAW, &empty, GATEWAY, SETUP_KEY_INLINE, "", &text), -EINVAL);
-        check_r(setup_preview(SETUP_TOOL_OPENCLAW, &empty, "", SETUP_KEY_ENV, NULL, &text), -EINVAL);
-        check_r(setup_provider_json(SETUP_TOOL_CLAUDE, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &text), -EOPNOTSUPP);
-        check_r(setup_default_hint(SETUP_TOOL_OPENCLAW, &empty, &text), -ENODATA);
+        EXPECT_R(setup_preview(SETUP_TOOL_OPENCLAW, &empty, GATEWAY, SETUP_KEY_INLINE, NULL, &text), -EINVAL);
+        EXPECT_R(setup_preview(SETUP_TOOL_OPENCLAW, &empty, GATEWAY, SETUP_KEY_INLINE, "", &text), -EINVAL);
+        EXPECT_R(setup_preview(SETUP_TOOL_OPENCLAW, &empty, "", SETUP_KEY_ENV, NULL, &text), -EINVAL);
+        EXPECT_R(setup_provider_json(SETUP_TOOL_CLAUDE, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &text), -EOPNOTSUPP);
+        EXPECT_R(setup_default_hint(SETUP_TOOL_OPENCLAW, &empty, &text), -ENODATA);
 
         /* URL forms: trailing '/', "/v1" or both end up the same. */
         const char *urls[] = { "https://llm.bankr.bot/", "https://llm.bankr.bot/v1", "https://llm.bankr.bot/v1/" };
         for (size_t i = 0; i < ELEMENTSOF(urls); i++) {
                 _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 
-                check_r(setup_preview(SETUP_TOOL_OPENCODE, &empty, urls[i], SETUP_KEY_ENV, NULL, &a), 0);
-                check_r(setup_preview(SETUP_TOOL_OPENCODE, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &b), 0);
-                check(streq_ptr(a, b));
-                check(strstr(strempty(a), "\"baseURL\": \"https://llm.bankr.bot/v1\""));
-                check_r(setup_preview(SETUP_TOOL_CLAUDE, &empty, urls[i], SETUP_KEY_ENV, NULL, &c), 0);
-                check(strstr(strempty(c), "export ANTHROPIC_BASE_URL=\"https://llm.bankr.bot\"\n"));
-                check_r(setup_preview(SETUP_TOOL_OPENCLAW, &empty, urls[i], SETUP_KEY_ENV, NULL, &d), 0);
-                check(strstr(strempty(d), "\"baseUrl\": \"https://llm.bankr.bot\","));
+                EXPECT_R(setup_preview(SETUP_TOOL_OPENCODE, &empty, urls[i], SETUP_KEY_ENV, NULL, &a), 0);
+                EXPECT_R(setup_preview(SETUP_TOOL_OPENCODE, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &b), 0);
+                EXPECT(streq_ptr(a, b));
+                EXPECT(strstr(strempty(a), "\"baseURL\": \"https://llm.bankr.bot/v1\""));
+                EXPECT_R(setup_preview(SETUP_TOOL_CLAUDE, &empty, urls[i], SETUP_KEY_ENV, NULL, &c), 0);
+                EXPECT(strstr(strempty(c), "export ANTHROPIC_BASE_URL=\"https://llm.bankr.bot\"\n"));
+                EXPECT_R(setup_preview(SETUP_TOOL_OPENCLAW, &empty, urls[i], SETUP_KEY_ENV, NULL, &d), 0);
+                EXPECT(strstr(strempty(d), "\"baseUrl\": \"https://llm.bankr.bot\","));
         }
 
         /* Shell quoting: anything that could expand goes in single quotes. */
         {
                 _cleanup_free_ char *c = NULL;
-                check_r(setup_preview(SETUP_TOOL_CLAUDE, &empty, "http://127.0.0.1:8080", SETUP_KEY_INLINE,
+                EXPECT_R(setup_preview(SETUP_TOOL_CLAUDE, &empty, "http://127.0.0.1:8080", SETUP_KEY_INLINE,
                                       "bk_a'b$(x)`y`!z", &c), 0);
-                check(streq_ptr(c, "export ANTHROPIC_BASE_URL=\"http://127.0.0.1:8080\"\n"
+                EXPECT(streq_ptr(c, "export ANTHROPIC_BASE_URL=\"http://127.0.0.1:8080\"\n"
                                    "export ANTHROPIC_AUTH_TOKEN='bk_a'\\''b$(x)`y`!z'\n"));
         }
 
         /* Cursor warns about a gateway its servers cannot reach. */
         {
                 _cleanup_free_ char *c = NULL, *d = NULL;
-                check_r(setup_preview(SETUP_TOOL_CURSOR, &empty, "http://localhost:8080", SETUP_KEY_ENV, NULL, &c), 0);
-                check(strstr(strempty(c), "Warning: http://localhost:8080/v1 is a local address"));
-                check_r(setup_preview(SETUP_TOOL_CURSOR, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &d), 0);
-                check(!strstr(strempty(d), "Warning:"));
+                EXPECT_R(setup_preview(SETUP_TOOL_CURSOR, &empty, "http://localhost:8080", SETUP_KEY_ENV, NULL, &c), 0);
+                EXPECT(strstr(strempty(c), "Warning: http://localhost:8080/v1 is a local address"));
+                EXPECT_R(setup_preview(SETUP_TOOL_CURSOR, &empty, GATEWAY, SETUP_KEY_ENV, NULL, &d), 0);
+                EXPECT(!strstr(strempty(d), "Warning:"));
         }
 }
 
@@ -259,7 +241,7 @@ static void test_basics(void) {
 
 static char *provider(SetupTool t, const ModelList *l) {
         char *p = NULL;
-        check_r(setup_provider_json(t, l, GATEWAY, SETUP_KEY_ENV, NULL, &p), 0);
+        EXPECT_R(setup_provider_json(t, l, GATEWAY, SETUP_KEY_ENV, NULL, &p), 0);
         return p;
 }
 
@@ -267,17 +249,17 @@ static void test_merge_fresh(const ModelList *l) {
         for (SetupTool t = SETUP_TOOL_OPENCLAW; t <= SETUP_TOOL_OPENCODE; t++) {
                 _cleanup_free_ char *prov = provider(t, l), *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
 
-                check_r(setup_merge(t, NULL, prov, false, &a, NULL), 0);
-                check_r(setup_preview(t, l, GATEWAY, SETUP_KEY_ENV, NULL, &b), 0);
-                check(streq_ptr(a, b));
+                EXPECT_R(setup_merge(t, NULL, prov, false, &a, NULL), 0);
+                EXPECT_R(setup_preview(t, l, GATEWAY, SETUP_KEY_ENV, NULL, &b), 0);
+                EXPECT(streq_ptr(a, b));
                 /* Empty or blank files hold nothing to keep: fresh too. */
-                check_r(setup_merge(t, "", prov, false, &c, NULL), 0);
-                check(streq_ptr(a, c));
-                check_r(setup_merge(t, " \n\t\r\n", prov, false, &d, NULL), 0);
-                check(streq_ptr(a, d));
+                EXPECT_R(setup_merge(t, "", prov, false, &c, NULL), 0);
+                EXPECT(streq_ptr(a, c));
+                EXPECT_R(setup_merge(t, " \n\t\r\n", prov, false, &d, NULL), 0);
+                EXPECT(streq_ptr(a, d));
                 /* A byte order mark is accepted (and not written back). */
-                check_r(setup_merge(t, "\xEF\xBB\xBF{}\n", prov, false, &e, NULL), 0);
-                check(streq_ptr(a, e));
+                EXPECT_R(setup_merge(t, "\xEF\xBB\xBF{}\n", prov, false, &e, NULL), 0);
+                EXPECT(streq_ptr(a, e));
         }
 }
 
@@ -293,15 +275,15 @@ static void test_merge_file(SetupTool t, const char *casename, const ModelList *
         in = read_file(in_path);
         if (!in) {
                 fprintf(stderr, "fixture %s missing\n", in_path);
-                failures++;
+                test_failures++;
                 return;
         }
-        check_r(setup_merge(t, in, prov, false, &out, &err), 0);
+        EXPECT_R(setup_merge(t, in, prov, false, &out, &err), 0);
         if (err)
                 fprintf(stderr, "%s: %s\n", in_path, err);
         check_golden(out_name, out);
-        check_r(setup_merge(t, out, prov, false, &again, NULL), 0);
-        check(streq_ptr(out, again));
+        EXPECT_R(setup_merge(t, out, prov, false, &again, NULL), 0);
+        EXPECT(streq_ptr(out, again));
 }
 
 static void test_merge_numbers(void) {
@@ -356,10 +338,10 @@ static void test_merge_numbers(void) {
         ModelList empty = {};
         _cleanup_free_ char *prov = provider(SETUP_TOOL_OPENCODE, &empty), *out = NULL, *err = NULL;
 
-        check_r(setup_merge(SETUP_TOOL_OPENCODE, in, prov, false, &out, &err), 0);
+        EXPECT_R(setup_merge(SETUP_TOOL_OPENCODE, in, prov, false, &out, &err), 0);
         /* $schema first, then the user's members unchanged, then ours. */
-        check(startswith(strempty(out), "{\n  \"$schema\": \"https://opencode.ai/config.json\",\n"));
-        check(strstr(strempty(out), tail));
+        EXPECT(startswith(strempty(out), "{\n  \"$schema\": \"https://opencode.ai/config.json\",\n"));
+        EXPECT(strstr(strempty(out), tail));
         if (!strstr(strempty(out), tail))
                 fprintf(stderr, "got:\n%s\n", strempty(out));
 }
@@ -416,7 +398,7 @@ static void test_merge_refused(const ModelList *l) {
         for (SetupTool t = SETUP_TOOL_OPENCLAW; t <= SETUP_TOOL_OPENCODE; t++) {
                 _cleanup_free_ char *prov = provider(t, l), *fresh = NULL;
 
-                check_r(setup_merge(t, NULL, prov, false, &fresh, NULL), 0);
+                EXPECT_R(setup_merge(t, NULL, prov, false, &fresh, NULL), 0);
                 for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                         _cleanup_free_ char *out = NULL, *err = NULL, *out2 = NULL, *err2 = NULL;
                         int r;
@@ -425,13 +407,13 @@ static void test_merge_refused(const ModelList *l) {
                         if (r != -EBADMSG || out || !err || !strstr(err, bad[i].says) ||
                             !strstr(err, "use --force")) {
                                 fprintf(stderr, "case %zu (%s): r=%d err=%s\n", i, bad[i].text, r, strna(err));
-                                failures++;
+                                test_failures++;
                         }
                         /* force: a fresh file, and the reason. */
                         r = setup_merge(t, bad[i].text, prov, true, &out2, &err2);
-                        check(r == 1);
-                        check(streq_ptr(out2, fresh));
-                        check(err2 && strstr(err2, bad[i].says));
+                        EXPECT(r == 1);
+                        EXPECT(streq_ptr(out2, fresh));
+                        EXPECT(err2 && strstr(err2, bad[i].says));
                 }
         }
 
@@ -449,8 +431,8 @@ static void test_merge_refused(const ModelList *l) {
                 for (size_t i = 0; i < depth; i++)
                         *p++ = '[';
                 *p = 0;
-                check_r(setup_merge(SETUP_TOOL_OPENCLAW, deep, prov, false, &out, &err), -EBADMSG);
-                check(err && strstr(err, "nesting deeper than"));
+                EXPECT_R(setup_merge(SETUP_TOOL_OPENCLAW, deep, prov, false, &out, &err), -EBADMSG);
+                EXPECT(err && strstr(err, "nesting deeper than"));
         }
 }
 
@@ -471,18 +453,18 @@ static void test_merge_conflicts(const ModelList *l) {
                 _cleanup_free_ char *prov = provider(bad[i].tool, l), *out = NULL, *err = NULL, *out2 = NULL,
                                     *err2 = NULL, *fresh = NULL;
 
-                check_r(setup_merge(bad[i].tool, bad[i].text, prov, false, &out, &err), -EBADMSG);
-                check(!out);
-                check(err && strstr(err, bad[i].says) && strstr(err, "--force"));
-                check_r(setup_merge(bad[i].tool, bad[i].text, prov, true, &out2, &err2), 1);
-                check_r(setup_merge(bad[i].tool, NULL, prov, false, &fresh, NULL), 0);
-                check(streq_ptr(out2, fresh));
+                EXPECT_R(setup_merge(bad[i].tool, bad[i].text, prov, false, &out, &err), -EBADMSG);
+                EXPECT(!out);
+                EXPECT(err && strstr(err, bad[i].says) && strstr(err, "--force"));
+                EXPECT_R(setup_merge(bad[i].tool, bad[i].text, prov, true, &out2, &err2), 1);
+                EXPECT_R(setup_merge(bad[i].tool, NULL, prov, false, &fresh, NULL), 0);
+                EXPECT(streq_ptr(out2, fresh));
         }
 
         /* The same names elsewhere are not ours to judge. */
         {
                 _cleanup_free_ char *prov = provider(SETUP_TOOL_OPENCODE, l), *out = NULL;
-                check_r(setup_merge(SETUP_TOOL_OPENCODE, "{\"models\": 5}", prov, false, &out, NULL), 0);
+                EXPECT_R(setup_merge(SETUP_TOOL_OPENCODE, "{\"models\": 5}", prov, false, &out, NULL), 0);
         }
 }
 
@@ -490,10 +472,10 @@ static void test_merge_keeps_position(void) {
         ModelList empty = {};
         _cleanup_free_ char *prov = provider(SETUP_TOOL_OPENCLAW, &empty), *out = NULL;
 
-        check_r(setup_merge(SETUP_TOOL_OPENCLAW,
+        EXPECT_R(setup_merge(SETUP_TOOL_OPENCLAW,
                             "{\"z\":1,\"models\":{\"providers\":{\"a\":{},\"bankr\":{\"old\":true},\"c\":null},\"mode\":\"merge\"},\"y\":2}",
                             prov, false, &out, NULL), 0);
-        check(streq_ptr(out,
+        EXPECT(streq_ptr(out,
                         "{\n"
                         "  \"z\": 1,\n"
                         "  \"models\": {\n"
@@ -514,44 +496,44 @@ static void test_merge_keeps_position(void) {
 
         /* An existing $schema stays where it is, with its value. */
         _cleanup_free_ char *prov2 = provider(SETUP_TOOL_OPENCODE, &empty), *out2 = NULL;
-        check_r(setup_merge(SETUP_TOOL_OPENCODE, "{\"a\":null,\"$schema\":\"https://example.com/s.json\"}", prov2,
+        EXPECT_R(setup_merge(SETUP_TOOL_OPENCODE, "{\"a\":null,\"$schema\":\"https://example.com/s.json\"}", prov2,
                             false, &out2, NULL), 0);
-        check(startswith(strempty(out2), "{\n  \"a\": null,\n  \"$schema\": \"https://example.com/s.json\",\n  \"provider\": {\n"));
+        EXPECT(startswith(strempty(out2), "{\n  \"a\": null,\n  \"$schema\": \"https://example.com/s.json\",\n  \"provider\": {\n"));
 }
 
 /* The keys a backup must not keep (setup_inline_keys()). */
 static void test_inline_keys(void) {
         char **l = NULL;
 
-        check_r(setup_inline_keys(SETUP_TOOL_OPENCLAW,
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCLAW,
                                   "{\"models\":{\"providers\":{\"bankr\":{\"apiKey\":\"plainkey-no-prefix\"}}},"
                                   "\"other\":\"bk_elsewhere_12345678\",\"short\":\"bk_1234567\"}", &l), 0);
-        check(strv_length(l) == 2);
-        check(l && streq_ptr(l[0], "plainkey-no-prefix") && streq_ptr(l[1], "bk_elsewhere_12345678"));
+        EXPECT(strv_length(l) == 2);
+        EXPECT(l && streq_ptr(l[0], "plainkey-no-prefix") && streq_ptr(l[1], "bk_elsewhere_12345678"));
         l = setup_keys_free(l);
 
         /* The environment reference is no key. */
-        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE,
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCODE,
                                   "{\"provider\":{\"bankr\":{\"options\":{\"apiKey\":\"{env:BANKR_API_KEY}\"}}}}", &l), 0);
-        check(!l);
-        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE,
+        EXPECT(!l);
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCODE,
                                   "{\"provider\":{\"bankr\":{\"options\":{\"apiKey\":\"\\u0062k_escaped_0123456789\"}}}}", &l), 0);
-        check(strv_length(l) == 1 && streq_ptr(l[0], "bk_escaped_0123456789")); /* decoded */
+        EXPECT(strv_length(l) == 1 && streq_ptr(l[0], "bk_escaped_0123456789")); /* decoded */
         l = setup_keys_free(l);
 
         /* Not JSON (replaced with --force): bk_ tokens still found, once each. */
-        check_r(setup_inline_keys(SETUP_TOOL_OPENCODE, "{ // x\n apiKey: 'bk_abc_0123456789', again bk_abc_0123456789,\n",
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCODE, "{ // x\n apiKey: 'bk_abc_0123456789', again bk_abc_0123456789,\n",
                                   &l), 0);
-        check(strv_length(l) == 1 && streq_ptr(l[0], "bk_abc_0123456789"));
+        EXPECT(strv_length(l) == 1 && streq_ptr(l[0], "bk_abc_0123456789"));
         l = setup_keys_free(l);
 
         /* Print-only tools and no file: nothing. */
-        check_r(setup_inline_keys(SETUP_TOOL_CLAUDE, "bk_abc_0123456789", &l), 0);
-        check(!l);
-        check_r(setup_inline_keys(SETUP_TOOL_OPENCLAW, NULL, &l), 0);
-        check(!l);
-        check(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCLAW), "${BANKR_API_KEY}"));
-        check(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCODE), "{env:BANKR_API_KEY}"));
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_CLAUDE, "bk_abc_0123456789", &l), 0);
+        EXPECT(!l);
+        EXPECT_R(setup_inline_keys(SETUP_TOOL_OPENCLAW, NULL, &l), 0);
+        EXPECT(!l);
+        EXPECT(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCLAW), "${BANKR_API_KEY}"));
+        EXPECT(streq_ptr(setup_key_reference(SETUP_TOOL_OPENCODE), "{env:BANKR_API_KEY}"));
 }
 
 int main(void) {
@@ -580,8 +562,8 @@ int main(void) {
         free_list(&catalog);
         free_list(&live);
 
-        if (failures > 0) {
-                fprintf(stderr, "%u check(s) failed\n", failures);
+        if (test_failures > 0) {
+                fprintf(stderr, "%u EXPECT(s) failed\n", test_failures);
                 return EXIT_FAILURE;
         }
         printf("setup-gen: all checks passed%s\n", update_golden ? " (golden files rewritten)" : "");

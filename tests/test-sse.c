@@ -4,23 +4,7 @@
 
 #include "sse.h"
 #include "transcripts.h"
-
-#define ASSERT(expr)                                                                              \
-        do {                                                                                      \
-                if (!(expr)) {                                                                    \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                  \
-                }                                                                                 \
-        } while (0)
-
-#define ASSERT_STREQ(a, b)                                                                         \
-        do {                                                                                       \
-                const char *_a = (a), *_b = (b);                                                   \
-                if (strcmp(_a, _b) != 0) {                                                         \
-                        fprintf(stderr, "%s:%d: expected\n«%s»\ngot\n«%s»\n", __FILE__, __LINE__, _b, _a); \
-                        abort();                                                                   \
-                }                                                                                  \
-        } while (0)
+#include "test.h"
 
 /* Events are recorded as "[name]data" joined with "|"; NUL bytes in data
  * show as "\0". */

@@ -5,14 +5,7 @@
 #include <string.h>
 
 #include "term-sanitize.h"
-
-#define ASSERT(expr)                                                                              \
-        do {                                                                                      \
-                if (!(expr)) {                                                                    \
-                        fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                  \
-                }                                                                                 \
-        } while (0)
+#include "test.h"
 
 /* in (n bytes) through the filter cut into pieces of `piece` bytes (0: whole). */
 static char *run(const char *in, size_t n, size_t piece) {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Model records (see models.h): parsing the gateway's /v1/models answer
+ * Model records (see model-list.h): parsing the gateway's /v1/models answer
  * (also our catalog and cache format), writing it back, and finding the ids
  * closest to a mistyped one. Everything that comes from the network is
  * checked: a field of the wrong type or with an absurd value is replaced by
@@ -10,7 +10,9 @@
 #include <math.h>
 #include <strings.h>
 
-#include "models.h"
+#include "json-util.h"
+#include "model-list.h"
+#include "utf8.h"
 
 #define MODELS_MAX 10000U
 #define ID_MAX 256U
@@ -260,6 +262,7 @@ int model_list_from_gateway_json(const char *json, size_t len, const ModelList *
         l = calloc(1, sizeof(ModelList));
         if (!l)
                 goto oom;
+        size_t allocated = 0;
         n = json_object_array_length(data);
         for (size_t i = 0; i < n && l->n < MODELS_MAX; i++) {
                 struct json_object *o = json_object_array_get_idx(data, i);
@@ -271,12 +274,8 @@ int model_list_from_gateway_json(const char *json, size_t len, const ModelList *
                 if (!id || model_list_find(l, id)) /* no id, or a duplicate: first one wins */
                         continue;
 
-                if (l->n % 32 == 0) {
-                        Model *a = reallocarray(l->models, l->n + 32, sizeof(Model));
-                        if (!a)
-                                goto oom;
-                        l->models = a;
-                }
+                if (!GREEDY_REALLOC(l->models, allocated, l->n + 1))
+                        goto oom;
                 r = model_from_json(o, id, catalog, &l->models[l->n]);
                 if (r < 0)
                         goto oom;
@@ -297,28 +296,6 @@ oom:
 
 /* ---- writing ------------------------------------------------------------- */
 
-/* The shortest decimal that reads back as the same double. */
-static struct json_object *json_new_exact_double(double d) {
-        char buf[32];
-
-        for (int prec = 1; prec <= 17; prec++) {
-                (void) snprintf(buf, sizeof buf, "%.*g", prec, d);
-                if (strtod(buf, NULL) == d)
-                        break;
-        }
-        return json_object_new_double_s(d, buf);
-}
-
-static int json_add(struct json_object *o, const char *key, struct json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 static int model_to_json(const Model *m, struct json_object **ret) {
         struct json_object *o = NULL, *in = NULL, *p = NULL;
 
@@ -335,10 +312,10 @@ static int model_to_json(const Model *m, struct json_object **ret) {
                         goto oom;
                 }
         }
-        if (json_add(p, "input", json_new_exact_double(m->price_input)) < 0 ||
-            json_add(p, "output", json_new_exact_double(m->price_output)) < 0 ||
-            json_add(p, "cache_read", json_new_exact_double(m->price_cache_read)) < 0 ||
-            json_add(p, "cache_write", json_new_exact_double(m->price_cache_write)) < 0)
+        if (json_add(p, "input", json_new_double_short(m->price_input)) < 0 ||
+            json_add(p, "output", json_new_double_short(m->price_output)) < 0 ||
+            json_add(p, "cache_read", json_new_double_short(m->price_cache_read)) < 0 ||
+            json_add(p, "cache_write", json_new_double_short(m->price_cache_write)) < 0)
                 goto oom;
 
         if (json_add(o, "id", json_object_new_string(m->id)) < 0 ||

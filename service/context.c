@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Context's events and accessors (declared in bankr-llmd.h): the one
+ * place where a module's news reaches the modules that react to it, and
+ * where every module reads the resolved key and URLs. Modules never call
+ * each other sideways; they call these, and these call the modules
+ * through the headers named after them. main.c owns the Context's
+ * lifetime.
+ */
+#include "bankr-llmd.h"
+#include "credits.h"
+#include "key.h"
+#include "models.h"
+
+/* --- accessors (key.c's state) ------------------------------------------ */
+
+const char *context_llm_key(Context *c) {
+        return keys_get_llm_key(c->keys);
+}
+
+const char *context_api_key(Context *c) {
+        return keys_get_api_key(c->keys);
+}
+
+const char *context_gateway_url(Context *c) {
+        return keys_get_gateway_url(c->keys);
+}
+
+const char *context_api_url(Context *c) {
+        return keys_get_api_url(c->keys);
+}
+
+/* --- events ------------------------------------------------------------- */
+
+void context_key_changed(Context *c) {
+        if (c->models)
+                models_key_changed(c->models);
+        if (c->credits)
+                credits_key_changed(c->credits);
+}
+
+void context_gateway_status(Context *c, long status) {
+        if (c->credits)
+                credits_gateway_status(c->credits, status);
+}
+
+void context_request_finished(Context *c) {
+        if (c->credits)
+                credits_request_finished(c->credits);
+}
+
+void context_balance_known(Context *c, double balance_usd) {
+        if (c->credits)
+                credits_set_balance(c->credits, balance_usd);
+}
+
+int context_validate_key(Context *c, sd_bus_message *m, sd_bus_error *error) {
+        return credits_validate(c->credits, m, error);
+}
