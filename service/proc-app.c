@@ -15,6 +15,21 @@ int pid_flatpak_app(pid_t pid, char **ret_app_id) {
         size_t size = 0;
         int r;
 
+        (void) snprintf(path, sizeof(path), "/proc/%i/cgroup", (int) pid);
+        r = read_full_file(path, 64 * 1024, &buf, &size);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        r = flatpak_scope_app_id(buf, size, ret_app_id);
+        if (r == 0)
+                return 1;
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EINVAL)
+                goto unnamed;
+        buf = mfree(buf);
+
         (void) snprintf(path, sizeof(path), "/proc/%i/root/.flatpak-info", (int) pid);
         r = read_full_file(path, 64 * 1024, &buf, &size);
         if (r == -ENOENT) {
@@ -25,18 +40,22 @@ int pid_flatpak_app(pid_t pid, char **ret_app_id) {
                 *ret_app_id = NULL;
                 return 0;
         }
+        if (r == -EACCES || r == -EPERM) {
+                /* In our user namespace: the scope above has answered. */
+                *ret_app_id = NULL;
+                return 0;
+        }
         if (r < 0)
                 return r;
         r = flatpak_info_app_id(buf, size, ret_app_id);
+        if (r == 0)
+                return 1;
         if (r == -ENOMEM)
                 return r;
-        if (r < 0) {
-                /* A sandbox all the same; its name is not one to show. */
-                *ret_app_id = strdup("(unnamed)");
-                if (!*ret_app_id)
-                        return -ENOMEM;
-        }
-        return 1;
+unnamed:
+        /* A sandbox all the same; its name is not one to show. */
+        *ret_app_id = strdup("(unnamed)");
+        return *ret_app_id ? 1 : -ENOMEM;
 }
 
 static int pid_unit_app(pid_t pid, char **ret) {

@@ -9,10 +9,15 @@
 
 #include <sys/types.h>
 
-/* 1 and the app id when pid runs in a Flatpak sandbox
- * (/proc/PID/root/.flatpak-info exists; "(unnamed)" when it names no
- * well-formed app), 0 and NULL when it does not, <0 when that cannot be
- * told (-ESRCH: the process is gone; its root unreadable). */
+/* 1 and the app id when pid runs in a Flatpak sandbox, 0 and NULL when it
+ * does not, <0 when that cannot be told (-ESRCH: the process is gone; its
+ * files unreadable). Two signs, either one enough: the Flatpak scope the
+ * process runs in (its /proc/PID/cgroup, readable by anyone), and the
+ * .flatpak-info at the root of its sandbox. The root cannot be looked at
+ * from inside a user namespace (systemd gives the sandboxed user unit one),
+ * so there the scope decides. "(unnamed)" for a sandbox that names no
+ * well-formed app. polkit.c refuses such callers what hands out the key;
+ * usage.c books them under the app id. */
 int pid_flatpak_app(pid_t pid, char **ret_app_id);
 
 /* The app of a D-Bus caller for the ledger and budgets:
