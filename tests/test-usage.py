@@ -384,6 +384,54 @@ class BudgetNotification(Budgets):
             log.close()
 
 
+class Schema(UsageTest):
+    def test_retention_at_start(self):
+        self.assertIsNone(self.run_one().error)
+        self.wait_records(1)
+        self.c.close()
+        self.env.stop_service()
+        old = int((time.time() - 401 * 86400) * 1e6)
+        kept = int((time.time() - 399 * 86400) * 1e6)
+        db = sqlite3.connect(self.db_path)
+        for t in (old, kept):
+            db.execute("INSERT INTO requests (time, app, via, model, status, error, input_tokens, output_tokens, "
+                       "cache_read_tokens, cache_write_tokens, cost_usd, latency_first_ms, latency_total_ms, "
+                       "attempts, privacy_tier) VALUES (?, 'old.app', 'dbus', 'm', 'finished', '', 1, 1, 0, 0, "
+                       "0.5, 1, 2, 1, '')", (t,))
+        db.commit()
+        db.close()
+        self.env.start_service()
+        self.c = ChatClient(self.env)
+        self.usage = dbus.Interface(self.c.bus.get_object("bot.bankr.LLM1", OBJ), USAGE)
+        times = [r["time"] for r in self.wait_records(2)]
+        self.assertIn(kept, times)
+        self.assertNotIn(old, times)
+        self.assertIn("older than 400 days", self.env.log())
+
+    def test_newer_schema_is_left_alone(self):
+        self.c.close()
+        self.env.stop_service()
+        os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.db_path + suffix):
+                os.unlink(self.db_path + suffix)
+        db = sqlite3.connect(self.db_path)
+        db.execute("CREATE TABLE future (x)")
+        db.execute("PRAGMA user_version = 99")
+        db.commit()
+        db.close()
+        self.env.start_service()
+        self.c = ChatClient(self.env)
+        self.usage = dbus.Interface(self.c.bus.get_object("bot.bankr.LLM1", OBJ), USAGE)
+        self.assertIsNone(self.run_one().error)
+        msg = self.assertBusError(E + "LedgerUnavailable", self.usage.Summary, "", V({}))
+        self.assertIn("newer bankr-llmd (schema 99", msg)
+        db = sqlite3.connect(self.db_path)
+        self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], 99)
+        self.assertEqual([r[0] for r in db.execute("SELECT name FROM sqlite_master")], ["future"])
+        db.close()
+
+
 class CorruptDatabase(UsageTest):
     def before_start(self):
         os.makedirs(os.path.dirname(self.db_path), exist_ok=True)
