@@ -487,6 +487,8 @@ static int thread_write_books(Ledger *l) {
         }
         l->books_tail = NULL;
         l->n_books = 0;
+        /* A lock that went away leaves the handle open: say it works again. */
+        thread_set_problem(l, NULL);
         return SQLITE_OK;
 }
 
@@ -740,7 +742,9 @@ static void thread_query(Ledger *l, Job *j) {
                 return;
         }
         rc = j->type == JOB_SUMMARY ? thread_summary(l, j) : thread_recent(l, j);
-        if (rc == -ENOMEM) {
+        if (rc == SQLITE_OK)
+                thread_set_problem(l, NULL);
+        else if (rc == -ENOMEM) {
                 j->error = -ENOMEM;
                 j->problem = strdup("Out of memory while reading the usage database.");
         } else if (rc != SQLITE_OK) {

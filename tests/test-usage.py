@@ -480,6 +480,8 @@ class LockedDatabase(UsageTest):
             locker.wait(10)
         recs = self.wait_records(2)
         self.assertEqual(recs[0]["cost_usd"], res.info["cost_usd"])
+        # And the log says so once the lock is gone (the handle stayed open).
+        wait_until(lambda: "works again" in self.env.log(), what="the log to say the database works again")
 
 
 class Cli(UsageTest):
