@@ -498,9 +498,10 @@ int usage_admit(Usage *u, const char *app, double estimate_usd, sd_bus_error *er
                         t = (time_t) (end / USEC_PER_SEC);
                         if (localtime_r(&t, &tm))
                                 (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-                        log_info("Refused a request of %s: its budget of %.4f USD per %s is spent (%.4f, %.4f in "
-                                 "flight).", app, b->limit, budget_period_to_string(b->period), spent,
-                                 a ? a->in_flight : 0.0);
+                        /* debug: an app retrying in a loop must not flood the journal. */
+                        log_debug("Refused a request of %s: its budget of %.4f USD per %s is spent (%.4f, %.4f in "
+                                  "flight).", app, b->limit, budget_period_to_string(b->period), spent,
+                                  a ? a->in_flight : 0.0);
                         return sd_bus_error_setf(error, BUS_ERROR_BUDGET_EXCEEDED,
                                                  "The app %s has spent its budget of %.2f USD per %s (%.4f USD spent%s). "
                                                  "It resets at %s; or raise it with \"bankr-llm budget set %s USD/%s\".",
