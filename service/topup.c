@@ -555,7 +555,8 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
 static int set_transport_error(AgentCall *ac, int e, sd_bus_error *error) {
         const char *why = http_request_get_error_message(ac->request);
         _cleanup_free_ char *fallback = NULL;
-        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL;
+        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL ||
+                        e == -EKEYREJECTED || e == -EMFILE || e == -ENFILE;
         const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(e, GATEWAY_ENDPOINT_AGENT));
 
         if (!why) {

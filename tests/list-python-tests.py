@@ -10,7 +10,8 @@ parsed with ast, never imported: configuring needs none of their imports.
 ID is Class.test_method, or Class alone for a class whose cases share one
 expensive setUpClass (they run in one process, as one meson test). A class
 inherits the cases of its bases in the same file; a class without cases
-(a base of others) gives nothing.
+(a base of others), or one the module deletes ("del Base", so that unittest
+runs only its subclasses), gives nothing.
 """
 import ast
 import glob
@@ -22,6 +23,8 @@ def cases(path):
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read(), path)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    deleted = {t.id for node in tree.body if isinstance(node, ast.Delete)
+               for t in node.targets if isinstance(t, ast.Name)}
 
     def bases(node):
         for b in node.bases:
@@ -50,6 +53,8 @@ def cases(path):
                 yield from defined(item)
 
     for node in classes.values():
+        if node.name in deleted:
+            continue
         names = methods(node)
         tests = [m for m in names if m.startswith("test")]
         if not tests:
