@@ -19,6 +19,7 @@
 #include "notify-state.h"
 #include "util.h"
 
+#define BUDGET_NOTICES_MAX 256U
 
 #define NOTIFY_NAME "org.freedesktop.Notifications"
 #define NOTIFY_PATH "/org/freedesktop/Notifications"
@@ -57,6 +58,12 @@ struct Context {
         /* No server could be reached: wait for NameOwnerChanged. */
         bool server_absent;
         sd_bus_slot *caps_call;
+
+        /* BudgetReached: what we showed per app (this run only; bankr-llmd
+         * itself sends the signal once per app and period, across its
+         * restarts). */
+        BudgetNotice *budgets;
+        size_t n_budgets;
 };
 
 static bool arg_verbose = false;
@@ -71,6 +78,9 @@ static void context_done(Context *c) {
         sd_event_unref(c->event);
         told_done(&c->told);
         facts_done(&c->facts);
+        for (size_t i = 0; i < c->n_budgets; i++)
+                free(c->budgets[i].app);
+        free(c->budgets);
         free(c->told_path);
         free(c->server);
 }
@@ -716,6 +726,173 @@ static int on_exhausted(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return 0;
 }
 
+/* ---- budgets ------------------------------------------------------------ */
+
+typedef struct BudgetEvent {
+        Context *context;
+        char *app;
+        double spent, limit;
+} BudgetEvent;
+
+static BudgetNotice *budget_notice_find(Context *c, const char *app) {
+        for (size_t i = 0; i < c->n_budgets; i++)
+                if (streq(c->budgets[i].app, app))
+                        return &c->budgets[i];
+        return NULL;
+}
+
+static int on_budget_notify_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t id;
+        const char *app;
+
+        /* The app rides along in the slot's description. */
+        app = NULL;
+        (void) sd_bus_slot_get_description(sd_bus_get_current_slot(c->bus), &app);
+        if (e) {
+                log_warning("Failed to show the budget notification: %s", e->message ?: e->name);
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "u", &id) < 0 || !app)
+                return 0;
+        BudgetNotice *n = budget_notice_find(c, app);
+        if (n)
+                n->id = id;
+        return 0;
+}
+
+static void budget_show(Context *c, const char *app, double spent, double limit, const char *period,
+                        uint64_t resets_at) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(message_done) Message msg = {};
+        BudgetNotice *n = budget_notice_find(c, app);
+        sd_bus_slot *slot = NULL;
+        int r;
+
+        if (!budget_notice_wanted(n, resets_at)) {
+                log_debug("Budget of %s: already shown for this period.", app);
+                return;
+        }
+        if (!n) {
+                if (c->n_budgets >= BUDGET_NOTICES_MAX)
+                        return;
+                n = reallocarray(c->budgets, c->n_budgets + 1, sizeof(BudgetNotice));
+                if (!n) {
+                        (void) log_oom();
+                        return;
+                }
+                c->budgets = n;
+                n = &c->budgets[c->n_budgets];
+                *n = (BudgetNotice) { .app = strdup(app) };
+                if (!n->app) {
+                        (void) log_oom();
+                        return;
+                }
+                c->n_budgets++;
+        }
+        n->resets_at = resets_at;
+
+        r = budget_message(app, spent, limit, period, resets_at, &msg);
+        if (r < 0) {
+                (void) log_oom();
+                return;
+        }
+        r = sd_bus_message_new_method_call(c->bus, &m, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE, "Notify");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "susssasa{sv}i", APP_NAME, n->id, msg.icon, msg.summary, msg.body, 0, 1,
+                                          "urgency", "y", msg.urgency, (int32_t) -1);
+        if (r >= 0)
+                r = sd_bus_call_async(c->bus, &slot, m, on_budget_notify_reply, c, 0);
+        if (r < 0) {
+                log_error_errno(r, "Failed to send the budget notification: %m");
+                return;
+        }
+        (void) sd_bus_slot_set_description(slot, app);
+        (void) sd_bus_slot_set_floating(slot, true);
+        sd_bus_slot_unref(slot);
+        log_info("%s: %s%s", msg.summary, msg.body, n->id ? " (replacing the earlier one)" : "");
+}
+
+static int on_budgets_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        BudgetEvent *ev = userdata;
+        Context *c = ev->context;
+        const char *period = NULL;
+        uint64_t resets_at = 0;
+        int r;
+
+        /* Which period this is: the app's entry in Usage.Budgets. */
+        if (!sd_bus_message_is_method_error(reply, NULL)) {
+                r = sd_bus_message_enter_container(reply, 'v', "aa{sv}");
+                if (r > 0)
+                        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+                while (r > 0 && (r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
+                        const char *app = NULL, *per = NULL;
+                        uint64_t at = 0;
+
+                        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                                const char *key;
+                                r = sd_bus_message_read(reply, "s", &key);
+                                if (r >= 0 && streq(key, "app"))
+                                        r = sd_bus_message_read(reply, "v", "s", &app);
+                                else if (r >= 0 && streq(key, "period"))
+                                        r = sd_bus_message_read(reply, "v", "s", &per);
+                                else if (r >= 0 && streq(key, "resets_at"))
+                                        r = sd_bus_message_read(reply, "v", "t", &at);
+                                else if (r >= 0)
+                                        r = sd_bus_message_skip(reply, "v");
+                                if (r >= 0)
+                                        r = sd_bus_message_exit_container(reply);
+                                if (r < 0)
+                                        break;
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0 && streq_ptr(app, ev->app)) {
+                                period = per;
+                                resets_at = at;
+                                break;
+                        }
+                        if (r >= 0)
+                                r = 1;
+                }
+        }
+        budget_show(c, ev->app, ev->spent, ev->limit, period, resets_at);
+        free(ev->app);
+        free(ev);
+        return 0;
+}
+
+static int on_budget_reached(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *app;
+        double spent, limit;
+        BudgetEvent *ev;
+        int r;
+
+        r = sd_bus_message_read(m, "sdd", &app, &spent, &limit);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed Usage.BudgetReached: %m");
+        log_debug("Usage.BudgetReached: %s spent %.4f of %.4f.", app, spent, limit);
+
+        ev = calloc(1, sizeof(BudgetEvent));
+        if (!ev || !(ev->app = strdup(app))) {
+                free(ev);
+                return log_oom();
+        }
+        ev->context = c;
+        ev->spent = spent;
+        ev->limit = limit;
+        r = sd_bus_call_method_async(c->bus, NULL, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties",
+                                     "Get", on_budgets_reply, ev, "ss", IFACE_USAGE, "Budgets");
+        if (r < 0) {
+                free(ev->app);
+                free(ev);
+                return log_warning_errno(r, "Failed to read the budgets: %m");
+        }
+        return 0;
+}
+
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         const char *name, *old_owner, *new_owner;
@@ -769,6 +946,8 @@ static int add_matches(Context *c) {
                 "interface='" IFACE_CREDITS "',member='Low'",
                 "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
                 "interface='" IFACE_CREDITS "',member='Exhausted'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_USAGE "',member='BudgetReached'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
                 "interface='" NOTIFY_INTERFACE "',member='ActionInvoked'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
@@ -780,6 +959,7 @@ static int add_matches(Context *c) {
                 on_properties_changed,
                 on_low,
                 on_exhausted,
+                on_budget_reached,
                 on_action_invoked,
                 on_notification_closed,
         };
@@ -852,11 +1032,11 @@ static int setup(Context *c) {
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
-               "Shows desktop notifications when Bankr LLM credits run low or out, or\n"
-               "when the gateway rejects the key. Follows bankr-llmd (bot.bankr.LLM1)\n"
-               "on the session bus without starting it, and waits for a notification\n"
-               "server when none is running. Started by the bankr-llm-notify.service\n"
-               "user unit or by XDG autostart.\n\n"
+               "Shows desktop notifications when Bankr LLM credits run low or out, when\n"
+               "the gateway rejects the key, or when an application reaches its budget.\n"
+               "Follows bankr-llmd (bot.bankr.LLM1) on the session bus without starting\n"
+               "it, and waits for a notification server when none is running. Started by\n"
+               "the bankr-llm-notify.service user unit or by XDG autostart.\n\n"
                "  -h --help       Show this help\n"
                "     --version    Show the package version\n"
                "  -v --verbose    Log debug messages\n\n"

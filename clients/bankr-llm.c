@@ -20,6 +20,8 @@ static const Verb verbs[] = {
         { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
         { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
         { "opencode", verb_opencode, "run OpenCode through the gateway (all ARGS go to opencode)" },
+        { "usage", verb_usage, "show what each application spent, by app, model, day or hour" },
+        { "budget", verb_budget, "show or set how much each application may spend" },
         /* VERBS: more verbs are added here */
         {}
 };

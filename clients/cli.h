@@ -182,4 +182,6 @@ int verb_chat(int argc, char *argv[]);           /* verb-chat.c */
 int verb_setup(int argc, char *argv[]);          /* verb-setup.c */
 int verb_claude(int argc, char *argv[]);         /* verb-setup.c */
 int verb_opencode(int argc, char *argv[]);       /* verb-setup.c */
+int verb_usage(int argc, char *argv[]);          /* verb-usage.c */
+int verb_budget(int argc, char *argv[]);         /* verb-usage.c */
 

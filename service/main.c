@@ -21,6 +21,7 @@
 #include "setup.h"
 #include "topup.h"
 #include "polkit.h"
+#include "usage.h"
 
 static bool arg_verbose = false;
 
@@ -115,6 +116,7 @@ static Context *context_free(Context *c) {
         /* Modules first (they hold bus slots and event sources), keyring last
          * but before the keys it may still call back into. */
         c->chat = chat_free(c->chat);
+        c->usage = usage_free(c->usage); /* after chat, which books into it; writes what is queued */
         c->setup = setup_free(c->setup);
         c->topup = topup_free(c->topup);
         c->credits = credits_free(c->credits);
@@ -218,6 +220,7 @@ static int export(Context *c) {
                 { IFACE_CREDITS, topup_vtable, offsetof(Context, topup) },
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
+                { IFACE_USAGE, usage_vtable, offsetof(Context, usage) },
         };
         int r;
 
@@ -324,6 +327,9 @@ static int run(int argc, char *argv[]) {
         r = topup_new(c, &c->topup);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up top-ups: %m");
+        r = usage_new(c->event, c->bus, c->polkit, c->state_dir, &c->usage);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the ledger: %m");
         r = chat_new(c, &c->chat);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up chat: %m");
