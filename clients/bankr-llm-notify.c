@@ -14,6 +14,7 @@
 #include <systemd/sd-event.h>
 
 #include "bankr-names.h"
+#include "bus-util.h"
 #include "log.h"
 #include "notify-spawn.h"
 #include "notify-state.h"
@@ -500,83 +501,63 @@ static void levels_get(Context *c, Level levels[_TOPIC_MAX]) {
                 levels[t] = c->topic[t].now;
 }
 
+typedef struct CreditsApply {
+        Context *context;
+        Level *levels;
+} CreditsApply;
+
+static int credits_entry(sd_bus_message *m, const char *name, void *userdata) {
+        CreditsApply *a = userdata;
+        Facts *f = &a->context->facts;
+        const char *state;
+        int r;
+
+        if (streq(name, "Balance")) {
+                r = sd_bus_message_read(m, "v", "d", &f->balance);
+                f->have_balance = f->have_balance || r >= 0;
+        } else if (streq(name, "LowThreshold")) {
+                r = sd_bus_message_read(m, "v", "d", &f->threshold);
+                f->have_threshold = f->have_threshold || r >= 0;
+        } else if (streq(name, "State")) {
+                r = sd_bus_message_read(m, "v", "s", &state);
+                if (r >= 0 && credits_state_apply(state, a->levels) < 0)
+                        log_debug("Ignoring unknown credits state \"%s\".", state);
+                else if (r >= 0)
+                        log_debug("Credits state: %s.", state);
+        } else
+                r = sd_bus_message_skip(m, "v");
+        return r;
+}
+
 /* Reads an a{sv} of Credits properties into the context. */
 static int credits_apply(Context *c, sd_bus_message *m) {
         Level levels[_TOPIC_MAX];
         int r;
 
         levels_get(c, levels);
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        r = bus_dict_walk(m, credits_entry, &(CreditsApply) { c, levels });
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *state;
-
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Balance")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.balance);
-                        c->facts.have_balance = c->facts.have_balance || r >= 0;
-                } else if (streq(name, "LowThreshold")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.threshold);
-                        c->facts.have_threshold = c->facts.have_threshold || r >= 0;
-                } else if (streq(name, "State")) {
-                        r = sd_bus_message_read(m, "v", "s", &state);
-                        if (r >= 0 && credits_state_apply(state, levels) < 0)
-                                log_debug("Ignoring unknown credits state \"%s\".", state);
-                        else if (r >= 0)
-                                log_debug("Credits state: %s.", state);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
         levels_set(c, levels);
         return 0;
 }
 
-static int key_apply(Context *c, sd_bus_message *m) {
+static int key_entry(sd_bus_message *m, const char *name, void *userdata) {
+        Context *c = userdata;
+        const char *v;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (!streq(name, "Source") && !streq(name, "Kind"))
+                return sd_bus_message_skip(m, "v");
+        r = sd_bus_message_read(m, "v", "s", &v);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *v;
+        return free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
+}
 
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Source") || streq(name, "Kind")) {
-                        r = sd_bus_message_read(m, "v", "s", &v);
-                        if (r >= 0)
-                                r = free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+/* Reads an a{sv} of Key properties: only the wording of the messages. */
+static int key_apply(Context *c, sd_bus_message *m) {
+        return bus_dict_walk(m, key_entry, c);
 }
 
 static int on_credits_getall(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {

@@ -511,12 +511,7 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
         union {
                 const char *s;
                 int b;
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
+                int64_t i;
                 uint64_t t;
                 double d;
         } v;
@@ -561,17 +556,25 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 break;
         }
 
-        case 's':
-        case 'o':
-        case 'g':
-        case 'b':
         case 'y':
         case 'n':
         case 'q':
         case 'i':
         case 'u':
         case 'x':
-        case 't':
+                r = bus_read_integer(m, type, &v.i);
+                if (r < 0)
+                        return r;
+                o = json_object_new_int64(v.i);
+                if (!o)
+                        return -ENOMEM;
+                break;
+
+        case 's':
+        case 'o':
+        case 'g':
+        case 'b':
+        case 't': /* all of it: bus_read_integer() would stop at INT64_MAX */
         case 'd':
                 r = sd_bus_message_read_basic(m, type, &v);
                 if (r < 0)
@@ -579,24 +582,6 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 switch (type) {
                 case 'b':
                         o = json_object_new_boolean(v.b);
-                        break;
-                case 'y':
-                        o = json_object_new_int64(v.y);
-                        break;
-                case 'n':
-                        o = json_object_new_int64(v.n);
-                        break;
-                case 'q':
-                        o = json_object_new_int64(v.q);
-                        break;
-                case 'i':
-                        o = json_object_new_int64(v.i);
-                        break;
-                case 'u':
-                        o = json_object_new_int64(v.u);
-                        break;
-                case 'x':
-                        o = json_object_new_int64(v.x);
                         break;
                 case 't':
                         o = json_object_new_uint64(v.t);
