@@ -6,7 +6,6 @@
  * talks to org.freedesktop.Notifications directly over sd-bus. Nothing
  * but bus signals wakes it up.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
@@ -59,8 +58,6 @@ struct Context {
         bool server_absent;
         sd_bus_slot *caps_call;
 };
-
-static bool arg_verbose = false;
 
 static void context_done(Context *c) {
         for (Topic t = 0; t < _TOPIC_MAX; t++)
@@ -439,6 +436,24 @@ static Topic topic_by_id(Context *c, sd_bus_message *m, uint32_t id) {
         return _TOPIC_INVALID;
 }
 
+/* ActionInvoked (us) and NotificationClosed (uu): the id, the second
+ * argument (of type `type`) and the topic. 1 for a notification of ours, 0
+ * for another, -errno for a malformed signal (logged). */
+static int read_id_signal(Context *c, sd_bus_message *m, const char *what, char type, uint32_t *ret_id,
+                          void *ret_arg, Topic *ret_topic) {
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', ret_id);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, type, ret_arg);
+        if (r == 0)
+                r = -ENXIO; /* missing, as sd_bus_message_read() says it */
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed %s: %m", what);
+        *ret_topic = topic_by_id(c, m, *ret_id);
+        return *ret_topic >= 0;
+}
+
 static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         const char *key;
@@ -446,12 +461,9 @@ static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *re
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "us", &id, &key);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed ActionInvoked: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "ActionInvoked", 's', &id, &key, &t);
+        if (r <= 0)
+                return r;
 
         log_debug("Action \"%s\" on the %s notification.", key, topic_to_string(t));
 
@@ -475,12 +487,9 @@ static int on_notification_closed(sd_bus_message *m, void *userdata, sd_bus_erro
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "uu", &id, &reason);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed NotificationClosed: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "NotificationClosed", 'u', &id, &reason, &t);
+        if (r <= 0)
+                return r;
 
         /* Gone from the screen; the user was still told, so the level stays. */
         log_debug("The %s notification was closed (reason %" PRIu32 ").", topic_to_string(t), reason);
@@ -668,6 +677,15 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+/* Credits.Low and Credits.Exhausted: the credits are at level, and so the
+ * key works. */
+static int credits_signal(Context *c, Level level) {
+        c->topic[TOPIC_CREDITS].now = level;
+        c->topic[TOPIC_KEY].now = LEVEL_NONE;
+        sync_all(c);
+        return 0;
+}
+
 static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         double balance, threshold;
@@ -681,20 +699,14 @@ static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         c->facts.balance = balance;
         c->facts.threshold = threshold;
         c->facts.have_balance = c->facts.have_threshold = true;
-        c->topic[TOPIC_CREDITS].now = LEVEL_LOW;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
-        return 0;
+        return credits_signal(c, LEVEL_LOW);
 }
 
 static int on_exhausted(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
 
         log_debug("Credits.Exhausted.");
-        c->topic[TOPIC_CREDITS].now = LEVEL_EXHAUSTED;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
-        return 0;
+        return credits_signal(c, LEVEL_EXHAUSTED);
 }
 
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -846,50 +858,14 @@ static void help(void) {
                program_invocation_short_name, TOLD_FILE);
 }
 
-static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h'         },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "verbose", no_argument, NULL, 'v'         },
-                {}
-        };
-        int ch;
-
-        while ((ch = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
-                switch (ch) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("bankr-llm-notify %s\n", VERSION);
-                        return 0;
-                case 'v':
-                        arg_verbose = true;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        abort();
-                }
-
-        if (optind < argc) {
-                log_error("This program takes no arguments.");
-                return -EINVAL;
-        }
-        return 1;
-}
-
 static int run(int argc, char *argv[]) {
         _cleanup_(context_done) Context c = {};
         int r;
 
         log_set_program("bankr-llm-notify");
-        r = parse_argv(argc, argv);
+        r = daemon_parse_argv("bankr-llm-notify", help, argc, argv);
         if (r <= 0)
                 return r;
-        if (arg_verbose)
-                log_max_level = LOG_DEBUG;
 
         r = setup(&c);
         if (r < 0)

@@ -6,6 +6,7 @@
  * secrets without echo, pkttyagent for polkit, and the stdout checks.
  */
 #include <fcntl.h>
+#include <getopt.h>
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
@@ -86,15 +87,6 @@ const char *cli_term_safe(FILE *f, const char *s, char **buf) {
                 return s;
         *buf = term_sanitize_string(s);
         return *buf ?: "(unprintable text)";
-}
-
-int cli_usage(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return -EXIT_USAGE;
 }
 
 int cli_fail(int code, const char *fmt, ...) {
@@ -435,6 +427,37 @@ int cli_parse_json_arg(const char *arg, bool *ret_json) {
                 return -EINVAL;
         }
         return 0;
+}
+
+int cli_parse_no_args(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                      bool *ret_json) {
+        static const struct option help_only[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        static const struct option with_json[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", optional_argument, NULL, 'j' },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, optstring, ret_json ? with_json : help_only, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(help, stdout);
+                        return 0;
+                case 'j':
+                        if (ret_json && cli_parse_json_arg(optarg, ret_json) >= 0)
+                                break;
+                        return -EXIT_USAGE;
+                default:
+                        return -EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("%s takes no arguments.", name);
+        return 1;
 }
 
 void cli_print_json(json_object *o) {

@@ -2,10 +2,12 @@
 /* Unit tests for the pure helpers: URL normalisation, the bankr config file,
  * key checks and masking. */
 #include <assert.h>
+#include <getopt.h>
 #include <sys/stat.h>
 
 #include "bankr-config.h"
 #include "json-util.h"
+#include "log.h"
 #include "keyfmt.h"
 #include "url.h"
 #include "utf8.h"
@@ -398,6 +400,47 @@ static void test_json_parse_body(void) {
         CHECK(json_parse_body("{}", (size_t) INT32_MAX + 1, &o) == -E2BIG && !o);
 }
 
+static unsigned help_calls;
+static void count_help(void) {
+        help_calls++;
+}
+
+static int parse(char **argv) {
+        int argc = 0;
+
+        while (argv[argc])
+                argc++;
+        optind = 0; /* getopt from the start, as in a fresh process */
+        return daemon_parse_argv("bankr-test", count_help, argc, argv);
+}
+
+static void test_daemon_parse_argv(void) {
+        int saved = log_max_level;
+
+        log_max_level = LOG_INFO;
+        CHECK(parse((char *[]) { (char *) "prog", NULL }) == 1);
+        CHECK(log_max_level == LOG_INFO);
+        CHECK(help_calls == 0);
+
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--help", NULL }) == 0);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-h", NULL }) == 0);
+        CHECK(help_calls == 2);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--version", NULL }) == 0);
+        CHECK(help_calls == 2);
+
+        /* Refused: nothing changes. */
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", (char *) "--bogus", NULL }) == -EINVAL);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", (char *) "extra", NULL }) == -EINVAL);
+        CHECK(log_max_level == LOG_INFO);
+
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--verbose", NULL }) == 1);
+        CHECK(log_max_level == LOG_DEBUG);
+        log_max_level = LOG_INFO;
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", NULL }) == 1);
+        CHECK(log_max_level == LOG_DEBUG);
+        log_max_level = saved;
+}
+
 int main(void) {
         test_url();
         test_keys();
@@ -406,6 +449,7 @@ int main(void) {
         test_utf8();
         test_getenv_msec();
         test_json_parse_body();
+        test_daemon_parse_argv();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
                 return 1;
