@@ -6,7 +6,6 @@
  * talks to org.freedesktop.Notifications directly over sd-bus. Nothing
  * but bus signals wakes it up.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
@@ -14,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "bankr-names.h"
+#include "bus-util.h"
 #include "log.h"
 #include "notify-spawn.h"
 #include "notify-state.h"
@@ -65,8 +65,6 @@ struct Context {
         BudgetNotice *budgets;
         size_t n_budgets;
 };
-
-static bool arg_verbose = false;
 
 static void context_done(Context *c) {
         for (Topic t = 0; t < _TOPIC_MAX; t++)
@@ -448,6 +446,24 @@ static Topic topic_by_id(Context *c, sd_bus_message *m, uint32_t id) {
         return _TOPIC_INVALID;
 }
 
+/* ActionInvoked (us) and NotificationClosed (uu): the id, the second
+ * argument (of type `type`) and the topic. 1 for a notification of ours, 0
+ * for another, -errno for a malformed signal (logged). */
+static int read_id_signal(Context *c, sd_bus_message *m, const char *what, char type, uint32_t *ret_id,
+                          void *ret_arg, Topic *ret_topic) {
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', ret_id);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, type, ret_arg);
+        if (r == 0)
+                r = -ENXIO; /* missing, as sd_bus_message_read() says it */
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed %s: %m", what);
+        *ret_topic = topic_by_id(c, m, *ret_id);
+        return *ret_topic >= 0;
+}
+
 static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         const char *key;
@@ -455,12 +471,9 @@ static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *re
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "us", &id, &key);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed ActionInvoked: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "ActionInvoked", 's', &id, &key, &t);
+        if (r <= 0)
+                return r;
 
         log_debug("Action \"%s\" on the %s notification.", key, topic_to_string(t));
 
@@ -484,12 +497,9 @@ static int on_notification_closed(sd_bus_message *m, void *userdata, sd_bus_erro
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "uu", &id, &reason);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed NotificationClosed: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "NotificationClosed", 'u', &id, &reason, &t);
+        if (r <= 0)
+                return r;
 
         /* Gone from the screen; the user was still told, so the level stays. */
         log_debug("The %s notification was closed (reason %" PRIu32 ").", topic_to_string(t), reason);
@@ -510,83 +520,63 @@ static void levels_get(Context *c, Level levels[_TOPIC_MAX]) {
                 levels[t] = c->topic[t].now;
 }
 
+typedef struct CreditsApply {
+        Context *context;
+        Level *levels;
+} CreditsApply;
+
+static int credits_entry(sd_bus_message *m, const char *name, void *userdata) {
+        CreditsApply *a = userdata;
+        Facts *f = &a->context->facts;
+        const char *state;
+        int r;
+
+        if (streq(name, "Balance")) {
+                r = sd_bus_message_read(m, "v", "d", &f->balance);
+                f->have_balance = f->have_balance || r >= 0;
+        } else if (streq(name, "LowThreshold")) {
+                r = sd_bus_message_read(m, "v", "d", &f->threshold);
+                f->have_threshold = f->have_threshold || r >= 0;
+        } else if (streq(name, "State")) {
+                r = sd_bus_message_read(m, "v", "s", &state);
+                if (r >= 0 && credits_state_apply(state, a->levels) < 0)
+                        log_debug("Ignoring unknown credits state \"%s\".", state);
+                else if (r >= 0)
+                        log_debug("Credits state: %s.", state);
+        } else
+                r = sd_bus_message_skip(m, "v");
+        return r;
+}
+
 /* Reads an a{sv} of Credits properties into the context. */
 static int credits_apply(Context *c, sd_bus_message *m) {
         Level levels[_TOPIC_MAX];
         int r;
 
         levels_get(c, levels);
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        r = bus_dict_walk(m, credits_entry, &(CreditsApply) { c, levels });
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *state;
-
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Balance")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.balance);
-                        c->facts.have_balance = c->facts.have_balance || r >= 0;
-                } else if (streq(name, "LowThreshold")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.threshold);
-                        c->facts.have_threshold = c->facts.have_threshold || r >= 0;
-                } else if (streq(name, "State")) {
-                        r = sd_bus_message_read(m, "v", "s", &state);
-                        if (r >= 0 && credits_state_apply(state, levels) < 0)
-                                log_debug("Ignoring unknown credits state \"%s\".", state);
-                        else if (r >= 0)
-                                log_debug("Credits state: %s.", state);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
         levels_set(c, levels);
         return 0;
 }
 
-static int key_apply(Context *c, sd_bus_message *m) {
+static int key_entry(sd_bus_message *m, const char *name, void *userdata) {
+        Context *c = userdata;
+        const char *v;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (!streq(name, "Source") && !streq(name, "Kind"))
+                return sd_bus_message_skip(m, "v");
+        r = sd_bus_message_read(m, "v", "s", &v);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *v;
+        return free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
+}
 
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Source") || streq(name, "Kind")) {
-                        r = sd_bus_message_read(m, "v", "s", &v);
-                        if (r >= 0)
-                                r = free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+/* Reads an a{sv} of Key properties: only the wording of the messages. */
+static int key_apply(Context *c, sd_bus_message *m) {
+        return bus_dict_walk(m, key_entry, c);
 }
 
 static int on_credits_getall(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -697,6 +687,15 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+/* Credits.Low and Credits.Exhausted: the credits are at level, and so the
+ * key works. */
+static int credits_signal(Context *c, Level level) {
+        c->topic[TOPIC_CREDITS].now = level;
+        c->topic[TOPIC_KEY].now = LEVEL_NONE;
+        sync_all(c);
+        return 0;
+}
+
 static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         double balance, threshold;
@@ -710,20 +709,14 @@ static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         c->facts.balance = balance;
         c->facts.threshold = threshold;
         c->facts.have_balance = c->facts.have_threshold = true;
-        c->topic[TOPIC_CREDITS].now = LEVEL_LOW;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
-        return 0;
+        return credits_signal(c, LEVEL_LOW);
 }
 
 static int on_exhausted(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
 
         log_debug("Credits.Exhausted.");
-        c->topic[TOPIC_CREDITS].now = LEVEL_EXHAUSTED;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
-        return 0;
+        return credits_signal(c, LEVEL_EXHAUSTED);
 }
 
 /* ---- budgets ------------------------------------------------------------ */
@@ -1045,50 +1038,14 @@ static void help(void) {
                program_invocation_short_name, TOLD_FILE);
 }
 
-static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h'         },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "verbose", no_argument, NULL, 'v'         },
-                {}
-        };
-        int ch;
-
-        while ((ch = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
-                switch (ch) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("bankr-llm-notify %s\n", VERSION);
-                        return 0;
-                case 'v':
-                        arg_verbose = true;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        abort();
-                }
-
-        if (optind < argc) {
-                log_error("This program takes no arguments.");
-                return -EINVAL;
-        }
-        return 1;
-}
-
 static int run(int argc, char *argv[]) {
         _cleanup_(context_done) Context c = {};
         int r;
 
         log_set_program("bankr-llm-notify");
-        r = parse_argv(argc, argv);
+        r = daemon_parse_argv("bankr-llm-notify", help, argc, argv);
         if (r <= 0)
                 return r;
-        if (arg_verbose)
-                log_max_level = LOG_DEBUG;
 
         r = setup(&c);
         if (r < 0)

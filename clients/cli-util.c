@@ -6,6 +6,7 @@
  * secrets without echo, pkttyagent for polkit, and the stdout checks.
  */
 #include <fcntl.h>
+#include <getopt.h>
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
@@ -86,15 +87,6 @@ const char *cli_term_safe(FILE *f, const char *s, char **buf) {
                 return s;
         *buf = term_sanitize_string(s);
         return *buf ?: "(unprintable text)";
-}
-
-int cli_usage(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return -EXIT_USAGE;
 }
 
 int cli_fail(int code, const char *fmt, ...) {
@@ -437,6 +429,37 @@ int cli_parse_json_arg(const char *arg, bool *ret_json) {
         return 0;
 }
 
+int cli_parse_no_args(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                      bool *ret_json) {
+        static const struct option help_only[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        static const struct option with_json[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", optional_argument, NULL, 'j' },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, optstring, ret_json ? with_json : help_only, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(help, stdout);
+                        return 0;
+                case 'j':
+                        if (ret_json && cli_parse_json_arg(optarg, ret_json) >= 0)
+                                break;
+                        return -EXIT_USAGE;
+                default:
+                        return -EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("%s takes no arguments.", name);
+        return 1;
+}
+
 void cli_print_json(json_object *o) {
         int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
         const char *s;
@@ -511,12 +534,7 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
         union {
                 const char *s;
                 int b;
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
+                int64_t i;
                 uint64_t t;
                 double d;
         } v;
@@ -561,17 +579,25 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 break;
         }
 
-        case 's':
-        case 'o':
-        case 'g':
-        case 'b':
         case 'y':
         case 'n':
         case 'q':
         case 'i':
         case 'u':
         case 'x':
-        case 't':
+                r = bus_read_integer(m, type, &v.i);
+                if (r < 0)
+                        return r;
+                o = json_object_new_int64(v.i);
+                if (!o)
+                        return -ENOMEM;
+                break;
+
+        case 's':
+        case 'o':
+        case 'g':
+        case 'b':
+        case 't': /* all of it: bus_read_integer() would stop at INT64_MAX */
         case 'd':
                 r = sd_bus_message_read_basic(m, type, &v);
                 if (r < 0)
@@ -579,24 +605,6 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 switch (type) {
                 case 'b':
                         o = json_object_new_boolean(v.b);
-                        break;
-                case 'y':
-                        o = json_object_new_int64(v.y);
-                        break;
-                case 'n':
-                        o = json_object_new_int64(v.n);
-                        break;
-                case 'q':
-                        o = json_object_new_int64(v.q);
-                        break;
-                case 'i':
-                        o = json_object_new_int64(v.i);
-                        break;
-                case 'u':
-                        o = json_object_new_int64(v.u);
-                        break;
-                case 'x':
-                        o = json_object_new_int64(v.x);
                         break;
                 case 't':
                         o = json_object_new_uint64(v.t);

@@ -67,7 +67,7 @@ int cli_bus(sd_bus **ret);
  * print their sentence and return -code and -EXIT_USAGE. */
 int cli_fail_bus(const char *what, const sd_bus_error *error, int r);
 int cli_fail(int code, const char *fmt, ...) _printf_(2, 3);
-int cli_usage(const char *fmt, ...) _printf_(1, 2);
+#define cli_usage(...) cli_fail(EXIT_USAGE, __VA_ARGS__)
 
 /* Exit code (positive: a table lookup) for a bus error name
  * (bot.bankr.LLM1.Error.*); EXIT_FAIL for any other. */
@@ -124,6 +124,14 @@ void cli_print_json(json_object *o);
  * how cli_print_json() writes; *ret_json tells whether to print JSON at all.
  * A bad value is reported; returns -EINVAL then (exit with EXIT_USAGE). */
 int cli_parse_json_arg(const char *arg, bool *ret_json);
+
+/* The command line of a verb that takes no arguments: only -h/--help and,
+ * when ret_json is not NULL, -j/--json[=…] (cli_parse_json_arg()). optstring
+ * is getopt's ("h", "hj"; a leading "+" stops at the first argument). 0
+ * after printing help (the verb is done), 1 to go on, -EXIT_USAGE after
+ * saying what was wrong ("NAME takes no arguments."). */
+int cli_parse_no_args(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                      bool *ret_json);
 
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
  * not 0.10000000000000001 or 1.0 as json-c would print it); NULL (JSON
