@@ -84,7 +84,7 @@ static int endpoint_revoke(int argc, char *argv[]) {
                         endpoint_help();
                         return 0;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind >= argc)
                 return cli_usage("endpoint revoke needs a token id; \"bankr-llm endpoint\" lists them.");
@@ -94,7 +94,7 @@ static int endpoint_revoke(int argc, char *argv[]) {
                 return cli_usage("The token id must not be empty; \"bankr-llm endpoint\" lists them.");
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = sd_bus_call_method(bus, BUS_NAME, OBJECT_PATH, IFACE("Endpoint"), "RevokeToken", &error, NULL, "s",
                                argv[optind]);
@@ -132,16 +132,16 @@ int verb_endpoint(int argc, char *argv[]) {
                         return 0;
                 case 'j':
                         if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
+                                return -EXIT_USAGE;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for endpoint. Valid subcommand: revoke.", argv[optind]);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = cli_get_all(bus, IFACE("Endpoint"), &error, &props);
         if (r < 0)

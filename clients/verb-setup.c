@@ -287,7 +287,7 @@ int verb_setup(int argc, char *argv[]) {
                         force = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind >= argc)
                 return cli_usage("setup needs a tool: openclaw, opencode, claude or cursor. See bankr-llm setup --help.");
@@ -305,7 +305,7 @@ int verb_setup(int argc, char *argv[]) {
                                  t == SETUP_TOOL_CLAUDE ? ", install without --key (endpoint), or run \"bankr-llm claude [ARGS...]\"" : "");
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         return install ? setup_install(bus, t, key_mode, force) : setup_show(bus, t, key_mode);
 }
@@ -449,15 +449,15 @@ static int endpoint_url(sd_bus *bus, char **ret) {
                 if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_INTERFACE) ||
                     sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_PROPERTY) ||
                     sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT))
-                        return -cli_fail(EXIT_FAIL, "Failed to find the local endpoint: this bankr-llmd has none "
+                        return cli_fail(EXIT_FAIL, "Failed to find the local endpoint: this bankr-llmd has none "
                                                     "(no bot.bankr.LLM1.Endpoint interface); update bankr-llmd.");
-                return -cli_fail_bus("find the local endpoint", &error, r);
+                return cli_fail_bus("find the local endpoint", &error, r);
         }
         /* As the generators write it: no trailing '/'. */
         for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
                 url[n - 1] = 0;
         if (isempty(url))
-                return -cli_fail(EXIT_FAIL, "Failed to find the local endpoint: bankr-llmd is not listening "
+                return cli_fail(EXIT_FAIL, "Failed to find the local endpoint: bankr-llmd is not listening "
                                             "(Endpoint.Url is empty); see its log.");
         *ret = TAKE_PTR(url);
         return 0;
@@ -544,13 +544,13 @@ static int launch(SetupTool t, const char *binary, const char *app, const char *
                                 tool_title(t), binary, install_hint);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         r = endpoint_url(bus, &url);
         if (r < 0) {
                 fprintf(stderr, "%s was not started.\n", binary);
-                return -r;
+                return r;
         }
         if (t == SETUP_TOOL_OPENCODE)
                 opencode_ensure_provider(bus, url);
@@ -560,12 +560,12 @@ static int launch(SetupTool t, const char *binary, const char *app, const char *
         r = cli_endpoint_token(bus, &(TokenRequest) { .app = app, .lifetime = "connection" }, &token, &id);
         if (r < 0) {
                 fprintf(stderr, "%s was not started.\n", binary);
-                return -r;
+                return r;
         }
 
         if (cli_flush_stdout() < 0) {
                 fprintf(stderr, "%s was not started.\n", binary);
-                return EXIT_FAIL;
+                return -EXIT_FAIL;
         }
         fflush(stderr);
 
@@ -589,7 +589,8 @@ static int launch(SetupTool t, const char *binary, const char *app, const char *
         token = erase_and_free(token);
         code = wait_child(pid, sfd);
         (void) sigprocmask(SIG_SETMASK, &old_mask, NULL);
-        return code;
+        /* The tool's exit status, negated as verbs return it (see cli.h). */
+        return code > 0 ? -code : code;
 }
 
 int verb_claude(int argc, char *argv[]) {

@@ -78,7 +78,7 @@ int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, c
 
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Endpoint"), "CreateToken");
         if (r < 0)
-                return -fail_create(NULL, r);
+                return fail_create(NULL, r);
         r = sd_bus_message_append(m, "s", req->app);
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -104,7 +104,7 @@ int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, c
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
-                return -fail_create(NULL, r);
+                return fail_create(NULL, r);
 
         /* A persistent token asks polkit (create-token). */
         if (streq(req->lifetime, "persistent"))
@@ -112,18 +112,18 @@ int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, c
         else
                 r = sd_bus_call(bus, m, 30 * USEC_PER_SEC, &error, &reply);
         if (r < 0)
-                return -fail_create(&error, r);
+                return fail_create(&error, r);
         r = sd_bus_message_read(reply, "ss", &token, &id);
         if (r < 0)
-                return -fail_create(NULL, r);
+                return fail_create(NULL, r);
         if (isempty(token))
-                return -cli_fail(EXIT_FAIL, "Failed to create a token: bankr-llmd returned an empty one.");
+                return cli_fail(EXIT_FAIL, "Failed to create a token: bankr-llmd returned an empty one.");
         *ret_token = strdup(token);
         *ret_id = strdup(id);
         if (!*ret_token || !*ret_id) {
                 erase_and_free(*ret_token);
                 free(*ret_id);
-                return -cli_fail(EXIT_FAIL, "Out of memory.");
+                return cli_fail(EXIT_FAIL, "Out of memory.");
         }
         return 0;
 }
@@ -355,13 +355,13 @@ int verb_token(int argc, char *argv[]) {
                         break;
                 case 'j':
                         if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
+                                return -EXIT_USAGE;
                         break;
                 case ARG_OPENCLAW_EXEC:
                         openclaw = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("token takes no arguments (\"%s\"). See bankr-llm token --help.", argv[optind]);
@@ -385,11 +385,11 @@ int verb_token(int argc, char *argv[]) {
         }
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = cli_endpoint_token(bus, &req, &token, &id);
         if (r < 0)
-                return -r;
+                return r;
 
         if (openclaw) {
                 r = print_openclaw_response(ids, token);
@@ -410,7 +410,7 @@ int verb_token(int argc, char *argv[]) {
 
         if (streq(req.lifetime, "connection")) {
                 if (cli_flush_stdout() < 0)
-                        return EXIT_FAIL;
+                        return -EXIT_FAIL;
                 return hold_connection();
         }
         return 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Incremental Server-Sent Events decoder; see sse.h for the rules. */
+#include "buf.h"
 #include "sse.h"
 
 /* Buffers that grew beyond this for one large event are given back after
@@ -12,16 +13,11 @@ enum {
 
 static const uint8_t utf8_bom[3] = { 0xEF, 0xBB, 0xBF };
 
-typedef struct SseBuffer {
-        char *p;
-        size_t len;
-        size_t alloc;
-} SseBuffer;
 
 struct SseParser {
-        SseBuffer line;  /* a line not yet terminated */
-        SseBuffer data;  /* data lines of the current event, joined */
-        SseBuffer event; /* value of the last "event" field */
+        Buf line;     /* a line not yet terminated */
+        Buf data;     /* data lines of the current event, joined */
+        Buf event;   /* value of the last "event" field */
         bool have_data;
         bool have_event;
         bool skip_lf; /* last byte was CR: a following LF belongs to it */
@@ -31,36 +27,11 @@ struct SseParser {
         uint64_t n_events; /* dispatched since created (reset keeps it) */
 };
 
-static void sse_buffer_done(SseBuffer *b) {
-        free(b->p);
-        b->p = NULL;
-        b->len = b->alloc = 0;
-}
-
-/* Appends n bytes and keeps the content NUL-terminated. */
-static int sse_buffer_append(SseBuffer *b, const void *s, size_t n) {
-        if (b->len + n + 1 > b->alloc) {
-                size_t a = MAX(b->alloc * 2, (size_t) 256);
-
-                while (a < b->len + n + 1)
-                        a *= 2;
-                char *t = realloc(b->p, a);
-                if (!t)
-                        return -ENOMEM;
-                b->p = t;
-                b->alloc = a;
-        }
-        if (n > 0)
-                memcpy(b->p + b->len, s, n);
-        b->len += n;
-        b->p[b->len] = 0;
-        return 0;
-}
-
-static void sse_buffer_clear(SseBuffer *b) {
+static void sse_buffer_clear(Buf *b) {
         if (b->alloc > SSE_KEEP_ALLOC)
-                sse_buffer_done(b);
-        b->len = 0;
+                buf_done(b);
+        else
+                buf_clear(b);
 }
 
 int sse_parser_new(SseParser **ret) {
@@ -80,9 +51,9 @@ int sse_parser_new(SseParser **ret) {
 SseParser *sse_parser_free(SseParser *p) {
         if (!p)
                 return NULL;
-        sse_buffer_done(&p->line);
-        sse_buffer_done(&p->data);
-        sse_buffer_done(&p->event);
+        buf_done(&p->line);
+        buf_done(&p->data);
+        buf_done(&p->event);
         free(p);
         return NULL;
 }
@@ -111,9 +82,9 @@ static int sse_dispatch(SseParser *p, SseEventHandler handler, void *userdata) {
         if (p->have_data)
                 p->n_events++;
         if (p->have_data && handler)
-                r = handler(p->have_event && p->event.len > 0 && p->event.p[0] ? p->event.p : NULL,
-                            p->data.len > 0 ? p->data.p : "",
-                            p->data.len,
+                r = handler(p->have_event && p->event.n > 0 && p->event.p[0] ? p->event.p : NULL,
+                            p->data.n > 0 ? p->data.p : "",
+                            p->data.n,
                             userdata);
 
         sse_buffer_clear(&p->data);
@@ -154,25 +125,25 @@ static int sse_process_line(SseParser *p, const char *line, size_t len, SseEvent
         }
 
         if (field_is(line, field_len, "data")) {
-                size_t total = p->data.len + (p->have_data ? 1 : 0) + value_len + p->event.len;
+                size_t total = p->data.n + (p->have_data ? 1 : 0) + value_len + p->event.n;
 
                 if (total > p->max)
                         return -E2BIG;
                 if (p->have_data) {
-                        r = sse_buffer_append(&p->data, "\n", 1);
+                        r = buf_append(&p->data, "\n", 1);
                         if (r < 0)
                                 return r;
                 }
-                r = sse_buffer_append(&p->data, value, value_len);
+                r = buf_append(&p->data, value, value_len);
                 if (r < 0)
                         return r;
                 p->have_data = true;
 
         } else if (field_is(line, field_len, "event")) {
-                if (p->data.len + value_len > p->max)
+                if (p->data.n + value_len > p->max)
                         return -E2BIG;
-                p->event.len = 0;
-                r = sse_buffer_append(&p->event, value, value_len);
+                buf_clear(&p->event);
+                r = buf_append(&p->event, value, value_len);
                 if (r < 0)
                         return r;
                 p->have_event = true;
@@ -201,26 +172,26 @@ static int sse_process_bytes(SseParser *p, const uint8_t *s, size_t n, SseEventH
 
                 if (j == n) {
                         /* The line continues in a later piece. */
-                        if (p->line.len + (n - i) > p->max)
+                        if (p->line.n + (n - i) > p->max)
                                 return -E2BIG;
-                        return sse_buffer_append(&p->line, s + i, n - i);
+                        return buf_append(&p->line, s + i, n - i);
                 }
 
                 const char *line;
                 size_t len;
 
-                if (p->line.len + (j - i) > p->max)
+                if (p->line.n + (j - i) > p->max)
                         return -E2BIG;
-                if (p->line.len == 0) {
+                if (p->line.n == 0) {
                         /* Common case: the whole line is in this piece, no copy. */
                         line = (const char *) s + i;
                         len = j - i;
                 } else {
-                        r = sse_buffer_append(&p->line, s + i, j - i);
+                        r = buf_append(&p->line, s + i, j - i);
                         if (r < 0)
                                 return r;
                         line = p->line.p;
-                        len = p->line.len;
+                        len = p->line.n;
                 }
 
                 if (s[j] == '\r')
@@ -277,7 +248,7 @@ int sse_parser_finish(SseParser *p) {
         if (p->error < 0)
                 r = p->error;
         else
-                r = p->line.len > 0 || p->have_data || p->have_event || (p->bom > 0 && p->bom < BOM_DONE);
+                r = p->line.n > 0 || p->have_data || p->have_event || (p->bom > 0 && p->bom < BOM_DONE);
 
         sse_parser_reset(p);
         return r;

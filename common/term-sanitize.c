@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "term-sanitize.h"
+#include "utf8.h"
 
 static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
 
@@ -10,32 +11,15 @@ static inline bool ascii_kept(uint8_t c) {
         return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t';
 }
 
-/* Length of the UTF-8 sequence that c starts, 0 when c cannot start one. */
-static inline uint8_t utf8_length(uint8_t c) {
-        if (c >= 0xc2 && c <= 0xdf)
-                return 2;
-        if (c >= 0xe0 && c <= 0xef)
-                return 3;
-        if (c >= 0xf0 && c <= 0xf4)
-                return 4;
-        return 0;
+/* The pending bytes (lead in p[0], n of them) may go on with c. */
+static inline bool utf8_continues(const uint8_t *p, uint8_t n, uint8_t c) {
+        return utf8_continuation_ok(p[0], n, c);
 }
 
-/* Whether c may follow the bytes held so far (lead in p[0]). The second
- * byte's range excludes overlong forms, surrogates and > U+10FFFF. */
-static inline bool utf8_continues(const uint8_t *p, uint8_t n, uint8_t c) {
-        if (n == 1)
-                switch (p[0]) {
-                case 0xe0:
-                        return c >= 0xa0 && c <= 0xbf;
-                case 0xed:
-                        return c >= 0x80 && c <= 0x9f;
-                case 0xf0:
-                        return c >= 0x90 && c <= 0xbf;
-                case 0xf4:
-                        return c >= 0x80 && c <= 0x8f;
-                }
-        return c >= 0x80 && c <= 0xbf;
+/* Length of a multi-byte sequence that c starts, 0 when it starts none. */
+static inline uint8_t utf8_length(uint8_t c) {
+        unsigned l = utf8_lead_length(c);
+        return l > 1 ? (uint8_t) l : 0;
 }
 
 static inline char *put_caret(char *o, uint8_t c) {

@@ -3,42 +3,19 @@
 #include "utf8.h"
 
 int utf8_decode(const char *str, size_t n, uint32_t *ret_cp) {
+        static const uint8_t lead_mask[5] = { 0, 0x7F, 0x1F, 0x0F, 0x07 };
         const uint8_t *s = (const uint8_t *) str;
-        uint8_t c = s[0], lo = 0x80, hi = 0xBF;
+        size_t len = utf8_lead_length(s[0]);
         uint32_t cp;
-        size_t len;
 
-        if (c < 0x80) {
-                *ret_cp = c;
-                return 1;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-                len = 2;
-                cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-                len = 3;
-                cp = c & 0x0F;
-                if (c == 0xE0)
-                        lo = 0xA0; /* no overlongs */
-                else if (c == 0xED)
-                        hi = 0x9F; /* no surrogates */
-        } else if (c >= 0xF0 && c <= 0xF4) {
-                len = 4;
-                cp = c & 0x07;
-                if (c == 0xF0)
-                        lo = 0x90; /* no overlongs */
-                else if (c == 0xF4)
-                        hi = 0x8F; /* nothing above U+10FFFF */
-        } else
+        if (len == 0)
                 return -1;
-
+        cp = s[0] & lead_mask[len];
         for (size_t k = 1; k < len; k++) {
                 if (k >= n)
                         return 0;
-                if (s[k] < lo || s[k] > hi)
+                if (!utf8_continuation_ok(s[0], k, s[k]))
                         return -(int) k;
-                lo = 0x80;
-                hi = 0xBF;
                 cp = (cp << 6) | (s[k] & 0x3F);
         }
         *ret_cp = cp;

@@ -12,6 +12,39 @@
 
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD */
 
+/* The two byte rules everything here is built on, for code that must walk
+ * a sequence byte by byte (a stream cut anywhere: term-sanitize). The
+ * length of the sequence that lead starts (1 for ASCII), 0 when it cannot
+ * start one (a continuation byte, C0/C1 overlong leads, F5..FF). */
+static inline unsigned utf8_lead_length(uint8_t lead) {
+        if (lead < 0x80)
+                return 1;
+        if (lead >= 0xC2 && lead <= 0xDF)
+                return 2;
+        if (lead >= 0xE0 && lead <= 0xEF)
+                return 3;
+        if (lead >= 0xF0 && lead <= 0xF4)
+                return 4;
+        return 0;
+}
+
+/* Whether c may be byte k (1..3) of a sequence led by lead: the second
+ * byte's range excludes overlong forms, surrogates and > U+10FFFF. */
+static inline bool utf8_continuation_ok(uint8_t lead, size_t k, uint8_t c) {
+        if (k == 1)
+                switch (lead) {
+                case 0xE0:
+                        return c >= 0xA0 && c <= 0xBF;
+                case 0xED:
+                        return c >= 0x80 && c <= 0x9F;
+                case 0xF0:
+                        return c >= 0x90 && c <= 0xBF;
+                case 0xF4:
+                        return c >= 0x80 && c <= 0x8F;
+                }
+        return c >= 0x80 && c <= 0xBF;
+}
+
 /* Looks at the sequence starting at s[0] (n > 0). Returns its length (1..4)
  * when it is valid (the code point goes to *ret_cp), 0 when s[0..n) is a
  * valid but incomplete start of one, or -k when the first k bytes are an

@@ -10,7 +10,7 @@ function __bankr_llm_models
         string replace -r '.*"data":"(.*)"$' '$1'
 end
 
-set -l verbs status key config login credits chat models setup claude opencode token endpoint
+set -l verbs status key config login credits chat models setup claude opencode token endpoint usage budget
 complete -c bankr-llm -f
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -s h -l help -d 'Show help'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -l version -d 'Show the version'
@@ -27,9 +27,11 @@ complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a claude -d '
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a opencode -d 'Run OpenCode through the gateway'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a token -d 'Mint a token for the local endpoint'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a endpoint -d 'Show the local endpoint and its tokens'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a usage -d 'What each application spent'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a budget -d 'How much each application may spend'
 
 # --json[=short|pretty|off] and -j, where a verb prints data.
-for v in status models chat credits token endpoint
+for v in status models chat credits token endpoint usage budget
     complete -c bankr-llm -n "__fish_seen_subcommand_from $v" -s j -l json -a 'short pretty off' -d 'Print JSON'
 end
 complete -c bankr-llm -n "__fish_seen_subcommand_from models" -s r -l refresh -d 'Ask the gateway first'
@@ -75,3 +77,9 @@ complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s b -l budget -x -
 complete -c bankr-llm -n "__fish_seen_subcommand_from token" -s m -l models -x -a '(__bankr_llm_models)' -d 'Allowed model ids'
 complete -c bankr-llm -n "__fish_seen_subcommand_from token" -l openclaw-exec -d "Speak OpenClaw's exec protocol"
 complete -c bankr-llm -n "__fish_seen_subcommand_from endpoint; and not __fish_seen_subcommand_from revoke" -a revoke -d 'Revoke a token by id'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -a recent -d 'The last requests'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -s b -l by -x -a 'app model day hour' -d 'Group by'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -s s -l since -x -a 'today 1d 7d 30d' -d 'From when'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage" -s a -l app -x -d 'Only this app'
+complete -c bankr-llm -n "__fish_seen_subcommand_from recent" -s n -x -d 'How many records'
+complete -c bankr-llm -n "__fish_seen_subcommand_from budget; and not __fish_seen_subcommand_from set clear" -a 'set clear'

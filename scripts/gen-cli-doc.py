@@ -35,6 +35,9 @@ SECTIONS = [
     ("bankr-llm setup", [CLI, "setup", "--help"]),
     ("bankr-llm token", [CLI, "token", "--help"]),
     ("bankr-llm endpoint", [CLI, "endpoint", "--help"]),
+    ("bankr-llm usage", [CLI, "usage", "--help"]),
+    ("bankr-llm usage recent", [CLI, "usage", "recent", "--help"]),
+    ("bankr-llm budget", [CLI, "budget", "--help"]),
     ("bankr-llmd", [DAEMON, "--help"]),
     ("bankr-llm-notify", [NOTIFY, "--help"]),
 ]
