@@ -20,7 +20,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import CLI, call_gdbus
+from harness import CLI
 
 _spec = importlib.util.spec_from_file_location("test_setup", os.path.join(os.path.dirname(__file__), "test-setup.py"))
 test_setup = importlib.util.module_from_spec(_spec)
