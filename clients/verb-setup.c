@@ -438,6 +438,38 @@ static void opencode_ensure_provider(sd_bus *bus, const char *url) {
                 fprintf(stderr, "Added the bankr provider to %s; its models are bankr/<id>.\n", pretty_path(path, &buf));
 }
 
+/* Claude Code's settings.json "env" wins over the environment bankr-llm
+ * passes: say so when it would send something else than the endpoint and
+ * this run's token. Best effort, never fatal. */
+static void claude_check_settings(const char *url) {
+        _cleanup_(json_tokener_freep) json_tokener *tok = json_tokener_new();
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        _cleanup_erase_ char *text = NULL;
+        _cleanup_free_ char *path = NULL, *err = NULL, *buf = NULL;
+        const char *dir = getenv("CLAUDE_CONFIG_DIR"), *home = getenv("HOME");
+        json_object *env, *v;
+
+        if (!tok || setup_tool_config_path_full(SETUP_TOOL_CLAUDE, home, NULL, NULL, dir, &path) < 0 ||
+            safe_install_read(path, &text, &err) < 0)
+                return;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        root = json_tokener_parse_ex(tok, text, (int) strlen(text) + 1);
+        if (!root || !json_object_object_get_ex(root, "env", &env) || !json_object_is_type(env, json_type_object))
+                return;
+        const char *const names[] = { "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_API_KEY" };
+        const char *shown = pretty_path(path, &buf);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (json_object_object_get_ex(env, names[i], NULL))
+                        fprintf(stderr, "Warning: %s sets env.%s, which Claude Code uses instead of this run's token;\n"
+                                        "\"bankr-llm setup claude --install\" removes it.\n",
+                                shown, names[i]);
+        if (json_object_object_get_ex(env, "ANTHROPIC_BASE_URL", &v) && json_object_is_type(v, json_type_string) &&
+            !streq(json_object_get_string(v), url))
+                fprintf(stderr, "Warning: %s sets env.ANTHROPIC_BASE_URL to another address, which Claude Code uses\n"
+                                "instead of the local endpoint; \"bankr-llm setup claude --install\" points it there.\n",
+                        shown);
+}
+
 /* The endpoint's Url; errors are printed (-exit code). */
 static int endpoint_url(sd_bus *bus, char **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -554,6 +586,8 @@ static int launch(SetupTool t, const char *binary, const char *app, const char *
         }
         if (t == SETUP_TOOL_OPENCODE)
                 opencode_ensure_provider(bus, url);
+        else
+                claude_check_settings(url);
 
         /* A connection token: it lives as long as this process's bus
          * connection, which we keep open (and idle) until the tool ends. */

@@ -300,6 +300,21 @@ class LauncherTest(EndpointBase):
                 os.kill(rec["pid"], 0)
             self.wait_refused(rec["env"]["ANTHROPIC_AUTH_TOKEN"])
 
+    def test_claude_settings_that_would_win_are_named(self):
+        # Claude Code prefers its settings' env to the environment: say so.
+        self.write(self.claude_path, json.dumps({"env": {"ANTHROPIC_AUTH_TOKEN": "mine",
+                                                         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}}) + "\n")
+        r = self.env.cli("claude", "-p", "hi", env=self.standin("claude", 0))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("env.ANTHROPIC_AUTH_TOKEN", r.stderr)
+        self.assertIn("env.ANTHROPIC_BASE_URL", r.stderr)
+        self.assertNotIn("mine", r.stderr)
+        # After setup: nothing to say.
+        self.install("claude", key=None)
+        r = self.env.cli("claude", "-p", "hi", env=self.standin("claude", 0))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("Warning", r.stderr)
+
     def test_opencode_installs_the_endpoint_provider(self):
         # An env-mode entry from before is pointed at the endpoint.
         self.install("opencode", key="env")
