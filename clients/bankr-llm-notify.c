@@ -63,7 +63,7 @@ struct Context {
          * itself sends the signal once per app and period, across its
          * restarts). */
         BudgetNotice *budgets;
-        size_t n_budgets;
+        size_t n_budgets, n_budgets_allocated;
 };
 
 static void context_done(Context *c) {
@@ -770,12 +770,10 @@ static void budget_show(Context *c, const char *app, double spent, double limit,
         if (!n) {
                 if (c->n_budgets >= BUDGET_NOTICES_MAX)
                         return;
-                n = reallocarray(c->budgets, c->n_budgets + 1, sizeof(BudgetNotice));
-                if (!n) {
+                if (!GREEDY_REALLOC(c->budgets, c->n_budgets_allocated, c->n_budgets + 1)) {
                         (void) log_oom();
                         return;
                 }
-                c->budgets = n;
                 n = &c->budgets[c->n_budgets];
                 *n = (BudgetNotice) { .app = strdup(app) };
                 if (!n->app) {
