@@ -80,7 +80,8 @@ class Live(ModelsTest):
         self.assertEqual(haiku, {
             "id": "claude-haiku-4.5", "name": "Claude Haiku 4.5", "provider": "anthropic", "api": "anthropic",
             "context_window": 200000, "max_output_tokens": 64000, "input": ["text", "image"],
-            "pricing": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25}})
+            "pricing": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
+            "output": ["text"], "zdr": True, "private": False})
         self.assertEqual(next(m for m in models if m["id"] == "gpt-5-mini")["api"], "openai")
         updated = self.env.get("Models", "UpdatedAt")
         self.assertLess(abs(updated / 1e6 - time.time()), 60)
