@@ -325,5 +325,50 @@ class ImagesOut(Base):
         self.assertEqual(self.props.Get(CHAT, "ActiveRequests"), 0)
 
 
+class Cli(Base):
+    def test_chat_privacy_attach_and_deprecation_warning(self):
+        path = os.path.join(self.env.dir, "tmp", "shot.png")
+        with open(path, "wb") as f:
+            f.write(TINY_PNG)
+        self.gw.deprecated = {"gemini-3-flash": "gemini-3.8-flash"}
+        r = self.env.cli("chat", "-m", "gemini-3-flash", "--privacy", "standard", "--attach", path, "--attach", path,
+                         "what", "is", "this")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("deprecated; use gemini-3.8-flash instead", r.stderr)
+        content = self.chat_bodies()[-1]["messages"][0]["content"]
+        self.assertEqual([p["type"] for p in content], ["text", "image_url", "image_url"])
+        r = self.env.cli("chat", "--privacy", "max", "hi")
+        self.assertEqual(r.returncode, 2)
+        r = self.env.cli("chat", "--attach", path + ".missing", "hi")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("Cannot open", r.stderr)
+        bad = os.path.join(self.env.dir, "tmp", "notes.png")
+        with open(bad, "w") as f:
+            f.write("not an image")
+        r = self.env.cli("chat", "-m", "gemini-3-flash", "--attach", bad, "hi")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("not a PNG, JPEG, GIF or WebP", r.stderr)
+
+    def test_image_verb(self):
+        out = os.path.join(self.env.dir, "tmp", "cat.png")
+        r = self.env.cli("image", "-o", out, "-n", "2", "a", "cat")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for n in ("cat-1.png", "cat-2.png"):
+            with open(os.path.join(self.env.dir, "tmp", n), "rb") as f:
+                self.assertEqual(f.read(), TINY_PNG)
+        r = self.env.cli("image", "a", "cat")
+        self.assertEqual(r.returncode, 2)
+        self.gw.daily_budget = {}
+        r = self.env.cli("image", "-o", out, "a", "cat")
+        self.assertEqual(r.returncode, 6)
+        self.assertIn("top-up does not help", r.stderr)
+
+    def test_models_zdr(self):
+        r = self.env.cli("models", "--zdr")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ids = [l.split()[0] for l in r.stdout.splitlines()[1:] if l.strip() and " from " not in l]
+        self.assertEqual(sorted(ids), ["claude-haiku-4.5", "deepseek-v3.2"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
