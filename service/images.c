@@ -241,8 +241,9 @@ static void image_call_status_failed(ImageCall *ic, long status) {
         body = http_request_get_body(ic->http, &len);
         if (chat_parse_error_body(body, len, &type, &raw) < 0 || !(gw = key_redact(raw, context_llm_key(c))))
                 return image_call_fail(ic, BUS_ERROR_GATEWAY_ERROR, "The service ran out of memory.");
-        context_gateway_status(c, status, type, raw);
-        (void) retry_for_status(status, type, raw, &failure);
+        const char *kind = status == 402 && memmem(body, len, "daily_budget_exceeded", 21) ? "daily_budget_exceeded" : type;
+        context_gateway_status(c, status, kind, raw);
+        (void) retry_for_status(status, kind, raw, &failure);
         name = gateway_failure_to_bus_error(failure);
         switch (failure) {
         case GATEWAY_FAILURE_UNAUTHORIZED:

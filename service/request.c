@@ -807,8 +807,11 @@ static void request_status_failed(Request *req, long status) {
         else if (k == -ERANGE)
                 retry_after = UINT64_MAX - 1; /* beyond any cap */
 
-        context_gateway_status(req->context, status, type, raw);
-        retry = retry_for_status(status, type, raw, &failure);
+        /* Tolerant of where the gateway puts it: the type, or the code
+         * next to another type. */
+        const char *kind = status == 402 && memmem(body, len, "daily_budget_exceeded", 21) ? "daily_budget_exceeded" : type;
+        context_gateway_status(req->context, status, kind, raw);
+        retry = retry_for_status(status, kind, raw, &failure);
         name = gateway_failure_to_bus_error(failure);
         switch (failure) {
         case GATEWAY_FAILURE_DAILY_BUDGET: {

@@ -211,6 +211,12 @@ class Budget(Base):
         msg = self.assertBusError(E + "DailyBudgetExceeded", self.complete)
         self.assertIn("trailing 24 hours", msg)
 
+    def test_daily_budget_as_a_code_beside_another_type(self):
+        body = json.dumps({"error": {"message": "Over budget", "type": "insufficient_quota",
+                                     "code": "daily_budget_exceeded"}})
+        self.gw.push_fault("chat", Fault(status=402, body=body))
+        self.assertBusError(E + "DailyBudgetExceeded", self.complete)
+
     def test_insufficient_credits_marks_exhausted(self):
         wait_until(lambda: self.credits_state() == "ok", 10 * SLOW, what="credits ok")
         self.gw.balance = 0
