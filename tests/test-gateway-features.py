@@ -320,10 +320,11 @@ class ImagesOut(Base):
                              env=dict(self.env.environ, DBUS_SESSION_BUS_ADDRESS=self.env.bus_address),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            self.gw.wait_for(lambda: self.gw.requests_for("images"), 10 * SLOW)
+            self.assertTrue(self.gw.wait_for(lambda: self.gw.requests_for("images"), 10 * SLOW), "no image request")
             p.kill()
             p.wait()
-            self.gw.wait_for(lambda: any(d.endpoint == "images" for d in self.gw.disconnects), 10 * SLOW)
+            self.assertTrue(self.gw.wait_for(lambda: any(d.endpoint == "images" for d in self.gw.disconnects),
+                                             10 * SLOW), "the transfer was not cut")
         finally:
             if p.poll() is None:
                 p.kill()
