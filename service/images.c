@@ -307,7 +307,7 @@ static void on_http_done(HttpRequest *h, int error, void *userdata) {
         size_t len;
 
         if (ic->downgraded)
-                return image_call_fail(ic, SD_BUS_ERROR_INVALID_ARGS,
+                return image_call_fail(ic, BUS_ERROR_GATEWAY_ERROR,
                                        "The gateway served %s at the privacy tier \"%s\" although \"%s\" was asked; the "
                                        "answer was discarded unread.", ic->model, chat_privacy_to_string(ic->reported),
                                        chat_privacy_to_string(ic->expected));

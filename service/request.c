@@ -1046,7 +1046,7 @@ static int on_http_headers(HttpRequest *h, long status, void *userdata) {
          * read at all (the gateway promises never to downgrade; should it,
          * nothing of it reaches the caller). */
         if (req->privacy_tier >= 0 && req->privacy_tier < request_expected_privacy(req)) {
-                request_note_error(req, SD_BUS_ERROR_INVALID_ARGS,
+                request_note_error(req, BUS_ERROR_GATEWAY_ERROR,
                                    "The gateway served %s at the privacy tier \"%s\" although \"%s\" was asked; the "
                                    "answer was discarded unread.", request_model(req),
                                    chat_privacy_to_string(req->privacy_tier),

@@ -105,7 +105,7 @@ class Privacy(Base):
 
     def test_downgraded_answer_is_discarded(self):
         self.gw.push_fault("chat", Fault(headers={"X-Privacy-Tier": "standard"}))
-        msg = self.assertBusError(INVALID, self.complete, "deepseek-v3.2", opts={"privacy": "zdr"})
+        msg = self.assertBusError(E + "GatewayError", self.complete, "deepseek-v3.2", opts={"privacy": "zdr"})
         self.assertIn("discarded", msg)
 
     def test_default_privacy_persists_and_stronger_wins(self):
