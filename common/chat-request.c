@@ -63,20 +63,55 @@ static bool role_is_valid(const char *role) {
         return role && (streq(role, "system") || streq(role, "user") || streq(role, "assistant"));
 }
 
-static int json_add_base64(json_object *o, const char *key, const char *prefix, const ChatImage *img) {
-        _cleanup_free_ char *b = NULL, *s = NULL;
-        size_t n;
-        int r;
+/* The image's data as a JSON string, written straight into json-c's output
+ * (a data: URL for OpenAI, bare base64 for Anthropic): the base64 alphabet
+ * needs no escaping, so the megabytes are neither copied into a string
+ * object first nor scanned for escapes. */
+typedef struct ImageValue {
+        const ChatImage *img;
+        bool data_url;
+} ImageValue;
 
-        r = base64_encode(img->data, img->size, &b, &n);
-        if (r < 0)
-                return r;
-        if (prefix) {
-                if (asprintf(&s, "%s%s;base64,%s", prefix, img->mime, b) < 0)
-                        return -ENOMEM;
-                return json_add(o, key, json_object_new_string(s));
+static int image_value_serialize(json_object *o, struct printbuf *pb, int level, int flags) {
+        const ImageValue *v = json_object_get_userdata(o);
+        char chunk[BASE64_LEN(3 * 1024)];
+        const uint8_t *p = v->img->data;
+
+        if (printbuf_memappend(pb, "\"", 1) < 0)
+                return -1;
+        if (v->data_url && (printbuf_memappend(pb, "data:", 5) < 0 ||
+                            printbuf_memappend(pb, v->img->mime, (int) strlen(v->img->mime)) < 0 ||
+                            printbuf_memappend(pb, ";base64,", 8) < 0))
+                return -1;
+        for (size_t i = 0; i < v->img->size; i += 3 * 1024) {
+                size_t n = MIN(v->img->size - i, (size_t) 3 * 1024);
+                if (printbuf_memappend(pb, chunk, (int) base64_encode_to(p + i, n, chunk)) < 0)
+                        return -1;
         }
-        return json_add(o, key, json_object_new_string_len(b, (int) n));
+        return printbuf_memappend(pb, "\"", 1) < 0 ? -1 : 0;
+}
+
+static void image_value_free(json_object *o, void *userdata) {
+        free(userdata);
+}
+
+static int json_add_base64(json_object *o, const char *key, bool data_url, const ChatImage *img) {
+        json_object *v;
+        ImageValue *iv;
+
+        if (img->size > (size_t) INT32_MAX / 2)
+                return -EFBIG; /* printbuf counts in int */
+        iv = malloc(sizeof(ImageValue));
+        if (!iv)
+                return -ENOMEM;
+        *iv = (ImageValue) { .img = img, .data_url = data_url };
+        v = json_object_new_string("");
+        if (!v) {
+                free(iv);
+                return -ENOMEM;
+        }
+        json_object_set_serializer(v, image_value_serialize, iv, image_value_free);
+        return json_add(o, key, v);
 }
 
 /* One image as a content part of the format. */
@@ -92,7 +127,7 @@ static json_object *image_part(ChatApi api, const ChatImage *img) {
         if (r >= 0 && api == CHAT_API_OPENAI) {
                 r = json_add(part, "type", json_object_new_string("image_url"));
                 if (r >= 0)
-                        r = json_add_base64(inner, "url", "data:", img);
+                        r = json_add_base64(inner, "url", true, img);
         } else if (r >= 0) {
                 r = json_add(part, "type", json_object_new_string("image"));
                 if (r >= 0)
@@ -100,7 +135,7 @@ static json_object *image_part(ChatApi api, const ChatImage *img) {
                 if (r >= 0)
                         r = json_add(inner, "media_type", json_object_new_string(img->mime));
                 if (r >= 0)
-                        r = json_add_base64(inner, "data", NULL, img);
+                        r = json_add_base64(inner, "data", false, img);
         }
         if (r < 0) {
                 json_object_put(part);

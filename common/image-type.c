@@ -28,17 +28,10 @@ const char *image_type_detect(const void *data, size_t n) {
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-int base64_encode(const void *data, size_t n, char **ret, size_t *ret_len) {
+size_t base64_encode_to(const void *data, size_t n, char *s) {
         const uint8_t *p = data;
-        size_t len, i, o = 0;
-        char *s;
+        size_t i, o = 0;
 
-        if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
-                return -EFBIG;
-        len = (n + 2) / 3 * 4;
-        s = malloc(len + 1);
-        if (!s)
-                return -ENOMEM;
         for (i = 0; i + 2 < n; i += 3) {
                 uint32_t v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
                 s[o++] = b64[v >> 18];
@@ -53,6 +46,19 @@ int base64_encode(const void *data, size_t n, char **ret, size_t *ret_len) {
                 s[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
                 s[o++] = '=';
         }
+        return o;
+}
+
+int base64_encode(const void *data, size_t n, char **ret, size_t *ret_len) {
+        size_t o;
+        char *s;
+
+        if (n > (SIZE_MAX - 1) / 4 * 3 - 3)
+                return -EFBIG;
+        s = malloc(BASE64_LEN(n) + 1);
+        if (!s)
+                return -ENOMEM;
+        o = base64_encode_to(data, n, s);
         s[o] = 0;
         *ret = s;
         if (ret_len)

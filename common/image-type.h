@@ -27,6 +27,11 @@ const char *image_type_detect(const void *data, size_t n);
 /* Standard base64 (RFC 4648, with padding) of n bytes; NUL-terminated.
  * Returns 0, -ENOMEM, or -EFBIG when the result would overflow. */
 int base64_encode(const void *data, size_t n, char **ret, size_t *ret_len);
+/* The same into out, which holds at least BASE64_LEN(n) bytes (no NUL is
+ * written); returns the length. Pieces of a multiple of 3 bytes encode to
+ * pieces of the whole. */
+#define BASE64_LEN(n) (((n) + 2) / 3 * 4)
+size_t base64_encode_to(const void *data, size_t n, char *out);
 /* Decodes standard base64 (padding optional; white space skipped; the URL
  * alphabet's - and _ accepted too). At most max bytes of output, else
  * -EFBIG; anything else that is not base64 is -EINVAL. */
