@@ -24,6 +24,7 @@
 #define IFACE_REQUEST IFACE("Request")
 #define IFACE_SETUP IFACE("Setup")
 #define IFACE_USAGE IFACE("Usage")
+#define IFACE_IMAGES IFACE("Images")
 
 /* The notifier's own name: one agent per session, and tests can wait for it. */
 #define BANKR_NOTIFIER_NAME BUS_NAME ".Notifier"
@@ -48,6 +49,8 @@
 #define BUS_ERROR_INVALID_CONFIG BUS_ERROR("InvalidConfig")
 #define BUS_ERROR_BUDGET_EXCEEDED BUS_ERROR("BudgetExceeded")
 #define BUS_ERROR_LEDGER_UNAVAILABLE BUS_ERROR("LedgerUnavailable")
+#define BUS_ERROR_DAILY_BUDGET_EXCEEDED BUS_ERROR("DailyBudgetExceeded")
+#define BUS_ERROR_MODEL_RETIRED BUS_ERROR("ModelRetired")
 
 /* polkit actions (polkit/bot.bankr.LLM1.policy). */
 #define ACTION_REVEAL_KEY BUS_NAME ".reveal-key"

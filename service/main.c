@@ -14,6 +14,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "chat.h"
+#include "images.h"
 #include "credits.h"
 #include "key.h"
 #include "models.h"
@@ -81,6 +82,7 @@ static Context *context_free(Context *c) {
          * but before the keys it may still call back into. */
         c->chat = chat_free(c->chat);
         c->usage = usage_free(c->usage); /* after chat, which books into it; writes what is queued */
+        c->images = images_free(c->images);
         c->setup = setup_free(c->setup);
         c->topup = topup_free(c->topup);
         c->credits = credits_free(c->credits);
@@ -185,6 +187,7 @@ static int export(Context *c) {
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
                 { IFACE_USAGE, usage_vtable, offsetof(Context, usage) },
+                { IFACE_IMAGES, images_vtable, offsetof(Context, images) },
         };
         int r;
 
@@ -295,6 +298,9 @@ static int run(int argc, char *argv[]) {
         r = chat_new(c, &c->chat);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up chat: %m");
+        r = images_new(c, &c->images);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up image generation: %m");
         r = setup_new(c, &c->setup);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up tool integration: %m");

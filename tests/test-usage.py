@@ -118,9 +118,8 @@ class Records(UsageTest):
             self.assertEqual(rec["status"], "finished")
             self.assertEqual(rec["error"], "")
             self.assertEqual(rec["via"], "dbus")
-            self.assertEqual(rec["privacy_tier"], "")
             self.assertEqual(rec["app"], "python3")
-            for k in ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+            for k in ("model", "privacy_tier", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                       "cost_usd", "attempts", "latency_first_ms", "latency_total_ms"):
                 self.assertEqual(rec[k], info[k], k)
             self.assertGreater(rec["cost_usd"], 0)
