@@ -300,7 +300,7 @@ int verb_usage(int argc, char *argv[]) {
                 since = now - 24 * 3600 * USEC_PER_SEC;
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = usage_query(bus, "Summary", "read the usage", "s", by ?: "", since, app, &rows);
         if (r != 0)
@@ -384,7 +384,7 @@ static int verb_usage_recent(int argc, char *argv[]) {
                 return cli_usage("Unknown argument \"%s\" for usage recent.", argv[optind]);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = usage_query(bus, "Recent", "read the recent requests", "u", &limit, 0, app, &recs);
         if (r != 0)
@@ -486,7 +486,7 @@ int verb_budget(int argc, char *argv[]) {
                         return cli_usage("Invalid budget \"%s\": an amount above 0 and a period, e.g. 5/day, "
                                          "0.50/week or 20/month.", argv[optind + 2]);
                 r = cli_bus(&bus);
-                if (r > 0)
+                if (r < 0)
                         return r;
                 r = set_budget(bus, argv[optind + 1], usd, budget_period_to_string(p));
                 if (r != 0)
@@ -498,7 +498,7 @@ int verb_budget(int argc, char *argv[]) {
                 if (argc - optind != 2)
                         return cli_usage("Usage: bankr-llm budget clear APP.");
                 r = cli_bus(&bus);
-                if (r > 0)
+                if (r < 0)
                         return r;
                 r = set_budget(bus, argv[optind + 1], 0, "");
                 if (r != 0)
@@ -510,7 +510,7 @@ int verb_budget(int argc, char *argv[]) {
                 return cli_usage("Unknown argument \"%s\" for budget. Valid subcommands: set, clear.", argv[optind]);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = cli_get_all(bus, IFACE("Usage"), &error, &all);
         if (r < 0)
