@@ -89,12 +89,19 @@ static int append_filter(sd_bus_message *m, uint64_t since, const char *app) {
         return r;
 }
 
-static int usage_query(sd_bus *bus, const char *method, const char *what, const char *first_type, const void *first,
-                       uint64_t since, const char *app, json_object **ret) {
+/* Calls Usage.method (first argument first, of type "s" or "u", then the
+ * filter) and reads the list it answers. With json, prints it and returns 1;
+ * else 0 with the list in *ret. -EXIT_* after saying what failed. */
+static int usage_query(const char *method, const char *what, const char *first_type, const void *first,
+                       uint64_t since, const char *app, bool json, json_object **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
+        r = cli_bus(&bus);
+        if (r < 0)
+                return r;
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Usage"), method);
         if (r >= 0)
                 r = streq(first_type, "s") ? sd_bus_message_append(m, "s", (const char *) first)
@@ -109,7 +116,30 @@ static int usage_query(sd_bus *bus, const char *method, const char *what, const 
         r = cli_variant_to_json(reply, ret);
         if (r < 0 || !*ret || !json_object_is_type(*ret, json_type_array))
                 return cli_fail(EXIT_FAIL, "Failed to %s: bankr-llmd sent an answer that is not a list.", what);
+        if (json) {
+                cli_print_json(*ret);
+                return 1;
+        }
         return 0;
+}
+
+/* The options that the usage and budget verbs share: -a/--app (where app is
+ * not NULL) and -j/--json[=FORMAT]. 0 when c was one of them, else
+ * -EXIT_USAGE (getopt has said what was wrong, or cli_parse_json_arg()). */
+static int parse_shared_option(int c, const char **app, bool *json) {
+        if (c == 'a' && app) {
+                *app = optarg;
+                return 0;
+        }
+        if (c == 'j' && cli_parse_json_arg(optarg, json) >= 0)
+                return 0;
+        return -EXIT_USAGE;
+}
+
+/* Input tokens of a row or record, cached ones included. */
+static uint64_t row_input_tokens(json_object *o) {
+        return cli_json_uint(o, "input_tokens", 0) + cli_json_uint(o, "cache_read_tokens", 0) +
+               cli_json_uint(o, "cache_write_tokens", 0);
 }
 
 /* ---- usage ------------------------------------------------------------------ */
@@ -131,8 +161,7 @@ static void print_table(json_object *rows, const char *key, const char *title) {
                 _cleanup_free_ char *buf = NULL;
                 const char *k = cli_term_safe(stdout, cli_json_str(o, key) ?: "", &buf);
                 uint64_t rq = cli_json_uint(o, "requests", 0), er = cli_json_uint(o, "errors", 0);
-                uint64_t it = cli_json_uint(o, "input_tokens", 0) + cli_json_uint(o, "cache_read_tokens", 0) +
-                              cli_json_uint(o, "cache_write_tokens", 0);
+                uint64_t it = row_input_tokens(o);
                 uint64_t ot = cli_json_uint(o, "output_tokens", 0);
                 double co = cli_json_double(o, "cost_usd", 0);
 
@@ -233,7 +262,6 @@ int verb_usage(int argc, char *argv[]) {
                 { "json", optional_argument, NULL, 'j' },
                 {}
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *rows = NULL;
         const char *by = NULL, *app = NULL;
         uint64_t since = 0, now = (uint64_t) time(NULL) * USEC_PER_SEC;
@@ -277,15 +305,10 @@ int verb_usage(int argc, char *argv[]) {
                                                  "2026-11-01 or 2026-11-01T12:30.", optarg);
                         have_since = true;
                         break;
-                case 'a':
-                        app = optarg;
-                        break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
                 default:
-                        return EXIT_USAGE;
+                        r = parse_shared_option(c, &app, &json);
+                        if (r < 0)
+                                return r;
                 }
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for usage. Valid subcommands: recent.", argv[optind]);
@@ -299,17 +322,9 @@ int verb_usage(int argc, char *argv[]) {
         if (!have_since && streq_ptr(by, "hour"))
                 since = now - 24 * 3600 * USEC_PER_SEC;
 
-        r = cli_bus(&bus);
-        if (r < 0)
-                return r;
-        r = usage_query(bus, "Summary", "read the usage", "s", by ?: "", since, app, &rows);
+        r = usage_query("Summary", "read the usage", "s", by ?: "", since, app, json, &rows);
         if (r != 0)
-                return r;
-
-        if (json) {
-                cli_print_json(rows);
-                return EXIT_OK;
-        }
+                return r < 0 ? r : EXIT_OK;
         if (!by) {
                 json_object *o = json_object_array_get_idx(rows, 0);
                 char a[32], b[32], cc[32], d[32], e[32];
@@ -338,7 +353,6 @@ static int verb_usage_recent(int argc, char *argv[]) {
                 { "json", optional_argument, NULL, 'j' },
                 {}
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *recs = NULL;
         const char *app = NULL;
         uint32_t limit = 20;
@@ -370,29 +384,17 @@ static int verb_usage_recent(int argc, char *argv[]) {
                         limit = (uint32_t) v;
                         break;
                 }
-                case 'a':
-                        app = optarg;
-                        break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
                 default:
-                        return EXIT_USAGE;
+                        r = parse_shared_option(c, &app, &json);
+                        if (r < 0)
+                                return r;
                 }
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for usage recent.", argv[optind]);
 
-        r = cli_bus(&bus);
-        if (r < 0)
-                return r;
-        r = usage_query(bus, "Recent", "read the recent requests", "u", &limit, 0, app, &recs);
+        r = usage_query("Recent", "read the recent requests", "u", &limit, 0, app, json, &recs);
         if (r != 0)
-                return r;
-        if (json) {
-                cli_print_json(recs);
-                return EXIT_OK;
-        }
+                return r < 0 ? r : EXIT_OK;
         if (json_object_array_length(recs) == 0) {
                 printf("No requests recorded%s.\n", app ? " for this app" : "");
                 return EXIT_OK;
@@ -405,9 +407,7 @@ static int verb_usage_recent(int argc, char *argv[]) {
                 char t[32], in[32], out[32], cost[32];
 
                 format_time(t, sizeof t, cli_json_uint(o, "time", 0), TIME_SECOND);
-                format_tokens(in, sizeof in, cli_json_uint(o, "input_tokens", 0) +
-                                             cli_json_uint(o, "cache_read_tokens", 0) +
-                                             cli_json_uint(o, "cache_write_tokens", 0));
+                format_tokens(in, sizeof in, row_input_tokens(o));
                 format_tokens(out, sizeof out, cli_json_uint(o, "output_tokens", 0));
                 format_usd(cost, sizeof cost, cli_json_double(o, "cost_usd", 0));
                 printf("%-19s %-24.24s %-22.22s %-9s %8s %8s %10s %8.0f\n", t,
@@ -468,12 +468,10 @@ int verb_budget(int argc, char *argv[]) {
                                "                       pretty or off\n\n"
                                "Exit codes: 2 bad arguments, 7 not authorized.\n");
                         return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
                 default:
-                        return EXIT_USAGE;
+                        r = parse_shared_option(c, NULL, &json);
+                        if (r < 0)
+                                return r;
                 }
 
         if (optind < argc && streq(argv[optind], "set")) {
