@@ -23,6 +23,7 @@
 #define IFACE_CHAT IFACE("Chat")
 #define IFACE_REQUEST IFACE("Request")
 #define IFACE_SETUP IFACE("Setup")
+#define IFACE_ENDPOINT IFACE("Endpoint")
 
 /* The notifier's own name: one agent per session, and tests can wait for it. */
 #define BANKR_NOTIFIER_NAME BUS_NAME ".Notifier"
@@ -50,6 +51,7 @@
 #define ACTION_REVEAL_KEY BUS_NAME ".reveal-key"
 #define ACTION_TOP_UP BUS_NAME ".top-up"
 #define ACTION_CONFIGURE_AUTO_TOP_UP BUS_NAME ".configure-auto-top-up"
+#define ACTION_CREATE_TOKEN BUS_NAME ".create-token"
 
 /* Limits of Chat.Start/Complete (LimitExceeded beyond them). */
 #define CHAT_TEXT_LIMIT ((size_t) 4U * 1024U * 1024U) /* bytes of message text per request */

@@ -6,7 +6,7 @@
 #                             debootstrap + systemd-nspawn for tests/container)
 set -eu
 
-BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libdbus-1-dev systemd dbus dbus-bin"
+BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libdbus-1-dev libmicrohttpd-dev libssl-dev systemd dbus dbus-bin"
 RUN="libglib2.0-bin gnome-keyring libsecret-tools"
 TEST="bubblewrap python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux debootstrap systemd-container"
 # Man pages, completions, the examples and the Debian package (scripts/build-deb.sh).

@@ -21,6 +21,7 @@ typedef struct Topup Topup;     /* topup.c */
 typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
 typedef struct Polkit Polkit;   /* polkit.c */
+typedef struct Endpoint Endpoint; /* endpoint.c + tokens.c */
 
 typedef struct Context {
         sd_event *event;
@@ -41,6 +42,7 @@ typedef struct Context {
         Chat *chat;
         Setup *setup;
         Polkit *polkit;
+        Endpoint *endpoint;
 } Context;
 
 /* The Context's accessors (context.c, from key.c's state).

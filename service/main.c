@@ -21,6 +21,7 @@
 #include "setup.h"
 #include "topup.h"
 #include "polkit.h"
+#include "endpoint.h"
 
 static bool arg_verbose = false;
 
@@ -114,6 +115,7 @@ static Context *context_free(Context *c) {
                 return NULL;
         /* Modules first (they hold bus slots and event sources), keyring last
          * but before the keys it may still call back into. */
+        c->endpoint = endpoint_free(c->endpoint);
         c->chat = chat_free(c->chat);
         c->setup = setup_free(c->setup);
         c->topup = topup_free(c->topup);
@@ -218,6 +220,7 @@ static int export(Context *c) {
                 { IFACE_CREDITS, topup_vtable, offsetof(Context, topup) },
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
+                { IFACE_ENDPOINT, endpoint_vtable, offsetof(Context, endpoint) },
         };
         int r;
 
@@ -330,6 +333,9 @@ static int run(int argc, char *argv[]) {
         r = setup_new(c, &c->setup);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up tool integration: %m");
+        r = endpoint_new(c, &c->endpoint);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the local endpoint: %m");
 
         r = export(c);
         if (r < 0)
