@@ -192,6 +192,13 @@ class EndpointTest(unittest.TestCase):
         r, data = self.request("POST", "/zdr/v1/chat/completions", chat_body())
         self.assertEqual(r.status, 200, data)
         self.assertEqual(self.env.gateway.requests[-1].path, "/zdr/v1/chat/completions")
+        r, data = self.request("POST", "/private/chat/completions", chat_body())
+        self.assertEqual(r.status, 200, data)
+        self.assertEqual(self.env.gateway.requests[-1].path, "/private/v1/chat/completions")
+        r, data = self.request("POST", "/v1/images/generations",
+                               json.dumps({"model": "gpt-image-1", "prompt": "a cat"}).encode())
+        self.assertEqual(r.status, 200, data)
+        self.assertIn("b64_json", json.loads(data)["data"][0])
 
     def test_gateway_errors_pass_through(self):
         from fakegw import Fault
@@ -221,7 +228,7 @@ class EndpointTest(unittest.TestCase):
             self.assertTrue(r.getheader("content-type").startswith("text/event-stream"))
             times, chunks = [], []
             while True:
-                line = r.fp.readline()
+                line = r.readline()
                 if not line:
                     break
                 if line.startswith(b"data:"):
@@ -282,8 +289,17 @@ class EndpointTest(unittest.TestCase):
         self.assertRefused(r, d, 403)
         r, d = self.request("POST", "/v1/chat/completions", chat_body(), headers={"Origin": "https://evil.example"})
         self.assertRefused(r, d, 403)
-        r, d = self.request("POST", "/v1/chat/completions", b"x" * (32 * 1024 * 1024 + 1))
-        self.assertRefused(r, d, 413)
+        # Over the body cap: refused on the headers, before the body is read.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30 * SLOW)
+        s.sendall(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" %
+                   (self.port, self.tok, 32 * 1024 * 1024 + 1)).encode())
+        f = s.makefile("rb")
+        r = http.client.HTTPResponse(s)
+        r.begin()
+        self.assertRefused(r, r.read(), 413)
+        s.close()
+        f.close()
         r, d = self.request("GET", "/v1/nothing")
         self.assertRefused(r, d, 404)
         r, d = self.request("GET", "/v1/chat/completions")
