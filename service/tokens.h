@@ -35,7 +35,8 @@ typedef enum TokenLifetime {
         _TOKEN_LIFETIME_INVALID = -EINVAL,
 } TokenLifetime;
 
-DECLARE_STRING_TABLE_LOOKUP(token_lifetime, TokenLifetime);
+const char *token_lifetime_to_string(TokenLifetime i);
+TokenLifetime token_lifetime_from_string(const char *s);
 
 typedef struct Token {
         char *id;            /* "tok_" + 12 hex digits: names the token, proves nothing */
