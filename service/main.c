@@ -34,7 +34,9 @@ static void help(void) {
                "     --version    Show the version\n"
                "  -v --verbose    Log debug messages\n\n"
                "Environment: BANKR_LLM_KEY, BANKR_API_KEY, BANKR_LLM_URL, BANKR_API_URL,\n"
-               "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME.\n"
+               "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME,\n"
+               "XDG_STATE_HOME (endpoint port and tokens), XDG_RUNTIME_DIR (endpoint socket),\n"
+               "BANKR_LLMD_ENDPOINT_PORT (the endpoint's first port to try; 0: any).\n"
                "Reference: docs/dbus-api.md and the interface XML in share/dbus-1/interfaces.\n");
 }
 
