@@ -375,6 +375,21 @@ class EndpointTest(unittest.TestCase):
         self.assertRefused(r, d, 401)
         c.close()
 
+    def test_client_leaving_cuts_upstream(self):
+        self.env.gateway.stream_options = {"drip": 0.2 * SLOW}
+        self.env.gateway.reply_text = " ".join("w%d" % i for i in range(40))
+        n = len(self.env.gateway.disconnects)
+        conn = self.conn(unix=True)
+        conn.request("POST", "/v1/chat/completions", body=chat_body(stream=True),
+                     headers={"Authorization": "Bearer " + self.tok, "Content-Type": "application/json"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.readline())
+        conn.close()
+        r.close()
+        wait_until(lambda: len(self.env.gateway.disconnects) > n, timeout=5 * SLOW,
+                   what="the upstream transfer to be cut when the client left")
+
     def test_zz_no_secret_in_log(self):
         log = self.env.log()
         self.assertNotIn(KEY, log)
