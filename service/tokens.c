@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "json-util.h"
 #include "log.h"
