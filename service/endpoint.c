@@ -754,7 +754,8 @@ static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned f
         }
         r = sd_event_add_io(e->context->event, &l->io, fd, EPOLLIN, on_listener_io, l);
         if (r >= 0)
-                r = sd_event_add_time(e->context->event, &l->timer, CLOCK_MONOTONIC, 0, 0, on_listener_timer, l);
+                /* Accuracy 1 µs: 0 would mean sd-event's default of 250 ms. */
+                r = sd_event_add_time(e->context->event, &l->timer, CLOCK_MONOTONIC, 0, 1, on_listener_timer, l);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(l->io, what);

@@ -240,6 +240,25 @@ class EndpointTest(unittest.TestCase):
             spread = times[-1] - times[0]
             self.assertGreater(spread, 0.3 * SLOW, "events arrived together: buffered")
 
+    def test_answer_not_held_back(self):
+        # The end of an answer goes out as soon as it arrived: the listener's
+        # timer must not wait for sd-event's default accuracy (250 ms).
+        body = chat_body()
+        for unix in (False, True):
+            totals = []
+            c = self.conn(unix)
+            for _ in range(7):
+                t0 = time.monotonic()
+                c.request("POST", "/v1/chat/completions", body=body,
+                          headers={"Authorization": "Bearer " + self.tok, "Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                totals.append(time.monotonic() - t0)
+            c.close()
+            totals.sort()
+            self.assertLess(totals[3], 0.1 * SLOW, "answers held back: %r" % totals)
+
     def test_books_on_token(self):
         c = Client(self.env)
         tok, tid = c.token(app="booker")
