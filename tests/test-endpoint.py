@@ -259,6 +259,26 @@ class EndpointTest(unittest.TestCase):
             totals.sort()
             self.assertLess(totals[3], 0.1 * SLOW, "answers held back: %r" % totals)
 
+    def test_large_answer_slow_reader(self):
+        # 12 MiB from the gateway to a client that waits before reading: the
+        # relay pauses the gateway (backpressure) and loses no byte.
+        from fakegw import Fault
+        self.env.gateway.push_fault("chat", Fault.huge(12 * 1024 * 1024))
+        c = self.conn()
+        c.request("POST", "/v1/chat/completions", body=chat_body(),
+                  headers={"Authorization": "Bearer " + self.tok, "Content-Type": "application/json"})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        time.sleep(1.0)
+        n = 0
+        while True:
+            b = r.read(256 * 1024)
+            if not b:
+                break
+            n += len(b)
+        c.close()
+        self.assertEqual(n, 12 * 1024 * 1024)
+
     def test_books_on_token(self):
         c = Client(self.env)
         tok, tid = c.token(app="booker")
@@ -414,6 +434,34 @@ class EndpointTest(unittest.TestCase):
         self.assertNotIn(KEY, log)
         self.assertNotIn(self.tok, log)
         self.assertNotIn(self.tok[5:], log)
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_mid_stream(self):
+        # Streams and a request still waiting for the gateway when the
+        # service stops: it exits cleanly (the harness fails on a crash).
+        from fakegw import Fault
+        with Env(service_env={"BANKR_LLM_KEY": KEY, "BANKR_LLMD_ENDPOINT_PORT": "0"}) as env:
+            env.start_service()
+            c = Client(env)
+            tok, _ = c.token()
+            port = int(str(c.prop("Url")).rsplit(":", 1)[1])
+            env.gateway.stream_options = {"drip": 0.2}
+            env.gateway.reply_text = " ".join("w%d" % i for i in range(50))
+            conns = []
+            for i in range(3):
+                if i == 2:
+                    env.gateway.push_fault("chat", Fault.hang())
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30 * SLOW)
+                conn.request("POST", "/v1/chat/completions", body=chat_body(stream=True),
+                             headers={"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+                conns.append(conn)
+            r = conns[0].getresponse()
+            self.assertTrue(r.readline())
+            env.stop_service()
+            for conn in conns:
+                conn.close()
+            c.close()
 
 
 class PersistentTest(unittest.TestCase):
