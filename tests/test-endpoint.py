@@ -451,6 +451,9 @@ class ShutdownTest(unittest.TestCase):
             conns = []
             for i in range(3):
                 if i == 2:
+                    # The hang must meet the third request, not a slow first one.
+                    wait_until(lambda: len(env.gateway.requests_for("chat")) == 2, timeout=10 * SLOW,
+                               what="the first two streams to reach the gateway")
                     env.gateway.push_fault("chat", Fault.hang())
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30 * SLOW)
                 conn.request("POST", "/v1/chat/completions", body=chat_body(stream=True),
