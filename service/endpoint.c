@@ -84,6 +84,7 @@ typedef enum EpState {
         EP_READING,
         EP_WAITING,
         EP_STREAMING,
+        EP_DONE,      /* a refusal or the models list was queued */
 } EpState;
 
 typedef struct EpRequest {
@@ -112,7 +113,7 @@ typedef struct EpRequest {
         bool sse;
         Buf out;         /* bytes for the client, from out_off */
         size_t out_off;
-        Buf tap;         /* copy of an unstreamed answer, for its usage */
+        Buf tap;         /* copy of an unstreamed answer (for its usage), or the whole error body */
         ChatStream *stream;
         char *model;
         uint64_t started_usec, first_byte_usec;
@@ -197,6 +198,7 @@ static enum MHD_Result queue_refusal(EpRequest *q) {
 
         if (!q->refuse_body)
                 return MHD_NO;
+        q->state = EP_DONE;
         k = queue_json(q->conn, q->refuse_status, q->refuse_body, q->refuse_status == 401 ? "Bearer" : NULL);
         q->refuse_status = 0;
         q->refuse_body = mfree(q->refuse_body);
@@ -227,7 +229,7 @@ static void endpoint_book_request(EpRequest *q) {
                 chat_stream_get_usage(q->stream, &u);
                 if (chat_stream_get_model(q->stream))
                         model = chat_stream_get_model(q->stream);
-        } else if (q->tap.n > 0) {
+        } else if (q->tap.n > 0 && !q->buffer_error) {
                 (void) endpoint_body_usage(q->route.format, q->tap.p, q->tap.n, &u, &body_model);
                 if (body_model && !model)
                         model = body_model;
@@ -282,9 +284,11 @@ static int on_up_body(HttpRequest *hr, const void *data, size_t n, void *userdat
         EpRequest *q = userdata;
 
         if (q->buffer_error) {
-                if (q->out.n + n > ENDPOINT_MAX_ERROR_BODY)
+                /* Held in tap until the end, when it is redacted into out:
+                 * no byte of it goes out before. */
+                if (q->tap.n + n > ENDPOINT_MAX_ERROR_BODY)
                         return 0; /* the rest of an overlong error is dropped */
-                return buf_append(&q->out, data, n);
+                return buf_append(&q->tap, data, n);
         }
         if (ep_pending(q) >= ENDPOINT_HIGH_WATER)
                 return HTTP_BODY_PAUSE;
@@ -307,13 +311,13 @@ static void on_up_done(HttpRequest *hr, int error, void *userdata) {
 
         q->upstream_done = true;
         q->upstream_error = error;
-        if (q->buffer_error && q->out.n > 0) {
+        if (q->buffer_error && q->tap.n > 0) {
                 const char *key = context_llm_key(q->endpoint->context);
-                _cleanup_free_ char *red = key ? key_redact(q->out.p, key) : NULL;
-                if (red) {
-                        buf_clear(&q->out);
-                        (void) buf_append(&q->out, red, strlen(red));
-                }
+                _cleanup_free_ char *red = key ? key_redact(q->tap.p, key) : NULL;
+                if (key && !red)
+                        q->upstream_error = -ENOMEM; /* never unredacted */
+                else
+                        (void) buf_append(&q->out, red ?: q->tap.p, red ? strlen(red) : q->tap.n);
         }
         if (error < 0 && !q->headers_ready) {
                 const char *msg = http_request_get_error_message(hr);
@@ -574,8 +578,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                         return MHD_NO;
                 if (q->refuse_body)
                         return queue_refusal(q);
-                if (q->route.kind == ENDPOINT_ROUTE_MODELS)
+                if (q->route.kind == ENDPOINT_ROUTE_MODELS) {
+                        q->state = EP_DONE;
                         return queue_models(q);
+                }
                 q->state = EP_READING;
                 return MHD_YES;
 
@@ -612,6 +618,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
 
         case EP_STREAMING:
+        case EP_DONE:
+                /* An answer is queued: what still comes of the body is not read. */
+                *upload_data_size = 0;
                 return MHD_YES;
         }
         return MHD_NO;
@@ -694,7 +703,7 @@ static void endpoint_drop_token(Endpoint *e, Token *tk) {
                 }
                 q->token = NULL;
                 tk->n_inflight--;
-                if (q->state == EP_STREAMING)
+                if (q->state == EP_STREAMING || q->state == EP_DONE)
                         q->cut = true;
                 else {
                         q->cut = false;
@@ -731,6 +740,14 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
 }
 
 /* ---- listening -------------------------------------------------------- */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        char buf[512];
+
+        (void) vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = 0;
+        log_debug("libmicrohttpd (%s): %s", ((Listener *) cls)->what, buf);
+}
 
 static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned flags, ...) {
         const union MHD_DaemonInfo *info;
@@ -772,7 +789,7 @@ static void listener_stop(Listener *l) {
 }
 
 #define COMMON_OPTIONS(e, l)                                                                      \
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (l), \
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (l), MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, (l), \
                 MHD_OPTION_CONNECTION_LIMIT, (e)->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,   \
                 (unsigned) ENDPOINT_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,       \
                 (size_t) ENDPOINT_CONNECTION_MEMORY
@@ -903,8 +920,6 @@ static int state_path(const char *leaf, char **ret) {
 int endpoint_new(Context *c, Endpoint **ret) {
         _cleanup_(endpoint_freep) Endpoint *e = NULL;
         _cleanup_free_ char *tokens_path = NULL;
-        unsigned kept, first;
-        const char *env;
         int r;
 
         e = calloc(1, sizeof(Endpoint));
@@ -927,6 +942,17 @@ int endpoint_new(Context *c, Endpoint **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for token creators leaving the bus: %m");
 
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+void endpoint_start(Endpoint *e) {
+        unsigned kept, first;
+        const char *env;
+        int r;
+
+        if (!e || e->listeners[L_INET].daemon || e->listeners[L_UNIX].daemon)
+                return;
         env = getenv("BANKR_LLMD_ENDPOINT_PORT");
         first = ENDPOINT_PORT_DEFAULT;
         if (!isempty(env)) {
@@ -951,7 +977,7 @@ int endpoint_new(Context *c, Endpoint **ret) {
         } else {
                 e->port = e->listeners[L_INET].port;
                 if (asprintf(&e->url, "http://127.0.0.1:%u", e->port) < 0)
-                        return -ENOMEM;
+                        e->url = NULL;
                 if (e->port != kept)
                         keep_port(e->port_file, e->port);
                 start_inet6(e);
@@ -963,8 +989,6 @@ int endpoint_new(Context *c, Endpoint **ret) {
                 listener_stop(&e->listeners[L_UNIX]);
                 log_warning_errno(r, "Endpoint: no unix socket in $XDG_RUNTIME_DIR: %m");
         }
-        *ret = TAKE_PTR(e);
-        return 0;
 }
 
 Endpoint *endpoint_free(Endpoint *e) {

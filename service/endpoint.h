@@ -31,9 +31,13 @@ typedef struct Endpoint Endpoint;
 /* How many ports after the kept or default one are tried when it is taken. */
 #define ENDPOINT_PORT_TRIES 16U
 
-/* Starts listening. A listener that cannot be set up is logged and left
- * out (Url or SocketPath is then ""); the daemon runs on without it. */
+/* Loads the tokens and watches the bus for their creators leaving. */
 int endpoint_new(Context *c, Endpoint **ret);
+/* Starts listening: once the bus name is ours (a second instance must not
+ * take the port or replace the socket). A listener that cannot be set up
+ * is logged and left out (Url or SocketPath is then ""); the daemon runs
+ * on without it. */
+void endpoint_start(Endpoint *e);
 Endpoint *endpoint_free(Endpoint *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Endpoint *, endpoint_free);
 

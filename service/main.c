@@ -250,6 +250,7 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return sd_event_exit(c->event, -EEXIST);
         }
 
+        endpoint_start(c->endpoint);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
         log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));
         return 0;

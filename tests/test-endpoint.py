@@ -429,6 +429,18 @@ class EndpointTest(unittest.TestCase):
         wait_until(lambda: len(self.env.gateway.disconnects) > n, timeout=5 * SLOW,
                    what="the upstream transfer to be cut when the client left")
 
+    def test_second_instance_leaves_the_endpoint_alone(self):
+        from harness import DAEMON
+        r = self.env.run([DAEMON], timeout=10 * SLOW,
+                         env={"BANKR_LLM_KEY": KEY, "BANKR_LLM_URL": self.env.gateway.url})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("already owned", r.stderr)
+        self.assertNotIn("ndpoint", r.stderr)
+        r, d = self.request("GET", "/v1/models", unix=True)
+        self.assertEqual(r.status, 200)
+        r, d = self.request("GET", "/v1/models")
+        self.assertEqual(r.status, 200)
+
     def test_zz_no_secret_in_log(self):
         log = self.env.log()
         self.assertNotIn(KEY, log)
