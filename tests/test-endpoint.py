@@ -213,6 +213,14 @@ class EndpointTest(unittest.TestCase):
         self.assertEqual(r.status, 401)
         self.assertNotIn(KEY, data.decode())
         self.assertIn("***", data.decode())
+        # Also when the error body trickles in: no piece of it goes out before the end.
+        err = json.dumps({"error": {"message": "bad key " + KEY, "type": "auth", "code": "x"}}).encode()
+        self.env.gateway.push_fault("chat", Fault(status=401, body=err, chunk_sizes=[45, 10, 10, 10, 1000],
+                                                  drip=0.1 * SLOW, chunked=True))
+        r, data = self.request("POST", "/v1/chat/completions", chat_body())
+        self.assertEqual(r.status, 401)
+        self.assertNotIn(KEY[:12], data.decode())
+        self.assertIn("***", data.decode())
 
     def test_streams_unbuffered_both_formats(self):
         self.env.gateway.stream_options = {"drip": 0.15 * SLOW}
