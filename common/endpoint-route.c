@@ -133,6 +133,25 @@ EndpointHeaderAction endpoint_request_header_action(const char *name, const char
         return ENDPOINT_HEADER_FORWARD;
 }
 
+bool endpoint_connection_lists(const char *connection, const char *name) {
+        size_t n;
+
+        if (!connection || !name || !*name)
+                return false;
+        n = strlen(name);
+        for (const char *p = connection; *p;) {
+                size_t len;
+                p += strspn(p, " \t,");
+                len = strcspn(p, ",");
+                while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                        len--;
+                if (len == n && strncasecmp(p, name, n) == 0)
+                        return true;
+                p += strcspn(p, ",");
+        }
+        return false;
+}
+
 bool endpoint_response_header_keep(const char *name) {
         static const char *const dropped[] = {
                 "content-encoding", "set-cookie", "set-cookie2", "alt-svc", "strict-transport-security",

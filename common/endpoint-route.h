@@ -61,6 +61,10 @@ typedef enum EndpointHeaderAction {
  * that is not a valid token, or a value with a CR, LF or NUL, is dropped. */
 EndpointHeaderAction endpoint_request_header_action(const char *name, const char *value);
 
+/* Whether the value of a Connection header lists name (comma-separated,
+ * case-insensitive): such a header is hop-by-hop too (RFC 9110 7.6.1). */
+bool endpoint_connection_lists(const char *connection, const char *name);
+
 /* Whether a response header of the gateway goes back to the caller. Drops
  * hop-by-hop and framing headers (the endpoint frames the answer itself),
  * Content-Encoding (libcurl has decoded the body) and Set-Cookie. */

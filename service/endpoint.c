@@ -454,6 +454,7 @@ static enum MHD_Result queue_models(EpRequest *q) {
 
 typedef struct HeaderScan {
         EpRequest *q;
+        const char *connection; /* the Connection header: what it lists is hop-by-hop */
         const char *token;
         size_t token_len;
         bool bad_credential;
@@ -477,6 +478,8 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         case ENDPOINT_HEADER_DROP:
                 return MHD_YES;
         case ENDPOINT_HEADER_FORWARD:
+                if (endpoint_connection_lists(s->connection, name))
+                        return MHD_YES;
                 if (asprintf(&line, "%s: %s", name, value) < 0 || strv_extend(&s->q->headers, line) < 0)
                         s->error = -ENOMEM;
                 return MHD_YES;
@@ -525,6 +528,7 @@ static int ep_admit(EpRequest *q) {
                 return ep_refuse(q, 413, anth ? "request_too_large" : "invalid_request_error", "request_too_large",
                                  "The request body is over the endpoint's limit of 32 MiB.");
 
+        s.connection = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Connection");
         (void) MHD_get_connection_values(q->conn, MHD_HEADER_KIND, scan_header, &s);
         if (s.error < 0)
                 return s.error;

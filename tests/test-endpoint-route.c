@@ -104,6 +104,16 @@ static void test_request_headers(void) {
         }
 }
 
+static void test_connection_lists(void) {
+        ASSERT(endpoint_connection_lists("keep-alive, X-Hop", "x-hop"));
+        ASSERT(endpoint_connection_lists("X-Hop", "X-Hop"));
+        ASSERT(endpoint_connection_lists(" ,x-a , x-b ,", "x-b"));
+        ASSERT(!endpoint_connection_lists("keep-alive, X-Hop2", "x-hop"));
+        ASSERT(!endpoint_connection_lists("keep-alive", "keep"));
+        ASSERT(!endpoint_connection_lists(NULL, "x"));
+        ASSERT(!endpoint_connection_lists("x", ""));
+}
+
 static void test_response_headers(void) {
         ASSERT(endpoint_response_header_keep("Content-Type"));
         ASSERT(endpoint_response_header_keep("x-privacy-tier"));
@@ -204,6 +214,7 @@ static void test_bodies(void) {
 int main(void) {
         test_routes();
         test_request_headers();
+        test_connection_lists();
         test_response_headers();
         test_host();
         test_credential();

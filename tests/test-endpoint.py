@@ -153,7 +153,8 @@ class EndpointTest(unittest.TestCase):
         body = chat_body()
         r, data = self.request("POST", "/v1/chat/completions", body,
                                {"Cookie": "session=secret", "X-Custom": "kept", "User-Agent": "tool/1.0",
-                                "x-api-key": self.tok})
+                                "x-api-key": self.tok, "Accept": "application/json", "Connection": "keep-alive, X-Hop",
+                                "X-Hop": "dropped", "Proxy-Authorization": "Basic eA=="})
         self.assertEqual(r.status, 200, data)
         self.assertEqual(json.loads(data)["choices"][0]["message"]["content"], "Hello, world!")
         rec = self.env.gateway.requests_for("chat")[-1]
@@ -162,6 +163,9 @@ class EndpointTest(unittest.TestCase):
         self.assertEqual(rec.headers.get("x-custom"), "kept")
         self.assertEqual(rec.headers.get("user-agent"), "tool/1.0")
         self.assertEqual(rec.headers.get("content-type"), "application/json")
+        self.assertEqual(rec.headers.get("accept"), "application/json")
+        self.assertNotIn("proxy-authorization", rec.headers)
+        self.assertNotIn("x-hop", rec.headers)
         self.assertNotIn("cookie", rec.headers)
         self.assertNotIn("x-api-key", rec.headers)
         for v in rec.headers.values():
