@@ -6,7 +6,6 @@
  * talks to org.freedesktop.Notifications directly over sd-bus. Nothing
  * but bus signals wakes it up.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
@@ -14,11 +13,13 @@
 #include <systemd/sd-event.h>
 
 #include "bankr-names.h"
+#include "bus-util.h"
 #include "log.h"
 #include "notify-spawn.h"
 #include "notify-state.h"
 #include "util.h"
 
+#define BUDGET_NOTICES_MAX 256U
 
 #define NOTIFY_NAME "org.freedesktop.Notifications"
 #define NOTIFY_PATH "/org/freedesktop/Notifications"
@@ -57,9 +58,13 @@ struct Context {
         /* No server could be reached: wait for NameOwnerChanged. */
         bool server_absent;
         sd_bus_slot *caps_call;
-};
 
-static bool arg_verbose = false;
+        /* BudgetReached: what we showed per app (this run only; bankr-llmd
+         * itself sends the signal once per app and period, across its
+         * restarts). */
+        BudgetNotice *budgets;
+        size_t n_budgets;
+};
 
 static void context_done(Context *c) {
         for (Topic t = 0; t < _TOPIC_MAX; t++)
@@ -71,6 +76,9 @@ static void context_done(Context *c) {
         sd_event_unref(c->event);
         told_done(&c->told);
         facts_done(&c->facts);
+        for (size_t i = 0; i < c->n_budgets; i++)
+                free(c->budgets[i].app);
+        free(c->budgets);
         free(c->told_path);
         free(c->server);
 }
@@ -438,6 +446,24 @@ static Topic topic_by_id(Context *c, sd_bus_message *m, uint32_t id) {
         return _TOPIC_INVALID;
 }
 
+/* ActionInvoked (us) and NotificationClosed (uu): the id, the second
+ * argument (of type `type`) and the topic. 1 for a notification of ours, 0
+ * for another, -errno for a malformed signal (logged). */
+static int read_id_signal(Context *c, sd_bus_message *m, const char *what, char type, uint32_t *ret_id,
+                          void *ret_arg, Topic *ret_topic) {
+        int r;
+
+        r = sd_bus_message_read_basic(m, 'u', ret_id);
+        if (r > 0)
+                r = sd_bus_message_read_basic(m, type, ret_arg);
+        if (r == 0)
+                r = -ENXIO; /* missing, as sd_bus_message_read() says it */
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed %s: %m", what);
+        *ret_topic = topic_by_id(c, m, *ret_id);
+        return *ret_topic >= 0;
+}
+
 static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         const char *key;
@@ -445,12 +471,9 @@ static int on_action_invoked(sd_bus_message *m, void *userdata, sd_bus_error *re
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "us", &id, &key);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed ActionInvoked: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "ActionInvoked", 's', &id, &key, &t);
+        if (r <= 0)
+                return r;
 
         log_debug("Action \"%s\" on the %s notification.", key, topic_to_string(t));
 
@@ -474,12 +497,9 @@ static int on_notification_closed(sd_bus_message *m, void *userdata, sd_bus_erro
         Topic t;
         int r;
 
-        r = sd_bus_message_read(m, "uu", &id, &reason);
-        if (r < 0)
-                return log_debug_errno(r, "Ignoring malformed NotificationClosed: %m");
-        t = topic_by_id(c, m, id);
-        if (t < 0)
-                return 0;
+        r = read_id_signal(c, m, "NotificationClosed", 'u', &id, &reason, &t);
+        if (r <= 0)
+                return r;
 
         /* Gone from the screen; the user was still told, so the level stays. */
         log_debug("The %s notification was closed (reason %" PRIu32 ").", topic_to_string(t), reason);
@@ -500,83 +520,63 @@ static void levels_get(Context *c, Level levels[_TOPIC_MAX]) {
                 levels[t] = c->topic[t].now;
 }
 
+typedef struct CreditsApply {
+        Context *context;
+        Level *levels;
+} CreditsApply;
+
+static int credits_entry(sd_bus_message *m, const char *name, void *userdata) {
+        CreditsApply *a = userdata;
+        Facts *f = &a->context->facts;
+        const char *state;
+        int r;
+
+        if (streq(name, "Balance")) {
+                r = sd_bus_message_read(m, "v", "d", &f->balance);
+                f->have_balance = f->have_balance || r >= 0;
+        } else if (streq(name, "LowThreshold")) {
+                r = sd_bus_message_read(m, "v", "d", &f->threshold);
+                f->have_threshold = f->have_threshold || r >= 0;
+        } else if (streq(name, "State")) {
+                r = sd_bus_message_read(m, "v", "s", &state);
+                if (r >= 0 && credits_state_apply(state, a->levels) < 0)
+                        log_debug("Ignoring unknown credits state \"%s\".", state);
+                else if (r >= 0)
+                        log_debug("Credits state: %s.", state);
+        } else
+                r = sd_bus_message_skip(m, "v");
+        return r;
+}
+
 /* Reads an a{sv} of Credits properties into the context. */
 static int credits_apply(Context *c, sd_bus_message *m) {
         Level levels[_TOPIC_MAX];
         int r;
 
         levels_get(c, levels);
-
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        r = bus_dict_walk(m, credits_entry, &(CreditsApply) { c, levels });
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *state;
-
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Balance")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.balance);
-                        c->facts.have_balance = c->facts.have_balance || r >= 0;
-                } else if (streq(name, "LowThreshold")) {
-                        r = sd_bus_message_read(m, "v", "d", &c->facts.threshold);
-                        c->facts.have_threshold = c->facts.have_threshold || r >= 0;
-                } else if (streq(name, "State")) {
-                        r = sd_bus_message_read(m, "v", "s", &state);
-                        if (r >= 0 && credits_state_apply(state, levels) < 0)
-                                log_debug("Ignoring unknown credits state \"%s\".", state);
-                        else if (r >= 0)
-                                log_debug("Credits state: %s.", state);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                return r;
-
         levels_set(c, levels);
         return 0;
 }
 
-static int key_apply(Context *c, sd_bus_message *m) {
+static int key_entry(sd_bus_message *m, const char *name, void *userdata) {
+        Context *c = userdata;
+        const char *v;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (!streq(name, "Source") && !streq(name, "Kind"))
+                return sd_bus_message_skip(m, "v");
+        r = sd_bus_message_read(m, "v", "s", &v);
         if (r < 0)
                 return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *v;
+        return free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
+}
 
-                r = sd_bus_message_read(m, "s", &name);
-                if (r < 0)
-                        return r;
-
-                if (streq(name, "Source") || streq(name, "Kind")) {
-                        r = sd_bus_message_read(m, "v", "s", &v);
-                        if (r >= 0)
-                                r = free_and_strdup(streq(name, "Source") ? &c->facts.key_source : &c->facts.key_kind, v);
-                } else
-                        r = sd_bus_message_skip(m, "v");
-                if (r < 0)
-                        return r;
-
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+/* Reads an a{sv} of Key properties: only the wording of the messages. */
+static int key_apply(Context *c, sd_bus_message *m) {
+        return bus_dict_walk(m, key_entry, c);
 }
 
 static int on_credits_getall(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -687,6 +687,15 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+/* Credits.Low and Credits.Exhausted: the credits are at level, and so the
+ * key works. */
+static int credits_signal(Context *c, Level level) {
+        c->topic[TOPIC_CREDITS].now = level;
+        c->topic[TOPIC_KEY].now = LEVEL_NONE;
+        sync_all(c);
+        return 0;
+}
+
 static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         double balance, threshold;
@@ -700,19 +709,180 @@ static int on_low(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         c->facts.balance = balance;
         c->facts.threshold = threshold;
         c->facts.have_balance = c->facts.have_threshold = true;
-        c->topic[TOPIC_CREDITS].now = LEVEL_LOW;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
-        return 0;
+        return credits_signal(c, LEVEL_LOW);
 }
 
 static int on_exhausted(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
 
         log_debug("Credits.Exhausted.");
-        c->topic[TOPIC_CREDITS].now = LEVEL_EXHAUSTED;
-        c->topic[TOPIC_KEY].now = LEVEL_NONE;
-        sync_all(c);
+        return credits_signal(c, LEVEL_EXHAUSTED);
+}
+
+/* ---- budgets ------------------------------------------------------------ */
+
+typedef struct BudgetEvent {
+        Context *context;
+        char *app;
+        double spent, limit;
+} BudgetEvent;
+
+static BudgetNotice *budget_notice_find(Context *c, const char *app) {
+        for (size_t i = 0; i < c->n_budgets; i++)
+                if (streq(c->budgets[i].app, app))
+                        return &c->budgets[i];
+        return NULL;
+}
+
+static int on_budget_notify_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint32_t id;
+        const char *app;
+
+        /* The app rides along in the slot's description. */
+        app = NULL;
+        (void) sd_bus_slot_get_description(sd_bus_get_current_slot(c->bus), &app);
+        if (e) {
+                log_warning("Failed to show the budget notification: %s", e->message ?: e->name);
+                return 0;
+        }
+        if (sd_bus_message_read(reply, "u", &id) < 0 || !app)
+                return 0;
+        BudgetNotice *n = budget_notice_find(c, app);
+        if (n)
+                n->id = id;
+        return 0;
+}
+
+static void budget_show(Context *c, const char *app, double spent, double limit, const char *period,
+                        uint64_t resets_at) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(message_done) Message msg = {};
+        BudgetNotice *n = budget_notice_find(c, app);
+        sd_bus_slot *slot = NULL;
+        int r;
+
+        if (!budget_notice_wanted(n, resets_at)) {
+                log_debug("Budget of %s: already shown for this period.", app);
+                return;
+        }
+        if (!n) {
+                if (c->n_budgets >= BUDGET_NOTICES_MAX)
+                        return;
+                n = reallocarray(c->budgets, c->n_budgets + 1, sizeof(BudgetNotice));
+                if (!n) {
+                        (void) log_oom();
+                        return;
+                }
+                c->budgets = n;
+                n = &c->budgets[c->n_budgets];
+                *n = (BudgetNotice) { .app = strdup(app) };
+                if (!n->app) {
+                        (void) log_oom();
+                        return;
+                }
+                c->n_budgets++;
+        }
+        n->resets_at = resets_at;
+
+        r = budget_message(app, spent, limit, period, resets_at, &msg);
+        if (r < 0) {
+                (void) log_oom();
+                return;
+        }
+        r = sd_bus_message_new_method_call(c->bus, &m, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE, "Notify");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "susssasa{sv}i", APP_NAME, n->id, msg.icon, msg.summary, msg.body, 0, 1,
+                                          "urgency", "y", msg.urgency, (int32_t) -1);
+        if (r >= 0)
+                r = sd_bus_call_async(c->bus, &slot, m, on_budget_notify_reply, c, 0);
+        if (r < 0) {
+                log_error_errno(r, "Failed to send the budget notification: %m");
+                return;
+        }
+        (void) sd_bus_slot_set_description(slot, app);
+        (void) sd_bus_slot_set_floating(slot, true);
+        sd_bus_slot_unref(slot);
+        log_info("%s: %s%s", msg.summary, msg.body, n->id ? " (replacing the earlier one)" : "");
+}
+
+static int on_budgets_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        BudgetEvent *ev = userdata;
+        Context *c = ev->context;
+        const char *period = NULL;
+        uint64_t resets_at = 0;
+        int r;
+
+        /* Which period this is: the app's entry in Usage.Budgets. */
+        if (!sd_bus_message_is_method_error(reply, NULL)) {
+                r = sd_bus_message_enter_container(reply, 'v', "aa{sv}");
+                if (r > 0)
+                        r = sd_bus_message_enter_container(reply, 'a', "a{sv}");
+                while (r > 0 && (r = sd_bus_message_enter_container(reply, 'a', "{sv}")) > 0) {
+                        const char *app = NULL, *per = NULL;
+                        uint64_t at = 0;
+
+                        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                                const char *key;
+                                r = sd_bus_message_read(reply, "s", &key);
+                                if (r >= 0 && streq(key, "app"))
+                                        r = sd_bus_message_read(reply, "v", "s", &app);
+                                else if (r >= 0 && streq(key, "period"))
+                                        r = sd_bus_message_read(reply, "v", "s", &per);
+                                else if (r >= 0 && streq(key, "resets_at"))
+                                        r = sd_bus_message_read(reply, "v", "t", &at);
+                                else if (r >= 0)
+                                        r = sd_bus_message_skip(reply, "v");
+                                if (r >= 0)
+                                        r = sd_bus_message_exit_container(reply);
+                                if (r < 0)
+                                        break;
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0 && streq_ptr(app, ev->app)) {
+                                period = per;
+                                resets_at = at;
+                                break;
+                        }
+                        if (r >= 0)
+                                r = 1;
+                }
+        }
+        budget_show(c, ev->app, ev->spent, ev->limit, period, resets_at);
+        free(ev->app);
+        free(ev);
+        return 0;
+}
+
+static int on_budget_reached(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *app;
+        double spent, limit;
+        BudgetEvent *ev;
+        int r;
+
+        r = sd_bus_message_read(m, "sdd", &app, &spent, &limit);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed Usage.BudgetReached: %m");
+        log_debug("Usage.BudgetReached: %s spent %.4f of %.4f.", app, spent, limit);
+
+        ev = calloc(1, sizeof(BudgetEvent));
+        if (!ev || !(ev->app = strdup(app))) {
+                free(ev);
+                return log_oom();
+        }
+        ev->context = c;
+        ev->spent = spent;
+        ev->limit = limit;
+        r = sd_bus_call_method_async(c->bus, NULL, BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties",
+                                     "Get", on_budgets_reply, ev, "ss", IFACE_USAGE, "Budgets");
+        if (r < 0) {
+                free(ev->app);
+                free(ev);
+                return log_warning_errno(r, "Failed to read the budgets: %m");
+        }
         return 0;
 }
 
@@ -769,6 +939,8 @@ static int add_matches(Context *c) {
                 "interface='" IFACE_CREDITS "',member='Low'",
                 "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
                 "interface='" IFACE_CREDITS "',member='Exhausted'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_USAGE "',member='BudgetReached'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
                 "interface='" NOTIFY_INTERFACE "',member='ActionInvoked'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
@@ -780,6 +952,7 @@ static int add_matches(Context *c) {
                 on_properties_changed,
                 on_low,
                 on_exhausted,
+                on_budget_reached,
                 on_action_invoked,
                 on_notification_closed,
         };
@@ -852,11 +1025,11 @@ static int setup(Context *c) {
 
 static void help(void) {
         printf("%s [OPTIONS...]\n\n"
-               "Shows desktop notifications when Bankr LLM credits run low or out, or\n"
-               "when the gateway rejects the key. Follows bankr-llmd (bot.bankr.LLM1)\n"
-               "on the session bus without starting it, and waits for a notification\n"
-               "server when none is running. Started by the bankr-llm-notify.service\n"
-               "user unit or by XDG autostart.\n\n"
+               "Shows desktop notifications when Bankr LLM credits run low or out, when\n"
+               "the gateway rejects the key, or when an application reaches its budget.\n"
+               "Follows bankr-llmd (bot.bankr.LLM1) on the session bus without starting\n"
+               "it, and waits for a notification server when none is running. Started by\n"
+               "the bankr-llm-notify.service user unit or by XDG autostart.\n\n"
                "  -h --help       Show this help\n"
                "     --version    Show the package version\n"
                "  -v --verbose    Log debug messages\n\n"
@@ -865,50 +1038,14 @@ static void help(void) {
                program_invocation_short_name, TOLD_FILE);
 }
 
-static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h'         },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "verbose", no_argument, NULL, 'v'         },
-                {}
-        };
-        int ch;
-
-        while ((ch = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
-                switch (ch) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("bankr-llm-notify %s\n", VERSION);
-                        return 0;
-                case 'v':
-                        arg_verbose = true;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        abort();
-                }
-
-        if (optind < argc) {
-                log_error("This program takes no arguments.");
-                return -EINVAL;
-        }
-        return 1;
-}
-
 static int run(int argc, char *argv[]) {
         _cleanup_(context_done) Context c = {};
         int r;
 
         log_set_program("bankr-llm-notify");
-        r = parse_argv(argc, argv);
+        r = daemon_parse_argv("bankr-llm-notify", help, argc, argv);
         if (r <= 0)
                 return r;
-        if (arg_verbose)
-                log_max_level = LOG_DEBUG;
 
         r = setup(&c);
         if (r < 0)

@@ -20,6 +20,8 @@ static const Verb verbs[] = {
         { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
         { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
         { "opencode", verb_opencode, "run OpenCode through the gateway (all ARGS go to opencode)" },
+        { "usage", verb_usage, "show what each application spent, by app, model, day or hour" },
+        { "budget", verb_budget, "show or set how much each application may spend" },
         /* VERBS: more verbs are added here */
         {}
 };
@@ -42,7 +44,8 @@ static void help(void) {
                "       (\"Failed to write output: No space left on device\"; a closed pipe,\n"
                "       as with \"| head\", ends the program without a message)\n"
                "    2  bad command line or arguments\n"
-               "    3  the session bus or bankr-llmd cannot be reached\n"
+               "    3  the session bus or bankr-llmd cannot be reached, or the running\n"
+               "       bankr-llmd is older than this bankr-llm (restart it)\n"
                "    4  no key is configured\n"
                "    5  the gateway rejected the key (401/403)\n"
                "    6  credits are exhausted (402)\n"
@@ -80,28 +83,29 @@ static int run(int argc, char *argv[]) {
                         arg_no_ask = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
 
         if (optind >= argc) {
                 help();
-                return EXIT_USAGE;
+                return -EXIT_USAGE;
         }
         return dispatch_verb("bankr-llm", verbs, argc - optind, argv + optind);
 }
 
 int main(int argc, char *argv[]) {
-        int code;
+        int r;
 
         cli_guard_stdio();
         setlocale(LC_ALL, "");
         log_set_program("bankr-llm");
         log_prefix_levels = false;
 
-        code = run(argc, argv);
+        r = run(argc, argv);
         /* The one check of stdout for every verb: a full disk, a closed or
          * broken stdout is a failure, never a silent exit 0. */
-        if (cli_flush_stdout() < 0 && code == EXIT_OK)
-                code = EXIT_FAIL;
-        return code;
+        if (cli_flush_stdout() < 0 && r == 0)
+                r = -EXIT_FAIL;
+        /* The only place where an exit code is positive (cli.h). */
+        return r < 0 ? -r : r;
 }

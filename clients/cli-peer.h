@@ -11,9 +11,9 @@
 /* Starts the service if needed and checks its owner. Returns 0 and the
  * owner's unique name (send the key there, not to the well-known name, so
  * that the check and the call reach the same connection), or prints why
- * not and returns the exit code. what: "store the LLM key". */
+ * not and returns -EXIT_*. what: "store the LLM key". */
 int cli_peer_trusted(sd_bus *bus, const char *what, char **ret_unique);
 
 /* Key.Set(key, kind) to the checked owner; prints errors, returns 0 or
- * the exit code. */
+ * -EXIT_*. */
 int cli_peer_set_key(sd_bus *bus, const char *what, const char *key, const char *kind);

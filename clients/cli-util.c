@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The shared pieces of cli.h: verb dispatch, the bus connection and the
+ * sentence and exit code for each bus error (including a service older
+ * than this CLI), property reads, JSON from D-Bus values, dollar amounts,
+ * secrets without echo, pkttyagent for polkit, and the stdout checks.
+ */
 #include <fcntl.h>
+#include <getopt.h>
 #include <locale.h>
 #include <math.h>
 #include <poll.h>
@@ -71,7 +78,7 @@ int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]) 
         for (const Verb *v = verbs; v->name; v++)
                 fprintf(stderr, " %s", v->name);
         fputc('\n', stderr);
-        return EXIT_USAGE;
+        return -EXIT_USAGE;
 }
 
 const char *cli_term_safe(FILE *f, const char *s, char **buf) {
@@ -82,22 +89,13 @@ const char *cli_term_safe(FILE *f, const char *s, char **buf) {
         return *buf ?: "(unprintable text)";
 }
 
-int cli_usage(const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputc('\n', stderr);
-        return EXIT_USAGE;
-}
-
 int cli_fail(int code, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
-        return code;
+        return -code;
 }
 
 int cli_bus(sd_bus **ret) {
@@ -141,6 +139,7 @@ static const struct {
         { "org.freedesktop.DBus.Error.NoReply", EXIT_NO_SERVICE },
         { "org.freedesktop.DBus.Error.UnknownMethod", EXIT_NO_SERVICE },
         { "org.freedesktop.DBus.Error.UnknownInterface", EXIT_NO_SERVICE },
+        { "org.freedesktop.DBus.Error.UnknownProperty", EXIT_NO_SERVICE },
 };
 
 int cli_exit_for_error(const char *name) {
@@ -151,30 +150,109 @@ int cli_exit_for_error(const char *name) {
         return EXIT_FAIL;
 }
 
-int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
-        int code = EXIT_FAIL;
+static bool error_is_unknown_member(const char *name) {
+        return streq_ptr(name, "org.freedesktop.DBus.Error.UnknownMethod") ||
+                streq_ptr(name, "org.freedesktop.DBus.Error.UnknownInterface") ||
+                streq_ptr(name, "org.freedesktop.DBus.Error.UnknownProperty");
+}
 
+/* A word of an sd-bus error message without its quotes and full stop. */
+static char *bare_word(char *w) {
+        size_t n;
+
+        if (*w == '\'')
+                w++;
+        n = strlen(w);
+        while (n > 0 && (w[n - 1] == '.' || w[n - 1] == '\''))
+                w[--n] = '\0';
+        return w;
+}
+
+/* What the service did not know, from sd-bus's wording ("Unknown method
+ * Validate or interface bot.bankr.LLM1.Key.", "Unknown interface X or
+ * property Y.", "Unknown interface 'X'."): "Key.Validate", "the interface
+ * Models", or NULL for any other wording. */
+static char *unknown_member_of(const char *message) {
+        char a[128], b[128];
+        const char *iface, *member;
+        char *ret;
+
+        if (!message)
+                return NULL;
+        if (sscanf(message, "Unknown method %127s or interface %127s", a, b) == 2)
+                member = bare_word(a), iface = bare_word(b);
+        else if (sscanf(message, "Unknown interface %127s or property %127s", b, a) == 2)
+                member = bare_word(a), iface = bare_word(b);
+        else if (sscanf(message, "Unknown interface %127s", b) == 1)
+                member = NULL, iface = bare_word(b);
+        else
+                return NULL;
+        if (startswith(iface, "bot.bankr.LLM1."))
+                iface += strlen("bot.bankr.LLM1.");
+        if ((member ? asprintf(&ret, "%s.%s", iface, member) : asprintf(&ret, "the interface %s", iface)) < 0)
+                return NULL;
+        return ret;
+}
+
+/* The Version property of the running service, on a connection of its own
+ * (the caller's may be in any state); NULL if it has none (an old one). */
+static char *service_version(void) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        char *v = NULL;
+
+        if (sd_bus_open_user(&bus) < 0)
+                return NULL;
+        (void) sd_bus_set_method_call_timeout(bus, 5 * USEC_PER_SEC);
+        if (sd_bus_get_property_string(bus, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Version", NULL, &v) < 0)
+                return NULL;
+        return v;
+}
+
+int cli_fail_bus(const char *what, const sd_bus_error *error, int r) {
         if (error && sd_bus_error_is_set(error)) {
                 /* May quote the gateway. */
                 _cleanup_free_ char *buf = NULL;
                 const char *message = cli_term_safe(stderr, error->message ?: error->name, &buf);
+                int code = cli_exit_for_error(error->name);
 
-                code = cli_exit_for_error(error->name);
+                /* Its message is not quoted: in another wording than
+                 * sd-bus's it may be anything (dbus-python sends a
+                 * traceback). */
+                if (error_is_unknown_member(error->name)) {
+                        /* The service runs, but is not the one this CLI was
+                         * built with: not a missing installation. */
+                        _cleanup_free_ char *member = unknown_member_of(error->message), *safe_member = NULL;
+                        _cleanup_free_ char *version = service_version(), *safe_version = NULL;
+                        _cleanup_free_ char *version_text = NULL;
+
+                        if (version && asprintf(&version_text, "version %s",
+                                                cli_term_safe(stderr, version, &safe_version)) < 0)
+                                version_text = NULL;
+                        fprintf(stderr, "Failed to %s: the running bankr-llmd (%s) does not know %s: it is older "
+                                        "than this bankr-llm (version %s); restart it (systemctl --user restart "
+                                        "bankr-llmd) or update it.\n",
+                                what, version_text ?: "an older version",
+                                member ? cli_term_safe(stderr, member, &safe_member) :
+                                streq(error->name, "org.freedesktop.DBus.Error.UnknownMethod") ? "this method" :
+                                streq(error->name, "org.freedesktop.DBus.Error.UnknownInterface") ? "this interface" :
+                                "this property", VERSION);
+                        return -code;
+                }
                 if (code == EXIT_NO_SERVICE) {
                         fprintf(stderr, "Failed to %s: the bankr-llmd service cannot be reached (%s).\n"
                                         "Check that bankr-llmd is installed (its D-Bus activation file is "
                                         "bot.bankr.LLM1.service) or start it by hand.\n",
                                 what, message);
-                        return code;
+                        return -code;
                 }
                 fprintf(stderr, "Failed to %s: %s\n", what, message);
-                return code;
+                return -code;
         }
         if (r == -ETIMEDOUT)
                 fprintf(stderr, "Failed to %s: bankr-llmd did not answer in time.\n", what);
         else
                 fprintf(stderr, "Failed to %s: %s\n", what, strerror(r < 0 ? -r : EIO));
-        return r == -ETIMEDOUT || r == -ECONNRESET || r == -ENOTCONN ? EXIT_NO_SERVICE : EXIT_FAIL;
+        return r == -ETIMEDOUT || r == -ECONNRESET || r == -ENOTCONN ? -EXIT_NO_SERVICE : -EXIT_FAIL;
 }
 
 int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret) {
@@ -186,7 +264,7 @@ int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret)
                 _cleanup_free_ char *what = NULL;
                 if (asprintf(&what, "read %s.%s", iface, prop) < 0)
                         what = NULL;
-                return -cli_fail_bus(what ?: "read a property", &error, r);
+                return cli_fail_bus(what ?: "read a property", &error, r);
         }
         return 0;
 }
@@ -200,7 +278,7 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret) {
         if (r >= 0)
                 r = sd_bus_message_read(reply, "b", &b);
         if (r < 0)
-                return -cli_fail_bus("read a property", &error, r);
+                return cli_fail_bus("read a property", &error, r);
         *ret = b;
         return 0;
 }
@@ -351,6 +429,37 @@ int cli_parse_json_arg(const char *arg, bool *ret_json) {
         return 0;
 }
 
+int cli_parse_no_args(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                      bool *ret_json) {
+        static const struct option help_only[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        static const struct option with_json[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", optional_argument, NULL, 'j' },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, optstring, ret_json ? with_json : help_only, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs(help, stdout);
+                        return 0;
+                case 'j':
+                        if (ret_json && cli_parse_json_arg(optarg, ret_json) >= 0)
+                                break;
+                        return -EXIT_USAGE;
+                default:
+                        return -EXIT_USAGE;
+                }
+        if (optind < argc)
+                return cli_usage("%s takes no arguments.", name);
+        return 1;
+}
+
 void cli_print_json(json_object *o) {
         int flags = JSON_C_TO_STRING_NOSLASHESCAPE;
         const char *s;
@@ -425,12 +534,7 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
         union {
                 const char *s;
                 int b;
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
+                int64_t i;
                 uint64_t t;
                 double d;
         } v;
@@ -475,17 +579,25 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 break;
         }
 
-        case 's':
-        case 'o':
-        case 'g':
-        case 'b':
         case 'y':
         case 'n':
         case 'q':
         case 'i':
         case 'u':
         case 'x':
-        case 't':
+                r = bus_read_integer(m, type, &v.i);
+                if (r < 0)
+                        return r;
+                o = json_object_new_int64(v.i);
+                if (!o)
+                        return -ENOMEM;
+                break;
+
+        case 's':
+        case 'o':
+        case 'g':
+        case 'b':
+        case 't': /* all of it: bus_read_integer() would stop at INT64_MAX */
         case 'd':
                 r = sd_bus_message_read_basic(m, type, &v);
                 if (r < 0)
@@ -493,24 +605,6 @@ int cli_variant_to_json(sd_bus_message *m, json_object **ret) {
                 switch (type) {
                 case 'b':
                         o = json_object_new_boolean(v.b);
-                        break;
-                case 'y':
-                        o = json_object_new_int64(v.y);
-                        break;
-                case 'n':
-                        o = json_object_new_int64(v.n);
-                        break;
-                case 'q':
-                        o = json_object_new_int64(v.q);
-                        break;
-                case 'i':
-                        o = json_object_new_int64(v.i);
-                        break;
-                case 'u':
-                        o = json_object_new_int64(v.u);
-                        break;
-                case 'x':
-                        o = json_object_new_int64(v.x);
                         break;
                 case 't':
                         o = json_object_new_uint64(v.t);

@@ -15,7 +15,17 @@
 #include "json-util.h"
 #include "util.h"
 
-/* Exit codes; documented in bankr-llm --help and docs/cli.md. */
+/* Exit codes; documented in bankr-llm --help and docs/cli.md.
+ *
+ * The sign convention of clients/: every function returns 0 (or a
+ * non-negative value it documents) on success and a negative number on
+ * failure. Functions that print nothing return -errno. Functions that have
+ * told the user what went wrong (cli_fail(), cli_usage(), cli_fail_bus(),
+ * cli_bus(), the property readers, and every verb) return the negated exit
+ * code, -EXIT_*: a caller passes it on unchanged ("if (r < 0) return r;").
+ * Only main() turns it into the process's (positive) exit code. The one
+ * exception is cli_exit_for_error(), a table lookup that gives the EXIT_*
+ * value itself. */
 enum {
         EXIT_OK = 0,
         EXIT_FAIL = 1,          /* anything not listed below */
@@ -32,6 +42,8 @@ enum {
         EXIT_INTERRUPTED = 130, /* Ctrl-C */
 };
 
+/* A verb: 0, or -EXIT_* after telling the user (see the sign convention
+ * above); the launchers give the tool's exit status negated. */
 typedef int (*verb_func_t)(int argc, char *argv[]);
 
 typedef struct Verb {
@@ -44,19 +56,24 @@ typedef struct Verb {
 int dispatch_verb(const char *what, const Verb verbs[], int argc, char *argv[]);
 
 /* Connects to the session bus. On failure prints what to do and returns
- * -EXIT_NO_SERVICE style: callers return the exit code from cli_exit(). */
+ * -EXIT_NO_SERVICE. */
 int cli_bus(sd_bus **ret);
 
 /* Prints "Failed to <what>: <message>" for a bus error (or -errno) and
- * returns the matching exit code. */
+ * returns the matching exit code, negated. UnknownMethod, UnknownInterface
+ * and UnknownProperty from the running service mean that it is older than
+ * this CLI: the sentence says so, with the service's Key.Version, and how
+ * to restart it (exit code EXIT_NO_SERVICE). cli_fail() and cli_usage()
+ * print their sentence and return -code and -EXIT_USAGE. */
 int cli_fail_bus(const char *what, const sd_bus_error *error, int r);
 int cli_fail(int code, const char *fmt, ...) _printf_(2, 3);
-int cli_usage(const char *fmt, ...) _printf_(1, 2);
+#define cli_usage(...) cli_fail(EXIT_USAGE, __VA_ARGS__)
 
-/* Exit code for a bus error name (bot.bankr.LLM1.Error.*). */
+/* Exit code (positive: a table lookup) for a bus error name
+ * (bot.bankr.LLM1.Error.*); EXIT_FAIL for any other. */
 int cli_exit_for_error(const char *name);
 
-/* Property helpers; errors are printed. */
+/* Property helpers; errors are printed, and returned as -EXIT_*. */
 int cli_get_string(sd_bus *bus, const char *iface, const char *prop, char **ret);
 int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
 
@@ -108,6 +125,14 @@ void cli_print_json(json_object *o);
  * A bad value is reported; returns -EINVAL then (exit with EXIT_USAGE). */
 int cli_parse_json_arg(const char *arg, bool *ret_json);
 
+/* The command line of a verb that takes no arguments: only -h/--help and,
+ * when ret_json is not NULL, -j/--json[=…] (cli_parse_json_arg()). optstring
+ * is getopt's ("h", "hj"; a leading "+" stops at the first argument). 0
+ * after printing help (the verb is done), 1 to go on, -EXIT_USAGE after
+ * saying what was wrong ("NAME takes no arguments."). */
+int cli_parse_no_args(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                      bool *ret_json);
+
 /* A double as the shortest decimal that reads back the same (12.5, 0.1, 1;
  * not 0.10000000000000001 or 1.0 as json-c would print it); NULL (JSON
  * null) when not finite. */
@@ -157,12 +182,14 @@ int verb_config(int argc, char *argv[]);
 int verb_login(int argc, char *argv[]);
 int verb_models(int argc, char *argv[]);         /* verb-models.c */
 int verb_credits(int argc, char *argv[]);        /* verb-credits.c; dispatches add/auto below */
-int verb_key_validate(int argc, char *argv[]);   /* verb-credits.c */
 int verb_credits_add(int argc, char *argv[]);    /* verb-topup.c */
 int verb_credits_auto(int argc, char *argv[]);   /* verb-topup.c */
-int verb_key_reveal(int argc, char *argv[]);     /* verb-topup.c */
+int verb_key_validate(int argc, char *argv[]);   /* verb-key.c */
+int verb_key_reveal(int argc, char *argv[]);     /* verb-key.c */
 int verb_chat(int argc, char *argv[]);           /* verb-chat.c */
 int verb_setup(int argc, char *argv[]);          /* verb-setup.c */
 int verb_claude(int argc, char *argv[]);         /* verb-setup.c */
 int verb_opencode(int argc, char *argv[]);       /* verb-setup.c */
+int verb_usage(int argc, char *argv[]);          /* verb-usage.c */
+int verb_budget(int argc, char *argv[]);         /* verb-usage.c */
 

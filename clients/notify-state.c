@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "notify-state.h"
 #include "util.h"
@@ -266,5 +267,45 @@ int told_format(const Told *t, char **ret) {
                 return -ENOMEM;
 
         *ret = s;
+        return 0;
+}
+
+bool budget_notice_wanted(const BudgetNotice *told, uint64_t resets_at) {
+        if (!told)
+                return true;
+        if (resets_at == 0)
+                return false;
+        return resets_at != told->resets_at;
+}
+
+int budget_message(const char *app, double spent_usd, double limit_usd, const char *period, uint64_t resets_at,
+                   Message *ret) {
+        Message m = {
+                .icon = "dialog-warning",
+                .urgency = 1,
+                .actions = ACTIONS_NONE,
+        };
+        char when[64] = "";
+
+        if (!app || !ret)
+                return -EINVAL;
+        if (resets_at > 0) {
+                time_t t = (time_t) (resets_at / 1000000);
+                struct tm tm;
+                if (localtime_r(&t, &tm))
+                        (void) strftime(when, sizeof when, " It resets on %a %d %b at %H:%M.", &tm);
+        }
+        if (asprintf(&m.summary, "%s reached its budget", app) < 0)
+                m.summary = NULL;
+        if (asprintf(&m.body, "It has spent $%.2f of its $%.2f%s%s, and its requests are refused until the "
+                     "budget resets or is raised (bankr-llm budget).%s",
+                     isfinite(spent_usd) ? spent_usd : 0.0, isfinite(limit_usd) ? limit_usd : 0.0,
+                     period ? " per " : "", period ?: "", when) < 0)
+                m.body = NULL;
+        if (!m.summary || !m.body) {
+                message_done(&m);
+                return -ENOMEM;
+        }
+        *ret = m;
         return 0;
 }

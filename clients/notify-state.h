@@ -86,3 +86,22 @@ void told_done(Told *t);
  * malformed known lines are -EBADMSG. */
 int told_parse(const char *text, Told *ret);
 int told_format(const Told *t, char **ret);
+
+/* Budgets (bot.bankr.LLM1.Usage): one notification per app, shown once per
+ * period of its budget (the period ending at resets_at) and replaced, not
+ * stacked, by the next period's. */
+typedef struct BudgetNotice {
+        char *app;
+        uint64_t resets_at; /* of the period the user was told about */
+        uint32_t id;        /* our notification for it, 0 when closed */
+} BudgetNotice;
+
+/* Whether BudgetReached for the period ending at resets_at is news, given
+ * what the user was told (NULL: nothing yet for this app). resets_at 0
+ * (unknown) is news unless something was shown already. */
+bool budget_notice_wanted(const BudgetNotice *told, uint64_t resets_at);
+
+/* The text of a BudgetReached notification. period may be NULL (unknown),
+ * resets_at 0 (unknown). */
+int budget_message(const char *app, double spent_usd, double limit_usd, const char *period, uint64_t resets_at,
+                   Message *ret);

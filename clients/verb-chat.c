@@ -93,7 +93,7 @@ typedef struct Run {
         char *error_name, *error_message;
         bool partial;
         bool done, interrupted, cancel_sent;
-        int exit_code;
+        int exit_code; /* 0 or -EXIT_* */
         sd_event_source *give_up;
         sd_bus_slot *cancel_slot;
 } Run;
@@ -161,7 +161,7 @@ static int on_delta(Run *run, sd_bus_message *m) {
                 if (cli_flush_stdout() < 0)
                         /* Reported (except EPIPE); leaving the bus cancels
                          * the request on the service. */
-                        run_finish(run, EXIT_FAIL);
+                        run_finish(run, -EXIT_FAIL);
         }
         return 0;
 }
@@ -180,7 +180,7 @@ static int process_signal(Run *run, sd_bus_message *m) {
         else if (streq_ptr(member, "Finished")) {
                 r = cli_dict_to_json(m, &run->info); /* info, with the same keys */
                 if (r >= 0)
-                        run_finish(run, EXIT_OK);
+                        run_finish(run, 0);
         } else if (streq_ptr(member, "Failed")) {
                 const char *name, *message;
                 int partial;
@@ -189,13 +189,13 @@ static int process_signal(Run *run, sd_bus_message *m) {
                         run->error_name = strdup(name);
                         run->error_message = strdup(message);
                         run->partial = partial;
-                        run_finish(run, run->interrupted ? EXIT_INTERRUPTED : cli_exit_for_error(name));
+                        run_finish(run, run->interrupted ? -EXIT_INTERRUPTED : -cli_exit_for_error(name));
                 }
         } else
                 r = 0;
         if (r < 0) {
                 fprintf(stderr, "Failed to read a signal from bankr-llmd: %s\n", strerror(-r));
-                run_finish(run, EXIT_FAIL);
+                run_finish(run, -EXIT_FAIL);
         }
         return 0;
 }
@@ -217,12 +217,12 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 
 static int on_cancel_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Run *run = userdata;
-        run_finish(run, EXIT_INTERRUPTED);
+        run_finish(run, -EXIT_INTERRUPTED);
         return 0;
 }
 
 static int on_give_up(sd_event_source *s, uint64_t usec, void *userdata) {
-        run_finish(userdata, EXIT_INTERRUPTED);
+        run_finish(userdata, -EXIT_INTERRUPTED);
         return 0;
 }
 
@@ -235,7 +235,7 @@ static void run_cancel(Run *run) {
         r = sd_bus_call_method_async(run->bus, &run->cancel_slot, run->service, run->path, IFACE("Request"), "Cancel",
                                      on_cancel_reply, run, NULL);
         if (r < 0)
-                run_finish(run, EXIT_INTERRUPTED); /* leaving the bus cancels it too */
+                run_finish(run, -EXIT_INTERRUPTED); /* leaving the bus cancels it too */
         /* Don't hang on an unresponsive service. */
         (void) sd_event_add_time_relative(run->event, &run->give_up, CLOCK_MONOTONIC, 2 * USEC_PER_SEC, 0, on_give_up,
                                           run);
@@ -245,7 +245,7 @@ static int on_sigint(sd_event_source *s, const struct signalfd_siginfo *si, void
         Run *run = userdata;
 
         if (run->interrupted) /* a second Ctrl-C: stop waiting */
-                run_finish(run, EXIT_INTERRUPTED);
+                run_finish(run, -EXIT_INTERRUPTED);
         run->interrupted = true;
         run_cancel(run);
         return 0;
@@ -265,7 +265,7 @@ static int on_start_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         r = sd_bus_message_read(m, "o", &path);
         if (r < 0 || !(run->path = strdup(path)) || !(run->service = strdup(strempty(sd_bus_message_get_sender(m))))) {
                 fprintf(stderr, "Failed to start the chat: cannot read the answer of bankr-llmd.\n");
-                run_finish(run, EXIT_FAIL);
+                run_finish(run, -EXIT_FAIL);
                 return 0;
         }
         /* What came early, in order; then live signals. */
@@ -378,7 +378,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                 r = sd_event_run(event, UINT64_MAX);
                 if (r < 0) {
                         fprintf(stderr, "Failed to wait for the answer: %s\n", strerror(-r));
-                        return EXIT_FAIL;
+                        return -EXIT_FAIL;
                 }
         }
         if (run.sanitize) {
@@ -392,7 +392,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                 if (run.stream && tty && run.len > 0)
                         fputc('\n', stdout);
                 (void) cli_flush_stdout();
-                return EXIT_INTERRUPTED;
+                return -EXIT_INTERRUPTED;
         }
 
         if (arg_json && run.path)
@@ -409,7 +409,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                         cli_term_safe(stderr, strempty(run.error_message), &buf));
                 return run.exit_code;
         }
-        if (run.exit_code != EXIT_OK)
+        if (run.exit_code < 0)
                 return run.exit_code;
         if (arg_usage && run.info)
                 print_usage(run.info);
@@ -418,7 +418,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                 if (!*ret_text)
                         return cli_fail(EXIT_FAIL, "Out of memory.");
         }
-        return EXIT_OK;
+        return 0;
 }
 
 /* defaultModel from ~/.bankr/config.json ($BANKR_CONFIG), if it names one. */
@@ -498,12 +498,12 @@ static int interactive(sd_bus *bus, sd_event *event, const char *model) {
                 sigprocmask(SIG_BLOCK, &mask, NULL);
                 if (n < 0) {
                         fputc('\n', stdout);
-                        return EXIT_OK;
+                        return 0;
                 }
                 if (n > 0 && line[n - 1] == '\n')
                         line[--n] = 0;
                 if (n == 0)
-                        return EXIT_OK;
+                        return 0;
                 r = check_prompt(line, (size_t) n);
                 if (r != 0)
                         continue;
@@ -511,9 +511,9 @@ static int interactive(sd_bus *bus, sd_event *event, const char *model) {
                         return cli_fail(EXIT_FAIL, "Out of memory.");
 
                 r = chat_once(bus, event, model, &h, &answer);
-                if (r == EXIT_INTERRUPTED || r == EXIT_NO_SERVICE)
+                if (r == -EXIT_INTERRUPTED || r == -EXIT_NO_SERVICE)
                         return r;
-                if (r != EXIT_OK) {
+                if (r < 0) {
                         /* Forget the question that got no answer; go on. */
                         history_pop(&h);
                         continue;
@@ -585,7 +585,7 @@ static int parse_argv(int argc, char *argv[]) {
                         return 0;
                 case 'm':
                         if (isempty(optarg))
-                                return -cli_usage("--model needs a model id.");
+                                return cli_usage("--model needs a model id.");
                         if (free_and_strdup(&arg_model, optarg) < 0)
                                 return -EXIT_FAIL;
                         break;
@@ -598,7 +598,7 @@ static int parse_argv(int argc, char *argv[]) {
                         errno = 0;
                         v = strtoul(optarg, &end, 10);
                         if (errno || *end || !optarg[0] || optarg[0] == '-' || v < 1 || v > 1000000)
-                                return -cli_usage("--max-tokens must be a number between 1 and 1000000, not \"%s\".", optarg);
+                                return cli_usage("--max-tokens must be a number between 1 and 1000000, not \"%s\".", optarg);
                         arg_max_tokens = (uint32_t) v;
                         break;
                 }
@@ -607,18 +607,18 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_temperature = strtod(optarg, &end);
                         if (errno || *end || !optarg[0] || !isfinite(arg_temperature) || arg_temperature < 0 ||
                             arg_temperature > 2)
-                                return -cli_usage("--temperature must be a number between 0 and 2, not \"%s\".", optarg);
+                                return cli_usage("--temperature must be a number between 0 and 2, not \"%s\".", optarg);
                         break;
                 case ARG_API:
                         if (!streq(optarg, "auto") && !streq(optarg, "openai") && !streq(optarg, "anthropic"))
-                                return -cli_usage("--api must be auto, openai or anthropic, not \"%s\".", optarg);
+                                return cli_usage("--api must be auto, openai or anthropic, not \"%s\".", optarg);
                         arg_api = optarg;
                         break;
                 case ARG_FALLBACK:
                         if (isempty(optarg))
-                                return -cli_usage("--fallback needs a model id.");
+                                return cli_usage("--fallback needs a model id.");
                         if (strv_length(arg_fallback) >= 4)
-                                return -cli_usage("At most 4 --fallback models may be given.");
+                                return cli_usage("At most 4 --fallback models may be given.");
                         if (strv_extend(&arg_fallback, optarg) < 0)
                                 return -EXIT_FAIL;
                         break;
@@ -657,7 +657,7 @@ int verb_chat(int argc, char *argv[]) {
         if (!model)
                 model = strdup(CHAT_DEFAULT_MODEL);
         if (!model) {
-                r = -cli_fail(EXIT_FAIL, "Out of memory.");
+                r = cli_fail(EXIT_FAIL, "Out of memory.");
                 goto out;
         }
 
@@ -667,7 +667,7 @@ int verb_chat(int argc, char *argv[]) {
                         len += strlen(argv[i]) + 1;
                 prompt = malloc(len + 1);
                 if (!prompt) {
-                        r = -cli_fail(EXIT_FAIL, "Out of memory.");
+                        r = cli_fail(EXIT_FAIL, "Out of memory.");
                         goto out;
                 }
                 prompt[0] = 0;
@@ -680,20 +680,18 @@ int verb_chat(int argc, char *argv[]) {
         } else if (!isatty(STDIN_FILENO) || optind < argc) {
                 r = read_stdin(&prompt, &len);
                 if (r == -EFBIG) {
-                        r = -cli_usage("The prompt is larger than 4 MiB, the limit for one request.");
+                        r = cli_usage("The prompt is larger than 4 MiB, the limit for one request.");
                         goto out;
                 }
                 if (r < 0) {
-                        r = -cli_fail(EXIT_FAIL, "Failed to read the prompt from stdin: %s", strerror(-r));
+                        r = cli_fail(EXIT_FAIL, "Failed to read the prompt from stdin: %s", strerror(-r));
                         goto out;
                 }
         }
         if (prompt) {
                 r = check_prompt(prompt, len);
-                if (r != 0) {
-                        r = -r;
+                if (r < 0)
                         goto out;
-                }
         }
 
         /* SIGINT is taken through the event loop from here on. */
@@ -703,27 +701,25 @@ int verb_chat(int argc, char *argv[]) {
         (void) signal(SIGPIPE, SIG_IGN);
 
         r = cli_bus(&bus);
-        if (r > 0) {
-                r = -r;
+        if (r < 0)
                 goto out;
-        }
         r = sd_event_new(&event);
         if (r >= 0)
                 r = sd_bus_attach_event(bus, event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0) {
-                r = -cli_fail(EXIT_FAIL, "Failed to set up the event loop: %s", strerror(-r));
+                r = cli_fail(EXIT_FAIL, "Failed to set up the event loop: %s", strerror(-r));
                 goto out;
         }
 
         if (!prompt)
-                r = -interactive(bus, event, model);
+                r = interactive(bus, event, model);
         else if (history_add(&h, "user", prompt, len) < 0)
-                r = -cli_fail(EXIT_FAIL, "Out of memory.");
+                r = cli_fail(EXIT_FAIL, "Out of memory.");
         else
-                r = -chat_once(bus, event, model, &h, NULL);
+                r = chat_once(bus, event, model, &h, NULL);
 out:
         arg_model = mfree(arg_model);
         arg_system = mfree(arg_system);
         arg_fallback = strv_free(arg_fallback);
-        return r < 0 ? -r : EXIT_OK;
+        return r < 0 ? r : 0;
 }

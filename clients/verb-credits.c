@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bankr-llm credits [--refresh] [--threshold USD] | key validate: the
- * balance bankr-llmd holds, the low-credit threshold, and whether the key
- * works. "credits add" and "credits auto" live in verb-topup.c.
+ * bankr-llm credits [--refresh] [--threshold USD]: the balance bankr-llmd
+ * holds and the low-credit threshold. "credits add" and "credits auto" live
+ * in verb-topup.c; whether the key works ("key validate") in verb-key.c.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,21 +29,21 @@ static int credits_info_get(sd_bus *bus, CreditsInfo *i) {
 
         r = cli_get_all(bus, IFACE("Credits"), &error, &i->props);
         if (r < 0)
-                return -cli_fail_bus("read the balance", &error, r);
+                return cli_fail_bus("read the balance", &error, r);
         i->balance = cli_json_double(i->props, "Balance", 0);
         i->threshold = cli_json_double(i->props, "LowThreshold", 0);
         i->updated_at = cli_json_uint(i->props, "UpdatedAt", 0);
         i->state = cli_json_str(i->props, "State");
         if (!i->state)
-                return -cli_fail(EXIT_FAIL, "Failed to parse the balance from bankr-llmd: no State property");
+                return cli_fail(EXIT_FAIL, "Failed to parse the balance from bankr-llmd: no State property");
         return 0;
 }
 
 static int exit_for_state(const char *state) {
         if (streq_ptr(state, "exhausted"))
-                return EXIT_NO_CREDITS;
+                return -EXIT_NO_CREDITS;
         if (streq_ptr(state, "unauthorized"))
-                return EXIT_UNAUTHORIZED;
+                return -EXIT_UNAUTHORIZED;
         return EXIT_OK;
 }
 
@@ -102,7 +102,7 @@ int verb_credits(int argc, char *argv[]) {
                         return 0;
                 case 'j':
                         if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
+                                return -EXIT_USAGE;
                         break;
                 case 'r':
                         refresh = true;
@@ -114,13 +114,13 @@ int verb_credits(int argc, char *argv[]) {
                                 return cli_usage("The threshold must be between 0 and 1000000 USD.");
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for credits. Valid subcommands: add, auto.", argv[optind]);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         if (!isnan(threshold)) {
@@ -136,23 +136,23 @@ int verb_credits(int argc, char *argv[]) {
                 if (r < 0 && !sd_bus_error_has_names(&error, BUS_ERROR_PAYMENT_REQUIRED,
                                                      BUS_ERROR_UNAUTHORIZED)) {
                         code = cli_fail_bus("refresh the balance", &error, r);
-                        if (code == EXIT_NO_SERVICE || code == EXIT_NO_KEY)
+                        if (code == -EXIT_NO_SERVICE || code == -EXIT_NO_KEY)
                                 return code;
                 }
         }
 
         r = credits_info_get(bus, &info);
         if (r < 0)
-                return -r;
+                return r;
         if (streq(info.state, "unknown")) {
                 r = cli_get_bool(bus, IFACE("Key"), "Present", &present);
                 if (r < 0)
-                        return -r;
+                        return r;
         }
         if (code == EXIT_OK)
                 code = exit_for_state(info.state);
         if (code == EXIT_OK && !present)
-                code = EXIT_NO_KEY;
+                code = -EXIT_NO_KEY;
 
         if (json) {
                 json_object *o = json_object_new_object();
@@ -196,65 +196,3 @@ int verb_credits(int argc, char *argv[]) {
         return code;
 }
 
-int verb_key_validate(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ char *state = NULL;
-        const char *message;
-        bool present = true;
-        int c, r, ok;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm key validate\n\n"
-                               "Ask the gateway (its credits endpoint) whether the key in use works, and\n"
-                               "say so in a sentence.\n\n"
-                               "Exit codes: 0 the key works, 4 no key is set, 5 the gateway rejected the\n"
-                               "key, 6 the key works but the credits are exhausted, 8 the gateway cannot\n"
-                               "be reached or failed.\n");
-                        return 0;
-                default:
-                        return EXIT_USAGE;
-                }
-        if (optind < argc)
-                return cli_usage("key validate takes no arguments.");
-
-        r = cli_bus(&bus);
-        if (r > 0)
-                return r;
-
-        r = cli_call_gateway(bus, IFACE("Key"), "Validate", &error, &reply);
-        if (r < 0)
-                return cli_fail_bus("validate the key", &error, r);
-        r = sd_bus_message_read(reply, "bs", &ok, &message);
-        if (r < 0)
-                return cli_fail(EXIT_FAIL, "Failed to parse the answer of bankr-llmd: %s", strerror(-r));
-
-        /* The answer also updated Credits.State, which says what kind of
-         * failure (or success) this was. */
-        r = cli_get_string(bus, IFACE("Credits"), "State", &state);
-        if (r < 0)
-                return -r;
-        if (!ok) {
-                r = cli_get_bool(bus, IFACE("Key"), "Present", &present);
-                if (r < 0)
-                        return -r;
-        }
-
-        _cleanup_free_ char *safe = NULL;
-        if (ok) {
-                printf("%s\n", cli_term_safe(stdout, message, &safe));
-                return streq(state, "exhausted") ? EXIT_NO_CREDITS : EXIT_OK;
-        }
-        fprintf(stderr, "%s\n", cli_term_safe(stderr, message, &safe));
-        if (!present)
-                return EXIT_NO_KEY;
-        return streq(state, "unauthorized") ? EXIT_UNAUTHORIZED : EXIT_GATEWAY;
-}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bankr-llm status | key … | config … | login: the key and where it lives.
+ * bankr-llm status | key … (set, clear, import, validate, reveal) | config …
+ * | login: the key, where it lives, whether it works.
  * Keys are handed to the service (and so to the keyring), never written to
  * a file; URLs go to ~/.bankr/config.json like the bankr CLI keeps them.
  */
@@ -49,15 +50,21 @@ static int key_from_stdin(const char *prompt, char **ret) {
         return 0;
 }
 
-/* Properties of the Key interface (Present, Source, Kind, Masked, GatewayUrl,
- * ApiUrl, ApiKeyMasked, ApiKeySource, Version) as a JSON object. */
-static int key_info_get(sd_bus *bus, json_object **ret) {
+/* Connects, and reads the properties of the Key interface (Present, Source,
+ * Kind, Masked, GatewayUrl, ApiUrl, ApiKeyMasked, ApiKeySource, Version) as a
+ * JSON object. */
+static int key_info_get(sd_bus **ret_bus, json_object **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
+        r = cli_bus(&bus);
+        if (r < 0)
+                return r;
         r = cli_get_all(bus, IFACE("Key"), &error, ret);
         if (r < 0)
-                return -cli_fail_bus("read the key status", &error, r);
+                return cli_fail_bus("read the key status", &error, r);
+        *ret_bus = TAKE_PTR(bus);
         return 0;
 }
 
@@ -66,44 +73,25 @@ static void json_add_str(json_object *o, const char *k, const char *v) {
 }
 
 int verb_status(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "json", optional_argument, NULL, 'j' },
-                {}
-        };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *info = NULL;
         bool json = false;
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "hj", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm status [--json[=short|pretty|off]]\n\n"
-                               "Show the gateway URL, where the key comes from (masked), the credit\n"
-                               "balance and model list bankr-llmd holds (without asking the gateway),\n"
-                               "and the version of the running service.\n\n"
-                               "  -j --json[=short|pretty|off]\n"
-                               "            print it as a JSON object: on one line (short), indented\n"
-                               "            (pretty, what a bare --json or -j gives) or not (off)\n");
-                        return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
-                default:
-                        return EXIT_USAGE;
-                }
-        if (optind < argc)
-                return cli_usage("status takes no arguments.");
-
-        r = cli_bus(&bus);
-        if (r > 0)
+        r = cli_parse_no_args(argc, argv, "hj", "status",
+                              "bankr-llm status [--json[=short|pretty|off]]\n\n"
+                              "Show the gateway URL, where the key comes from (masked), the credit\n"
+                              "balance and model list bankr-llmd holds (without asking the gateway),\n"
+                              "and the version of the running service.\n\n"
+                              "  -j --json[=short|pretty|off]\n"
+                              "            print it as a JSON object: on one line (short), indented\n"
+                              "            (pretty, what a bare --json or -j gives) or not (off)\n",
+                              &json);
+        if (r <= 0)
                 return r;
-        r = key_info_get(bus, &info);
+        r = key_info_get(&bus, &info);
         if (r < 0)
-                return -r;
+                return r;
 
         /* What the service holds; both are answered from memory. */
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -208,7 +196,7 @@ static int store_key(sd_bus *bus, const char *key, const char *kind) {
         int r;
 
         if (asprintf(&what, "store the %s key", streq(kind, "api") ? "API" : "LLM") < 0)
-                return EXIT_FAIL;
+                return -EXIT_FAIL;
         r = cli_peer_set_key(bus, what, key, kind); /* only to the installed service */
         if (r != 0)
                 return r;
@@ -216,35 +204,50 @@ static int store_key(sd_bus *bus, const char *key, const char *kind) {
         return 0;
 }
 
-static int key_set(int argc, char *argv[]) {
+/* key set and key clear: [--api] and no arguments. 0 after printing help,
+ * 1 with *ret_kind "llm" or "api", -EXIT_USAGE after saying no_args. */
+static int parse_kind_args(int argc, char *argv[], const char *help, const char *no_args, const char **ret_kind) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "api", no_argument, NULL, 'a' },
                 {}
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_erase_ char *key = NULL;
-        const char *kind = "llm";
-        int c, r;
+        int c;
 
+        *ret_kind = "llm";
         optind = 0;
         while ((c = getopt_long(argc, argv, "ha", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm key set [--api]\n\n"
-                               "Store a key in the desktop keyring. The key is read from standard input,\n"
-                               "or asked for without echo on a terminal; it is never taken from the\n"
-                               "command line, where other users could see it.\n\n"
-                               "  --api   store the Bankr API key (agent API, top-ups) instead of the LLM key\n");
+                        fputs(help, stdout);
                         return 0;
                 case 'a':
-                        kind = "api";
+                        *ret_kind = "api";
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
-                return cli_usage("key set takes no arguments: the key is read from standard input, never from the command line.");
+                return cli_usage("%s", no_args);
+        return 1;
+}
+
+static int key_set(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_erase_ char *key = NULL;
+        const char *kind;
+        int r;
+
+        r = parse_kind_args(argc, argv,
+                            "bankr-llm key set [--api]\n\n"
+                            "Store a key in the desktop keyring. The key is read from standard input,\n"
+                            "or asked for without echo on a terminal; it is never taken from the\n"
+                            "command line, where other users could see it.\n\n"
+                            "  --api   store the Bankr API key (agent API, top-ups) instead of the LLM key\n",
+                            "key set takes no arguments: the key is read from standard input, never from the command line.",
+                            &kind);
+        if (r <= 0)
+                return r;
 
         r = cli_read_secret(streq(kind, "api") ? "Bankr API key: " : "Bankr LLM key: ", &key);
         if (r == -ENODATA)
@@ -253,39 +256,25 @@ static int key_set(int argc, char *argv[]) {
                 return cli_fail(EXIT_FAIL, "Failed to read the key: %s", strerror(-r));
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         return store_key(bus, key, kind);
 }
 
 static int key_clear(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "api", no_argument, NULL, 'a' },
-                {}
-        };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        const char *kind = "llm";
-        int c, r;
+        const char *kind;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "ha", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm key clear [--api]\n\n"
-                               "Remove the LLM key (or with --api the API key) from the keyring.\n"
-                               "Keys from the environment or ~/.bankr/config.json are not touched.\n");
-                        return 0;
-                case 'a':
-                        kind = "api";
-                        break;
-                default:
-                        return EXIT_USAGE;
-                }
-        if (optind < argc)
-                return cli_usage("key clear takes no arguments.");
+        r = parse_kind_args(argc, argv,
+                            "bankr-llm key clear [--api]\n\n"
+                            "Remove the LLM key (or with --api the API key) from the keyring.\n"
+                            "Keys from the environment or ~/.bankr/config.json are not touched.\n",
+                            "key clear takes no arguments.", &kind);
+        if (r <= 0)
+                return r;
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = call_simple(bus, "remove the key from the keyring", "Clear", NULL, "s", kind);
         if (r != 0)
@@ -320,12 +309,12 @@ static int key_import(int argc, char *argv[]) {
                         remove = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("key import takes no arguments.");
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = call_simple(bus, "import the key", "Import", &reply, "b", remove);
         if (r != 0)
@@ -354,15 +343,12 @@ static int key_status(int argc, char *argv[]) {
         }
         if (argc > 1)
                 return cli_usage("key status takes no arguments.");
-        r = cli_bus(&bus);
-        if (r > 0)
-                return r;
-        r = key_info_get(bus, &info);
+        r = key_info_get(&bus, &info);
         if (r < 0)
-                return -r;
+                return r;
         if (!cli_json_bool(info, "Present", false)) {
                 printf("No key. Set one with \"bankr-llm key set\" or import one with \"bankr-llm key import\".\n");
-                return EXIT_NO_KEY;
+                return -EXIT_NO_KEY;
         }
         printf("%s key %s, %s.\n", streq_ptr(cli_json_str(info, "Kind"), "api") ? "API" : "LLM",
                cli_json_str(info, "Masked"), source_text(cli_json_str(info, "Source")));
@@ -436,7 +422,7 @@ int verb_config(int argc, char *argv[]) {
                        "which shortens that time but does not close it, and a warning says so.\n"
                        "llmUrl and apiUrl are written to\n"
                        "~/.bankr/config.json (or $BANKR_CONFIG); an empty VALUE removes the setting.\n");
-                return argc < 2 ? EXIT_USAGE : 0;
+                return argc < 2 ? -EXIT_USAGE : 0;
         }
 
         if (streq(argv[1], "get")) {
@@ -444,12 +430,9 @@ int verb_config(int argc, char *argv[]) {
                         return cli_usage("config get takes at most one key.");
                 if (argc == 3 && !bankr_config_key_valid(argv[2]))
                         return invalid_config_key(argv[2]);
-                r = cli_bus(&bus);
-                if (r > 0)
-                        return r;
-                r = key_info_get(bus, &info);
+                r = key_info_get(&bus, &info);
                 if (r < 0)
-                        return -r;
+                        return r;
                 if (argc == 3)
                         return config_get(bus, argv[2], info);
                 for (const char *const *k = bankr_config_keys; *k; k++) {
@@ -476,7 +459,7 @@ int verb_config(int argc, char *argv[]) {
                         } else if (key_from_argv(llm ? "LLM key" : "API key", argv[3], &key) < 0)
                                 return cli_fail(EXIT_FAIL, "Out of memory.");
                         r = cli_bus(&bus);
-                        if (r > 0)
+                        if (r < 0)
                                 return r;
                         return store_key(bus, key, llm ? "llm" : "api");
                 }
@@ -547,7 +530,7 @@ int verb_login(int argc, char *argv[]) {
                         break;
                 }
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("login takes no positional arguments.");
@@ -563,7 +546,7 @@ int verb_login(int argc, char *argv[]) {
         }
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         if (llm) {
                 r = store_key(bus, llm, "llm");
@@ -575,5 +558,110 @@ int verb_login(int argc, char *argv[]) {
                 if (r != 0)
                         return r;
         }
+        return 0;
+}
+
+/* --- key validate -------------------------------------------------------- */
+
+/* key validate and key reveal: no arguments, then the bus. 0 after --help,
+ * 1 with *ret_bus, -EXIT_* after saying what failed. */
+static int key_verb_connect(int argc, char *argv[], const char *optstring, const char *name, const char *help,
+                            sd_bus **ret_bus) {
+        int r;
+
+        r = cli_parse_no_args(argc, argv, optstring, name, help, NULL);
+        if (r <= 0)
+                return r;
+        r = cli_bus(ret_bus);
+        return r < 0 ? r : 1;
+}
+
+int verb_key_validate(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *state = NULL;
+        const char *message;
+        bool present = true;
+        int r, ok;
+
+        r = key_verb_connect(argc, argv, "h", "key validate",
+                             "bankr-llm key validate\n\n"
+                             "Ask the gateway (its credits endpoint) whether the key in use works, and\n"
+                             "say so in a sentence.\n\n"
+                             "Exit codes: 0 the key works, 4 no key is set, 5 the gateway rejected the\n"
+                             "key, 6 the key works but the credits are exhausted, 8 the gateway cannot\n"
+                             "be reached or failed.\n",
+                             &bus);
+        if (r <= 0)
+                return r;
+
+        r = cli_call_gateway(bus, IFACE("Key"), "Validate", &error, &reply);
+        if (r < 0)
+                return cli_fail_bus("validate the key", &error, r);
+        r = sd_bus_message_read(reply, "bs", &ok, &message);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to parse the answer of bankr-llmd: %s", strerror(-r));
+
+        /* The answer also updated Credits.State, which says what kind of
+         * failure (or success) this was. */
+        r = cli_get_string(bus, IFACE("Credits"), "State", &state);
+        if (r < 0)
+                return r;
+        if (!ok) {
+                r = cli_get_bool(bus, IFACE("Key"), "Present", &present);
+                if (r < 0)
+                        return r;
+        }
+
+        _cleanup_free_ char *safe = NULL;
+        if (ok) {
+                printf("%s\n", cli_term_safe(stdout, message, &safe));
+                return streq(state, "exhausted") ? -EXIT_NO_CREDITS : 0;
+        }
+        fprintf(stderr, "%s\n", cli_term_safe(stderr, message, &safe));
+        if (!present)
+                return -EXIT_NO_KEY;
+        return streq(state, "unauthorized") ? -EXIT_UNAUTHORIZED : -EXIT_GATEWAY;
+}
+
+/* --- key reveal ---------------------------------------------------------- */
+
+int verb_key_reveal(int argc, char *argv[]) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *key;
+        int r;
+
+        r = key_verb_connect(argc, argv, "+h", "key reveal",
+                             "bankr-llm key reveal\n\n"
+                             "Print the key in use, followed by a newline, and nothing else on standard\n"
+                             "output (for scripts: KEY=$(bankr-llm key reveal)). polkit decides first\n"
+                             "(action bot.bankr.LLM1.reveal-key): allowed in an active session, a\n"
+                             "password elsewhere.\n\n"
+                             "Exit codes:\n"
+                             "    0  the key was printed\n"
+                             "    1  failure not listed below\n"
+                             "    3  bankr-llmd cannot be reached\n"
+                             "    4  there is no key\n"
+                             "    7  not authorized by polkit (denied, dismissed, or polkit unavailable)\n",
+                             &bus);
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Reveal");
+        if (r < 0)
+                return cli_fail_bus("reveal the key", NULL, r);
+        r = cli_call_interactive(bus, m, &error, &reply);
+        if (r < 0)
+                return cli_fail_bus("reveal the key", &error, r);
+        /* Wiped when the reply is freed. */
+        (void) sd_bus_message_sensitive(reply);
+        r = sd_bus_message_read(reply, "s", &key);
+        if (r < 0)
+                return cli_fail(EXIT_FAIL, "Failed to read the key from the answer: %s", strerror(-r));
+        (void) printf("%s\n", key);
+        if (cli_flush_stdout() < 0) /* reported there */
+                return -EXIT_FAIL;
         return 0;
 }

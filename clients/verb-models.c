@@ -68,7 +68,7 @@ static int models_info_get(sd_bus *bus, ModelsInfo *i) {
 
         r = call_two(bus, &reply, &url, &error);
         if (r < 0)
-                return -cli_fail_bus("read the model list", &error, r);
+                return cli_fail_bus("read the model list", &error, r);
 
         r = cli_dict_to_json(reply, &props);
         if (r >= 0) {
@@ -83,7 +83,7 @@ static int models_info_get(sd_bus *bus, ModelsInfo *i) {
         if (r >= 0 && free_and_strdup(&i->gateway, gateway) < 0)
                 r = -ENOMEM;
         if (r < 0)
-                return -cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
+                return cli_fail(EXIT_FAIL, "Failed to parse the model list from bankr-llmd: %s",
                                  r == -ENODATA ? "no Models property" : strerror(-r));
         return 0;
 }
@@ -210,19 +210,19 @@ int verb_models(int argc, char *argv[]) {
                         return 0;
                 case 'j':
                         if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
+                                return -EXIT_USAGE;
                         break;
                 case 'r':
                         refresh = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("models takes no arguments.");
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         if (refresh) {
@@ -231,7 +231,7 @@ int verb_models(int argc, char *argv[]) {
                 r = cli_call_gateway(bus, IFACE("Models"), "Refresh", &error, NULL);
                 if (r < 0) {
                         code = cli_fail_bus("refresh the model list", &error, r);
-                        if (code == EXIT_NO_SERVICE)
+                        if (code == -EXIT_NO_SERVICE)
                                 return code;
                         /* The list held is still worth showing. */
                 }
@@ -239,7 +239,7 @@ int verb_models(int argc, char *argv[]) {
 
         r = models_info_get(bus, &info);
         if (r < 0)
-                return -r;
+                return r;
 
         if (json) {
                 cli_print_json(info.models);

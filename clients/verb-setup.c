@@ -262,7 +262,7 @@ int verb_setup(int argc, char *argv[]) {
                         force = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind >= argc)
                 return cli_usage("setup needs a tool: openclaw, opencode, claude or cursor. See bankr-llm setup --help.");
@@ -279,7 +279,7 @@ int verb_setup(int argc, char *argv[]) {
                                  t == SETUP_TOOL_CLAUDE ? ", or \"bankr-llm claude [ARGS...]\" to launch it" : "");
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         return install ? setup_install(bus, t, key_mode, force) : setup_show(bus, t, key_mode);
 }
@@ -398,7 +398,7 @@ static int launch(SetupTool t, const char *binary, const char *install_hint, int
                                 tool_title(t), binary, install_hint);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         if (t == SETUP_TOOL_OPENCODE)
@@ -425,7 +425,7 @@ static int launch(SetupTool t, const char *binary, const char *install_hint, int
         bus = sd_bus_flush_close_unref(bus);
         if (cli_flush_stdout() < 0) {
                 fprintf(stderr, "%s was not started.\n", binary);
-                return EXIT_FAIL;
+                return -EXIT_FAIL;
         }
         fflush(stderr);
 

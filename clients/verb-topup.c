@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bankr-llm credits add | credits auto | key reveal: the verbs behind
- * polkit. Each call goes through cli_call_interactive(), so that polkit can
- * ask for a password, on the terminal when no graphical agent is running.
+ * bankr-llm credits add | credits auto: the credit verbs behind polkit
+ * ("key reveal", also behind polkit, is in verb-key.c). Each call goes
+ * through cli_call_interactive(), so that polkit can ask for a password, on
+ * the terminal when no graphical agent is running.
  */
 #include <getopt.h>
 #include <math.h>
@@ -135,7 +136,7 @@ int verb_credits_add(int argc, char *argv[]) {
                         yes = true;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind >= argc)
                 return cli_usage("credits add needs an AMOUNT in US dollars (1 to 1000), e.g. \"bankr-llm credits add 25\".");
@@ -154,7 +155,7 @@ int verb_credits_add(int argc, char *argv[]) {
                                 amount);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         if (get_balance(bus, &balance, &state)) {
@@ -358,10 +359,10 @@ int verb_credits_auto(int argc, char *argv[]) {
                 }
                 case 'j':
                         if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
+                                return -EXIT_USAGE;
                         break;
                 default:
-                        return EXIT_USAGE;
+                        return -EXIT_USAGE;
                 }
         if (optind < argc)
                 return cli_usage("credits auto takes options only; got \"%s\". See --help.", argv[optind]);
@@ -369,7 +370,7 @@ int verb_credits_auto(int argc, char *argv[]) {
                 return cli_usage("--enable and --disable contradict each other: give one of them.");
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
 
         if (!enable && !disable && isnan(amount) && isnan(threshold) && !tokens) {
@@ -405,57 +406,3 @@ int verb_credits_auto(int argc, char *argv[]) {
         return 0;
 }
 
-/* --- key reveal ---------------------------------------------------------- */
-
-int verb_key_reveal(int argc, char *argv[]) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                {}
-        };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        const char *key;
-        int c, r;
-
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm key reveal\n\n"
-                               "Print the key in use, followed by a newline, and nothing else on standard\n"
-                               "output (for scripts: KEY=$(bankr-llm key reveal)). polkit decides first\n"
-                               "(action bot.bankr.LLM1.reveal-key): allowed in an active session, a\n"
-                               "password elsewhere.\n\n"
-                               "Exit codes:\n"
-                               "    0  the key was printed\n"
-                               "    1  failure not listed below\n"
-                               "    3  bankr-llmd cannot be reached\n"
-                               "    4  there is no key\n"
-                               "    7  not authorized by polkit (denied, dismissed, or polkit unavailable)\n");
-                        return 0;
-                default:
-                        return EXIT_USAGE;
-                }
-        if (optind < argc)
-                return cli_usage("key reveal takes no arguments.");
-
-        r = cli_bus(&bus);
-        if (r > 0)
-                return r;
-        r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Key"), "Reveal");
-        if (r < 0)
-                return cli_fail_bus("reveal the key", NULL, r);
-        r = cli_call_interactive(bus, m, &error, &reply);
-        if (r < 0)
-                return cli_fail_bus("reveal the key", &error, r);
-        /* Wiped when the reply is freed. */
-        (void) sd_bus_message_sensitive(reply);
-        r = sd_bus_message_read(reply, "s", &key);
-        if (r < 0)
-                return cli_fail(EXIT_FAIL, "Failed to read the key from the answer: %s", strerror(-r));
-        (void) printf("%s\n", key);
-        if (cli_flush_stdout() < 0) /* reported there */
-                return EXIT_FAIL;
-        return 0;
-}

@@ -97,3 +97,24 @@ int json_append(json_object *a, json_object *v) {
         }
         return 0;
 }
+
+int json_parse_body(const char *body, size_t len, json_object **ret) {
+        enum json_tokener_error jerr;
+        json_tokener *tok;
+        json_object *o;
+
+        if (len > INT32_MAX)
+                return -E2BIG;
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, body, (int) len);
+        jerr = json_tokener_get_error(tok);
+        json_tokener_free(tok);
+        if (!o || jerr != json_tokener_success) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        *ret = o;
+        return 0;
+}

@@ -40,3 +40,9 @@ json_object *json_new_double_short(double d);
  * v is released on failure. 0 or -ENOMEM. */
 int json_add(json_object *o, const char *key, json_object *v);
 int json_append(json_object *a, json_object *v);
+
+/* A whole body of len bytes, as json_tokener_parse_ex() reads it in one go
+ * with a fresh tokener of json-c's default depth (what may follow the first
+ * value is not looked at). 0 with the value in *ret; -EBADMSG when it is not
+ * JSON, or is JSON null; -E2BIG above INT32_MAX bytes; -ENOMEM. */
+int json_parse_body(const char *body, size_t len, json_object **ret);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Implementation of the helpers declared in util.h. */
 #include <fcntl.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -242,4 +243,38 @@ int mkdir_parents(const char *path, mode_t mode) {
                 return 0;
         *slash = 0;
         return mkdir_p(p, mode);
+}
+
+int daemon_parse_argv(const char *name, void (*help)(void), int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100 };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "verbose", no_argument, NULL, 'v' },
+                {}
+        };
+        bool verbose = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("%s %s\n", name, VERSION);
+                        return 0;
+                case 'v':
+                        verbose = true;
+                        break;
+                default: /* '?': getopt said what was wrong */
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("This program takes no positional arguments.");
+                return -EINVAL;
+        }
+        if (verbose)
+                log_max_level = LOG_DEBUG;
+        return 1;
 }

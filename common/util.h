@@ -176,6 +176,13 @@ uint64_t now_usec(int clock_id);
 /* The most milliseconds that still fit in µs. */
 #define MSEC_MAX (UINT64_MAX / USEC_PER_MSEC)
 
+/* The command line of bankr-llmd and bankr-llm-notify: -h/--help (help()
+ * prints it), --version ("NAME VERSION"), -v/--verbose (debug messages from
+ * then on: log_max_level) and no arguments. 0 after --help or --version
+ * (exit successfully), 1 to run, -EINVAL after a bad option (getopt said
+ * which) or an argument (logged). */
+int daemon_parse_argv(const char *name, void (*help)(void), int argc, char *argv[]);
+
 /* A duration from the environment variable name, in milliseconds, returned
  * in µs. Unset or empty: def_usec. The value must be decimal digits only (no
  * sign, no space, no unit) from min_ms to max_ms; anything else is logged

@@ -15,7 +15,7 @@ _bankr_llm_model_ids() {
 
 _bankr_llm() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev= i w verb= sub=
-    local verbs="status key config login credits chat models setup claude opencode"
+    local verbs="status key config login credits chat models setup claude opencode usage budget"
     local json_formats="short pretty off"
     local opts=
 
@@ -28,7 +28,8 @@ _bankr_llm() {
         [[ $w == -* || $w == = ]] && continue
         case ${COMP_WORDS[i - 1]} in
         -m | --model | -s | --system | --max-tokens | --temperature | --api | --fallback | --key | \
-            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key) continue ;;
+            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key | \
+            -b | --by | --since | -a | --app | -n) continue ;;
         esac
         if [[ -z $verb ]]; then
             verb=$w
@@ -65,6 +66,15 @@ _bankr_llm() {
     --key)
         COMPREPLY=($(compgen -W "env inline" -- "$cur"))
         return 0
+        ;;
+    -b | --by)
+        [[ $verb == usage ]] && { COMPREPLY=($(compgen -W "app model day hour" -- "$cur")); return 0; }
+        ;;
+    --since)
+        [[ $verb == usage ]] && { COMPREPLY=($(compgen -W "today 1d 7d 30d" -- "$cur")); return 0; }
+        ;;
+    -a | --app | -n)
+        [[ $verb == usage ]] && return 0
         ;;
     -s | --system | --max-tokens | --temperature | --token | -t | --amount | --threshold | --tokens | \
         --llm-key | --api-key)
@@ -103,6 +113,24 @@ _bankr_llm() {
             # One KEY after get/set.
             [[ $prev == get || $prev == set ]] && opts="llmKey apiKey llmUrl apiUrl"
             ;;
+        esac
+        ;;
+    usage)
+        case $sub in
+        recent) opts="-h --help -n -a --app -j --json --json=" ;;
+        *)
+            opts="-h --help -b --by -s --since -a --app -j --json --json="
+            [[ -z $sub && $cur != -* ]] && opts="recent"
+            ;;
+        esac
+        ;;
+    budget)
+        case $sub in
+        "")
+            opts="-h --help -j --json --json="
+            [[ $cur == -* ]] || opts="set clear"
+            ;;
+        *) opts="" ;;
         esac
         ;;
     credits)

@@ -10,7 +10,7 @@ function __bankr_llm_models
         string replace -r '.*"data":"(.*)"$' '$1'
 end
 
-set -l verbs status key config login credits chat models setup claude opencode
+set -l verbs status key config login credits chat models setup claude opencode usage budget
 complete -c bankr-llm -f
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -s h -l help -d 'Show help'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -l version -d 'Show the version'
@@ -25,9 +25,11 @@ complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a models -d '
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a setup -d 'Show or install the config of a tool'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a claude -d 'Run Claude Code through the gateway'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a opencode -d 'Run OpenCode through the gateway'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a usage -d 'What each application spent'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a budget -d 'How much each application may spend'
 
 # --json[=short|pretty|off] and -j, where a verb prints data.
-for v in status models chat credits
+for v in status models chat credits usage budget
     complete -c bankr-llm -n "__fish_seen_subcommand_from $v" -s j -l json -a 'short pretty off' -d 'Print JSON'
 end
 complete -c bankr-llm -n "__fish_seen_subcommand_from models" -s r -l refresh -d 'Ask the gateway first'
@@ -65,3 +67,10 @@ complete -c bankr-llm -n "__fish_seen_subcommand_from setup; and not __fish_seen
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l install -d 'Write the config file'
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l key -x -a 'env inline' -d 'How to refer to the key'
 complete -c bankr-llm -n "__fish_seen_subcommand_from setup" -l force -d 'Replace a file that is not strict JSON'
+
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -a recent -d 'The last requests'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -s b -l by -x -a 'app model day hour' -d 'Group by'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage; and not __fish_seen_subcommand_from recent" -s s -l since -x -a 'today 1d 7d 30d' -d 'From when'
+complete -c bankr-llm -n "__fish_seen_subcommand_from usage" -s a -l app -x -d 'Only this app'
+complete -c bankr-llm -n "__fish_seen_subcommand_from recent" -s n -x -d 'How many records'
+complete -c bankr-llm -n "__fish_seen_subcommand_from budget; and not __fish_seen_subcommand_from set clear" -a 'set clear'

@@ -8,6 +8,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+sh "$top/scripts/deps.sh" deb
 out=${1:-$top/build-deb}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

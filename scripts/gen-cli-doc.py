@@ -33,6 +33,9 @@ SECTIONS = [
     ("bankr-llm credits auto", [CLI, "credits", "auto", "--help"]),
     ("bankr-llm chat", [CLI, "chat", "--help"]),
     ("bankr-llm setup", [CLI, "setup", "--help"]),
+    ("bankr-llm usage", [CLI, "usage", "--help"]),
+    ("bankr-llm usage recent", [CLI, "usage", "recent", "--help"]),
+    ("bankr-llm budget", [CLI, "budget", "--help"]),
     ("bankr-llmd", [DAEMON, "--help"]),
     ("bankr-llm-notify", [NOTIFY, "--help"]),
 ]

@@ -22,6 +22,8 @@ typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
 typedef struct Polkit Polkit;   /* polkit.c */
 typedef struct Endpoint Endpoint; /* endpoint.c + tokens.c */
+typedef struct Usage Usage;     /* usage.c + ledger.c */
+struct LedgerRecord;
 
 typedef struct Context {
         sd_event *event;
@@ -43,6 +45,7 @@ typedef struct Context {
         Setup *setup;
         Polkit *polkit;
         Endpoint *endpoint;
+        Usage *usage;
 } Context;
 
 /* The Context's accessors (context.c, from key.c's state).
@@ -76,5 +79,21 @@ void context_balance_known(Context *c, double balance_usd);
  * Credits) and replies to m with (b ok, s message) later. Returns 1, or <0
  * with error set. */
 int context_validate_key(Context *c, sd_bus_message *m, sd_bus_error *error);
+
+/* chat.c (the Endpoint later, with its token's app instead): the app the
+ * caller of m is booked under. 1 and the app (valid until the next return
+ * to the loop); 0 when m was parked and is dispatched again once the bus
+ * daemon has said who it is (the handler must return 1); <0 with error set.
+ * Without a ledger: 1 and "unknown". */
+int context_caller_app(Context *c, sd_bus_message *m, const char **ret_app, sd_bus_error *error);
+/* chat.c: may a request of app for model start, within the app's budget?
+ * Its estimate (from the model's pricing, input_bytes and max_tokens, 0:
+ * the model's output limit) is counted in flight and returned, or the call
+ * is refused with BudgetExceeded (<0, error set). */
+int context_request_admit(Context *c, const char *app, const char *model, uint64_t input_bytes, uint32_t max_tokens,
+                          double *ret_estimate, sd_bus_error *error);
+/* chat.c: an admitted request ended. rec (NULL when nothing reached the
+ * gateway) is booked in the ledger; the estimate is released. */
+void context_request_booked(Context *c, const char *app, double estimate_usd, const struct LedgerRecord *rec);
 
 /* sd-bus.h and sd-event.h already provide sd_bus_message_unrefp() & co. */

@@ -122,6 +122,16 @@ static void on_request_ended(Request *req, void *userdata) {
         chat_emit_active(ch);
         if (request_get_attempts(req) > 0)
                 context_request_finished(ch->context);
+        if (request_get_app(req)) {
+                /* The ledger: booked when it reached the gateway, else only
+                 * its estimate released. */
+                LedgerRecord rec;
+                bool reached = request_get_attempts(req) > 0;
+                if (reached)
+                        request_get_record(req, &rec);
+                context_request_booked(ch->context, request_get_app(req), request_get_estimate(req),
+                                       reached ? &rec : NULL);
+        }
 
         /* Nobody can read what has no object or no owner any more: go at
          * the next iteration (never right here, our caller still uses r). */
@@ -489,6 +499,7 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         ChatMessage *msgs = NULL;
         size_t n_msgs = 0, size = 0;
         const char *model, *sender;
+        uint32_t o_max_tokens;
         int k;
 
         k = sd_bus_message_read(m, "s", &model);
@@ -519,6 +530,7 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         }
 
         sender = sd_bus_message_get_sender(m);
+        o_max_tokens = o.max_tokens; /* o goes to the request */
         o.backoff_base_usec = ch->backoff_base_usec;
         k = request_new(ch->context, ch->next_id, strempty(sender), complete ? m : NULL, TAKE_PTR(models), msgs,
                         n_msgs, &o, &req);
@@ -540,10 +552,31 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                                         "No Bankr LLM Gateway key is configured. Set one with \"bankr-llm key set\", "
                                         "or put it in BANKR_LLM_KEY or llmKey in ~/.bankr/config.json.");
 
+        /* Who is asking (this may park the call until the bus daemon has
+         * said), and whether its budget allows one more request. */
+        {
+                const char *app;
+                double estimate;
+
+                k = context_caller_app(ch->context, m, &app, error);
+                if (k <= 0)
+                        return k < 0 ? k : 1;
+                k = context_request_admit(ch->context, app, model, size, o_max_tokens, &estimate, error);
+                if (k < 0)
+                        return k;
+                k = request_set_app(req, app, estimate);
+                if (k < 0) {
+                        context_request_booked(ch->context, app, estimate, NULL);
+                        return k;
+                }
+        }
+
         if (!complete) {
                 k = request_export(req);
-                if (k < 0)
+                if (k < 0) {
+                        context_request_booked(ch->context, request_get_app(req), request_get_estimate(req), NULL);
                         return log_error_errno(k, "Failed to export %s: %m", request_get_path(req));
+                }
         }
 
         ch->next_id++;

@@ -10,7 +10,10 @@
 #include "bankr-llmd.h"
 #include "credits.h"
 #include "key.h"
+#include "model-list.h"
 #include "models.h"
+#include "budget.h"
+#include "usage.h"
 
 /* --- accessors (key.c's state) ------------------------------------------ */
 
@@ -56,4 +59,44 @@ void context_balance_known(Context *c, double balance_usd) {
 
 int context_validate_key(Context *c, sd_bus_message *m, sd_bus_error *error) {
         return credits_validate(c->credits, m, error);
+}
+
+/* --- the ledger and budgets (usage.c) ------------------------------------ */
+
+int context_caller_app(Context *c, sd_bus_message *m, const char **ret_app, sd_bus_error *error) {
+        if (!c->usage) {
+                *ret_app = "unknown";
+                return 1;
+        }
+        return usage_caller_app(c->usage, m, ret_app, error);
+}
+
+int context_request_admit(Context *c, const char *app, const char *model, uint64_t input_bytes, uint32_t max_tokens,
+                          double *ret_estimate, sd_bus_error *error) {
+        const Model *rec = models_find(c->models, model);
+        double estimate = 0.0;
+        int r;
+
+        /* The most it may cost: without pricing we cannot say, and hold
+         * nothing back (documented in the XML). */
+        if (rec)
+                estimate = budget_estimate_usd(rec->price_input, rec->price_output, input_bytes,
+                                               max_tokens > 0 ? max_tokens
+                                                              : (rec->max_output_tokens ?: 32768));
+        if (c->usage) {
+                r = usage_admit(c->usage, app, estimate, error);
+                if (r < 0)
+                        return r;
+        }
+        *ret_estimate = estimate;
+        return 0;
+}
+
+void context_request_booked(Context *c, const char *app, double estimate_usd, const LedgerRecord *rec) {
+        if (!c->usage)
+                return;
+        if (rec)
+                usage_book(c->usage, estimate_usd, rec);
+        else
+                usage_release(c->usage, app, estimate_usd);
 }

@@ -19,6 +19,7 @@
 #include "fetcher.h"
 #include "gateway.h"
 #include "json-strict.h"
+#include "json-util.h"
 #include "log.h"
 #include "credits.h"
 
@@ -349,23 +350,17 @@ static int credits_join(Credits *cr, sd_bus_message *m, Waiter kind) {
 
 /* Parses {"balanceUsd": number}. */
 static int parse_balance(const char *body, size_t len, double *ret, const char **ret_why) {
-        struct json_tokener *tok;
         struct json_object *root, *o;
-        enum json_tokener_error jerr;
         double d;
+        int r;
 
-        if (len > INT32_MAX)
+        r = json_parse_body(body, len, &root);
+        if (r == -E2BIG)
                 return *ret_why = "it is too large", -EBADMSG;
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, body, (int) len);
-        jerr = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-        if (!root || jerr != json_tokener_success) {
-                json_object_put(root);
+        if (r == -EBADMSG)
                 return *ret_why = "it is not valid JSON", -EBADMSG;
-        }
+        if (r < 0)
+                return r;
         if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "balanceUsd", &o)) {
                 json_object_put(root);
                 return *ret_why = "it has no \"balanceUsd\"", -EBADMSG;

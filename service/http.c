@@ -430,6 +430,33 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userdata);
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata);
 static int prereq_cb(void *userdata, char *primary_ip, char *local_ip, int primary_port, int local_port);
 
+/* Which CA certificates verify the server: the system's, unless the
+ * environment names others the way the curl tool reads them (libcurl itself
+ * does not): CURL_CA_BUNDLE, else SSL_CERT_FILE, a PEM file; SSL_CERT_DIR, a
+ * hashed directory. For a private gateway, and for the tests' own CA. */
+static int http_request_set_ca_from_env(CURL *c) {
+        static bool logged = false;
+        const char *bundle = getenv("CURL_CA_BUNDLE"), *dir = getenv("SSL_CERT_DIR");
+        const char *name = "CURL_CA_BUNDLE";
+
+        if (isempty(bundle)) {
+                bundle = getenv("SSL_CERT_FILE");
+                name = "SSL_CERT_FILE";
+        }
+        if (!isempty(bundle) && curl_easy_setopt(c, CURLOPT_CAINFO, bundle) != CURLE_OK)
+                return -EIO;
+        if (!isempty(dir) && curl_easy_setopt(c, CURLOPT_CAPATH, dir) != CURLE_OK)
+                return -EIO;
+        if (!logged && (!isempty(bundle) || !isempty(dir))) {
+                logged = true;
+                if (!isempty(bundle))
+                        log_info("TLS: trusting the CA certificates in %s (%s), not the system's.", bundle, name);
+                if (!isempty(dir))
+                        log_info("TLS: trusting the CA certificates in the directory %s (SSL_CERT_DIR).", dir);
+        }
+        return 0;
+}
+
 int http_request_new(Http *h, const char *method, const char *url, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL;
         long port = 0;
@@ -497,6 +524,10 @@ int http_request_new(Http *h, const char *method, const char *url, HttpRequest *
             curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, prereq_cb) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_PREREQDATA, hr) != CURLE_OK ||
             curl_easy_setopt(c, CURLOPT_WRITEDATA, hr) != CURLE_OK) {
+                http_request_destroy(hr);
+                return log_error_errno(EIO, "Failed to set up a curl request.");
+        }
+        if (http_request_set_ca_from_env(c) < 0) {
                 http_request_destroy(hr);
                 return log_error_errno(EIO, "Failed to set up a curl request.");
         }
@@ -715,6 +746,32 @@ static bool out_of_fds(long *ret_errno) {
         return true;
 }
 
+/* A server certificate that failed verification, in words a person can act
+ * on. Nothing was sent. The numbers are OpenSSL's X509_V_ERR_* (curl's
+ * OpenSSL backend reports them; for a host name mismatch it reports 0 and
+ * checks the name itself); other backends fall back to curl's text.
+ * -EKEYREJECTED: no retry, this does not heal in seconds. */
+static int http_request_certificate_failed(HttpRequest *hr, const char *detail) {
+        long v = -1;
+
+        (void) curl_easy_getinfo(hr->curl, CURLINFO_SSL_VERIFYRESULT, &v);
+        if (v == 10 /* CERT_HAS_EXPIRED */ || strstr(detail, "expired"))
+                http_request_set_message(hr, "The TLS certificate of %s has expired (%s). If the computer's clock is right, "
+                                    "the server's operator must renew it.", hr->host, detail);
+        else if (v == 9 /* CERT_NOT_YET_VALID */ || strstr(detail, "not yet valid"))
+                http_request_set_message(hr, "The TLS certificate of %s is not valid yet (%s). Check the computer's clock.",
+                                    hr->host, detail);
+        else if (v == 0 || v == 62 /* HOSTNAME_MISMATCH */ || strstr(detail, "host name"))
+                http_request_set_message(hr, "The TLS certificate of %s is for another host name (%s). Check the URL "
+                                    "(llmUrl or BANKR_LLM_URL); something on the network may be intercepting the "
+                                    "connection.", hr->host, detail);
+        else
+                http_request_set_message(hr, "The TLS certificate of %s is not trusted (%s). Check the URL and the network; "
+                                    "for a gateway with a private CA, set CURL_CA_BUNDLE in the service's "
+                                    "environment to its CA file.", hr->host, detail);
+        return -EKEYREJECTED;
+}
+
 /* Turns curl's verdict into an errno and a sentence. */
 static int http_request_map_result(HttpRequest *hr, CURLcode c) {
         const char *detail = hr->errbuf[0] ? hr->errbuf : curl_easy_strerror(c);
@@ -772,8 +829,7 @@ static int http_request_map_result(HttpRequest *hr, CURLcode c) {
                 http_request_set_message(hr, "The connection to %s port %ld broke: %s", hr->host, hr->port, detail);
                 return -ECONNRESET;
         case CURLE_PEER_FAILED_VERIFICATION:
-                http_request_set_message(hr, "The TLS certificate of %s could not be verified: %s", hr->host, detail);
-                return -EPROTO;
+                return http_request_certificate_failed(hr, detail);
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_SSL_CERTPROBLEM:
         case CURLE_SSL_CIPHER:

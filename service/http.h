@@ -30,8 +30,11 @@
  *    -ETIMEDOUT (connect, first byte, idle or total timeout: the message says
  *    which), -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EMFILE or -ENFILE
  *    (out of file descriptors: nothing was sent), -ECONNRESET (the
- *    connection broke), -EFBIG (body over the limit), -EPROTO (TLS or HTTP
- *    protocol failure), -EIO (anything else), or the callback's own error.
+ *    connection broke), -EFBIG (body over the limit), -EKEYREJECTED (the
+ *    server's TLS certificate failed verification: nothing was sent),
+ *    -EPROTO (other TLS or HTTP protocol failure), -EIO (anything else), or
+ *    the callback's own error. The CA certificates come from CURL_CA_BUNDLE,
+ *    SSL_CERT_FILE or SSL_CERT_DIR when set, as for the curl tool.
  *    on_done may free the request, cancel or free other requests and start
  *    new ones.
  *  - on_headers and on_body may cancel or free any request, including their

@@ -417,8 +417,43 @@ finish:
                 log_debug_errno(r, "Failed to reply: %m");
 }
 
-static int method_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* polkit first (the call runs again from the top with its answer), then a
+ * KeyCall that will answer m. 1 with *ret, 0 when refused or still asking
+ * (the caller returns 1), -errno. */
+static int key_call_authorize(Keys *k, sd_bus_message *m, sd_bus_error *error, KeyCall **ret) {
+        KeyCall *kc;
+        int r;
+
+        r = polkit_check_host_async(k->context->polkit, m, error);
+        if (r <= 0)
+                return r;
+        kc = calloc(1, sizeof(KeyCall));
+        if (!kc)
+                return -ENOMEM;
+        kc->keys = k;
+        kc->message = sd_bus_message_ref(m);
+        *ret = kc;
+        return 1;
+}
+
+/* Set and Clear, once the arguments are checked: one keyring job, answered
+ * by on_store_done(). */
+static int key_store(Keys *k, sd_bus_message *m, KeyringOp op, const char *kind, const char *key, sd_bus_error *error) {
         _cleanup_(key_call_freep) KeyCall *kc = NULL;
+        int r;
+
+        r = key_call_authorize(k, m, error, &kc);
+        if (r <= 0)
+                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
+        kc->kind = kind_from_string(kind);
+        r = keyring_submit(k->context->keyring, op, kind, key, on_store_done, kc);
+        if (r < 0)
+                return r;
+        TAKE_PTR(kc);
+        return 1;
+}
+
+static int method_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keys *k = userdata;
         const char *key, *kind, *reason = NULL;
         int r;
@@ -430,25 +465,10 @@ static int method_set(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown key kind \"%s\": use \"llm\" or \"api\".", kind);
         if (key_check(key, strlen(key), &reason) < 0)
                 return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS, reason);
-        r = polkit_check_host_async(k->context->polkit, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
-
-        kc = calloc(1, sizeof(KeyCall));
-        if (!kc)
-                return -ENOMEM;
-        kc->keys = k;
-        kc->message = sd_bus_message_ref(m);
-        kc->kind = kind_from_string(kind);
-        r = keyring_submit(k->context->keyring, KEYRING_STORE, kind, key, on_store_done, kc);
-        if (r < 0)
-                return r;
-        TAKE_PTR(kc);
-        return 1;
+        return key_store(k, m, KEYRING_STORE, kind, key, error);
 }
 
 static int method_clear(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(key_call_freep) KeyCall *kc = NULL;
         Keys *k = userdata;
         const char *kind;
         int r;
@@ -458,21 +478,7 @@ static int method_clear(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 return r;
         if (!key_kind_valid(kind))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown key kind \"%s\": use \"llm\" or \"api\".", kind);
-        r = polkit_check_host_async(k->context->polkit, m, error);
-        if (r <= 0)
-                return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
-
-        kc = calloc(1, sizeof(KeyCall));
-        if (!kc)
-                return -ENOMEM;
-        kc->keys = k;
-        kc->message = sd_bus_message_ref(m);
-        kc->kind = kind_from_string(kind);
-        r = keyring_submit(k->context->keyring, KEYRING_CLEAR, kind, NULL, on_store_done, kc);
-        if (r < 0)
-                return r;
-        TAKE_PTR(kc);
-        return 1;
+        return key_store(k, m, KEYRING_CLEAR, kind, NULL, error);
 }
 
 static void import_finish(KeyCall *kc) {
@@ -570,15 +576,9 @@ static int method_import(sd_bus_message *m, void *userdata, sd_bus_error *error)
                                                  k->context->config_path);
         }
 
-        r = polkit_check_host_async(k->context->polkit, m, error);
+        r = key_call_authorize(k, m, error, &kc);
         if (r <= 0)
                 return r < 0 ? r : 1; /* refused, or asking: we run again with the answer */
-
-        kc = calloc(1, sizeof(KeyCall));
-        if (!kc)
-                return -ENOMEM;
-        kc->keys = k;
-        kc->message = sd_bus_message_ref(m);
         kc->remove_plaintext = remove;
         for (int i = 0; i < _KIND_MAX; i++) {
                 const char *v = i == KIND_LLM ? cfg->llm_key : cfg->api_key;

@@ -4,7 +4,6 @@
  * /bot/bankr/LLM1. This file holds the Context's lifetime, option parsing,
  * signals and the name; every interface lives in its own module.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -21,9 +20,8 @@
 #include "setup.h"
 #include "topup.h"
 #include "polkit.h"
+#include "usage.h"
 #include "endpoint.h"
-
-static bool arg_verbose = false;
 
 static void help(void) {
         printf("Usage: bankr-llmd [OPTIONS]\n\n"
@@ -38,39 +36,6 @@ static void help(void) {
                "XDG_STATE_HOME (endpoint port and tokens), XDG_RUNTIME_DIR (endpoint socket),\n"
                "BANKR_LLMD_ENDPOINT_PORT (the endpoint's first port to try; 0: any).\n"
                "Reference: docs/dbus-api.md and the interface XML in share/dbus-1/interfaces.\n");
-}
-
-static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "verbose", no_argument, NULL, 'v' },
-                {}
-        };
-        int c;
-
-        while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        help();
-                        return 0;
-                case ARG_VERSION:
-                        printf("bankr-llmd %s\n", VERSION);
-                        return 0;
-                case 'v':
-                        arg_verbose = true;
-                        break;
-                case '?':
-                        return -EINVAL;
-                default:
-                        return -EINVAL;
-                }
-        if (optind < argc) {
-                log_error("This program takes no positional arguments.");
-                return -EINVAL;
-        }
-        return 1;
 }
 
 /* Each stream holds a socket, and 1024 of them may be in flight. Raise the
@@ -119,6 +84,7 @@ static Context *context_free(Context *c) {
          * but before the keys it may still call back into. */
         c->endpoint = endpoint_free(c->endpoint);
         c->chat = chat_free(c->chat);
+        c->usage = usage_free(c->usage); /* after chat, which books into it; writes what is queued */
         c->setup = setup_free(c->setup);
         c->topup = topup_free(c->topup);
         c->credits = credits_free(c->credits);
@@ -222,6 +188,7 @@ static int export(Context *c) {
                 { IFACE_CREDITS, topup_vtable, offsetof(Context, topup) },
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
+                { IFACE_USAGE, usage_vtable, offsetof(Context, usage) },
                 { IFACE_ENDPOINT, endpoint_vtable, offsetof(Context, endpoint) },
         };
         int r;
@@ -277,11 +244,9 @@ static int run(int argc, char *argv[]) {
         int r;
 
         log_set_program("bankr-llmd");
-        r = parse_argv(argc, argv);
+        r = daemon_parse_argv("bankr-llmd", help, argc, argv);
         if (r <= 0)
                 return r;
-        if (arg_verbose)
-                log_max_level = LOG_DEBUG;
 
         raise_nofile_limit();
 
@@ -330,6 +295,9 @@ static int run(int argc, char *argv[]) {
         r = topup_new(c, &c->topup);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up top-ups: %m");
+        r = usage_new(c->event, c->bus, c->polkit, c->state_dir, &c->usage);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the ledger: %m");
         r = chat_new(c, &c->chat);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up chat: %m");

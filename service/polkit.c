@@ -22,12 +22,10 @@
 
 #include <inttypes.h>
 
-#include <signal.h>
-
 #include "bankr-llmd.h"
-#include "flatpak-info.h"
 #include "log.h"
 #include "polkit.h"
+#include "proc-app.h"
 
 #define POLKIT_BUS_NAME "org.freedesktop.PolicyKit1"
 #define POLKIT_PATH "/org/freedesktop/PolicyKit1/Authority"
@@ -465,67 +463,12 @@ static void polkit_query_send_check(PolkitQuery *q, uint32_t pid, uint32_t uid) 
                   q->action, pid, uid, q->interactive ? ", interactive" : "");
 }
 
-/* 1 and the app id when pid runs in a Flatpak sandbox, 0 when it does not,
- * <0 when that cannot be told (the process is gone, its files unreadable).
- * Two signs, either one enough: the Flatpak scope the process runs in (its
- * /proc/PID/cgroup, readable by anyone), and the .flatpak-info at the root
- * of its sandbox. The root cannot be looked at from inside a user namespace
- * (systemd gives the sandboxed user unit one), so there the scope decides. */
-static int caller_flatpak_app(pid_t pid, char **ret_app_id) {
-        _cleanup_free_ char *buf = NULL;
-        char path[64];
-        size_t size = 0;
-        int r;
-
-        (void) snprintf(path, sizeof(path), "/proc/%i/cgroup", (int) pid);
-        r = read_full_file(path, 64 * 1024, &buf, &size);
-        if (r == -ENOENT)
-                return -ESRCH;
-        if (r < 0)
-                return r;
-        r = flatpak_scope_app_id(buf, size, ret_app_id);
-        if (r == 0)
-                return 1;
-        if (r == -ENOMEM)
-                return r;
-        if (r == -EINVAL)
-                goto unnamed;
-        buf = mfree(buf);
-
-        (void) snprintf(path, sizeof(path), "/proc/%i/root/.flatpak-info", (int) pid);
-        r = read_full_file(path, 64 * 1024, &buf, &size);
-        if (r == -ENOENT) {
-                /* No such file, or no such process any more: only the first is
-                 * an answer. */
-                if (kill(pid, 0) < 0 && errno == ESRCH)
-                        return -ESRCH;
-                *ret_app_id = NULL;
-                return 0;
-        }
-        if (r == -EACCES || r == -EPERM) {
-                /* In our user namespace: the scope above has answered. */
-                *ret_app_id = NULL;
-                return 0;
-        }
-        if (r < 0)
-                return r;
-        r = flatpak_info_app_id(buf, size, ret_app_id);
-        if (r == 0)
-                return 1;
-        if (r == -ENOMEM)
-                return r;
-unnamed:
-        /* A sandbox all the same; its name is not one to show. */
-        *ret_app_id = strdup("(unnamed)");
-        return *ret_app_id ? 1 : -ENOMEM;
-}
-
 /* Step 2 of polkit_check_host_async(): the verdict from the caller's root. */
 static void polkit_query_check_host(PolkitQuery *q, uint32_t pid) {
         _cleanup_free_ char *app = NULL, *denial = NULL;
         int r;
 
-        r = caller_flatpak_app((pid_t) pid, &app);
+        r = pid_flatpak_app((pid_t) pid, &app);
         if (r == 0) {
                 polkit_query_complete(q, NULL);
                 return;

@@ -70,6 +70,14 @@ struct Request {
         /* The failure to report if nothing better comes. */
         const char *error_name;
         char *error_message;
+
+        /* The ledger: who asked, what it may cost while in flight, what it
+         * did cost (computed once at the end: info and record agree), and
+         * the error it ended with (NULL when finished). */
+        char *app;
+        double estimate_usd;
+        double cost_usd;
+        const char *end_error;
 };
 
 static const char *const request_state_table[_REQUEST_STATE_MAX] = {
@@ -216,8 +224,22 @@ Request *request_free(Request *req) {
         free(req->error_message);
         free(req->owner);
         free(req->path);
+        free(req->app);
         free(req);
         return NULL;
+}
+
+int request_set_app(Request *req, const char *app, double estimate_usd) {
+        req->estimate_usd = estimate_usd;
+        return free_and_strdup(&req->app, app);
+}
+
+const char *request_get_app(const Request *req) {
+        return req->app;
+}
+
+double request_get_estimate(const Request *req) {
+        return req->estimate_usd;
 }
 
 /* ---- signals ----------------------------------------------------------- */
@@ -330,20 +352,45 @@ static double usec_to_ms(uint64_t a, uint64_t b) {
         return b > a ? (double) (b - a) / USEC_PER_MSEC : 0.0;
 }
 
-static int request_append_info(Request *req, sd_bus_message *m) {
-        const char *id = req->answered_model ?: request_model(req);
+/* What the usage the gateway reported costs, once at the end, so that the
+ * Finished info and the ledger's record carry the same number. */
+static void request_settle_cost(Request *req) {
         const Model *rec;
-        double cost = 0.0;
-        int k;
 
         /* Price by the id we asked for (the record we know), else by the
          * answered one. */
         rec = models_find(req->context->models, request_model(req));
         if (!rec && req->answered_model)
                 rec = models_find(req->context->models, req->answered_model);
-        if (rec)
-                cost = chat_cost_usd(&req->usage, rec->price_input, rec->price_output, rec->price_cache_read,
-                                     rec->price_cache_write);
+        req->cost_usd = rec ? chat_cost_usd(&req->usage, rec->price_input, rec->price_output, rec->price_cache_read,
+                                            rec->price_cache_write)
+                            : 0.0;
+}
+
+void request_get_record(const Request *req, LedgerRecord *ret) {
+        *ret = (LedgerRecord) {
+                .time = now_usec(CLOCK_REALTIME),
+                .app = req->app ?: (char *) "unknown",
+                .via = (char *) "dbus",
+                .model = req->answered_model ?: req->models[req->model_idx],
+                .status = (char *) request_state_to_string(req->state),
+                .error = (char *) strempty(req->end_error),
+                .input_tokens = req->usage.input,
+                .output_tokens = req->usage.output,
+                .cache_read_tokens = req->usage.cache_read,
+                .cache_write_tokens = req->usage.cache_write,
+                .cost_usd = req->cost_usd,
+                .latency_first_ms = req->first_delta_usec ? usec_to_ms(req->start_usec, req->first_delta_usec) : 0.0,
+                .latency_total_ms = usec_to_ms(req->start_usec, req->end_usec),
+                .attempts = req->attempts,
+                .privacy_tier = (char *) "",
+        };
+}
+
+static int request_append_info(Request *req, sd_bus_message *m) {
+        const char *id = req->answered_model ?: request_model(req);
+        double cost = req->cost_usd;
+        int k;
 
         k = sd_bus_message_open_container(m, 'a', "{sv}");
         if (k < 0)
@@ -396,6 +443,7 @@ static void request_finish(Request *req) {
                         req->answered_model = clean;
                 }
         }
+        request_settle_cost(req);
         request_stop_timers(req);
         request_flush(req, true);
         /* The stream may still be closing cleanly: let it, so the connection
@@ -448,6 +496,11 @@ static void request_fail_full(Request *req, RequestState state, const char *name
         if (!request_is_active(req))
                 return;
         req->end_usec = now_usec(CLOCK_MONOTONIC);
+        req->end_error = name;
+        /* What the gateway reported before the end still costs. */
+        if (req->stream)
+                chat_stream_get_usage(req->stream, &req->usage);
+        request_settle_cost(req);
         request_stop_timers(req);
         request_release_http(req);
         request_flush(req, true);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "bankr-llmd.h"
+#include "ledger.h"
 #include "chat-request.h"
 #include "chat-stream.h"
 #include "retry-policy.h"
@@ -98,6 +99,13 @@ const char *request_get_path(const Request *req);
 const char *request_get_owner(const Request *req);
 /* Attempts sent to the gateway, in all (0: it never reached it). */
 unsigned request_get_attempts(const Request *req);
+/* Who the ledger books it under, and its in-flight estimate (usage.h). */
+int request_set_app(Request *req, const char *app, double estimate_usd);
+const char *request_get_app(const Request *req);
+double request_get_estimate(const Request *req);
+/* The ledger's record of an ended request (via "dbus"): the same numbers as
+ * its Finished info. Strings are borrowed from req. */
+void request_get_record(const Request *req, LedgerRecord *ret);
 RequestLink *request_get_link(Request *req);
 /* An ended request stays readable for usec (0: goes at the next loop
  * iteration, never at once), then on_done(req, userdata) runs. */

@@ -555,7 +555,8 @@ static int set_status_error(AgentCall *ac, long status, const char *body, size_t
 static int set_transport_error(AgentCall *ac, int e, sd_bus_error *error) {
         const char *why = http_request_get_error_message(ac->request);
         _cleanup_free_ char *fallback = NULL;
-        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL;
+        bool not_sent = e == -ECONNREFUSED || e == -EHOSTUNREACH || e == -ENETUNREACH || e == -EADDRNOTAVAIL ||
+                        e == -EKEYREJECTED || e == -EMFILE || e == -ENFILE;
         const char *name = gateway_failure_to_bus_error(gateway_failure_for_transport(e, GATEWAY_ENDPOINT_AGENT));
 
         if (!why) {
@@ -636,11 +637,10 @@ static int finish_auto_top_up(AgentCall *ac, json_object *root, sd_bus_error *er
 
 static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
         _cleanup_(json_object_putp) json_object *root = NULL;
-        enum json_tokener_error jerr = json_tokener_success;
-        json_tokener *tok;
         const char *body;
         size_t len;
         long status;
+        int r;
 
         if (e < 0)
                 return set_transport_error(ac, e, error);
@@ -650,15 +650,12 @@ static int agent_call_finish(AgentCall *ac, int e, sd_bus_error *error) {
         if (status < 200 || status > 299)
                 return set_status_error(ac, status, body, len, error);
 
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        root = json_tokener_parse_ex(tok, body, (int) len);
-        jerr = json_tokener_get_error(tok);
-        json_tokener_free(tok);
-        if (jerr != json_tokener_success || !json_object_is_type(root, json_type_object)) {
+        r = json_parse_body(body, len, &root);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || !json_object_is_type(root, json_type_object)) {
                 /* Go on with no object: the parsers report it as unreadable. */
-                json_object_putp(&root);
+                json_object_put(root);
                 root = NULL;
         }
 

@@ -152,9 +152,20 @@ Stream options (gw.stream_options, or as Fault fields for one request)
     drop_after, drip, chunk_sizes, chunk_max, seed   transport, as the Fault fields
                    (a Fault's own transport fields win)
 
+TLS
+---
+    gw = FakeGateway(); gw.use_tls(certfile, keyfile).start()
+serves HTTPS (HTTP/1.1 only, no ALPN h2) with that certificate; gw.url is then
+"https://127.0.0.1:PORT".  gw.tls_connections counts completed handshakes (= TCP
+connections carrying requests), gw.tls_failures the handshakes that failed (a client
+that refused our certificate).  Stream drips and disconnect detection do not work over
+TLS (no MSG_PEEK on an SSL socket); tests of those use plain HTTP.
+tests/test-tls.py makes the certificates (make_test_pki()).
+
 Out of process
 --------------
     /usr/bin/python3 tests/fakegw.py [--port N] [--port-file F] [--verbose]
+                                     [--tls-cert PEM --tls-key PEM]
 prints the URL on one stdout line, writes the port number to F (atomically), and serves
 until SIGTERM/SIGINT.  Control endpoints (no auth, not recorded):
     POST /_control/reset
@@ -183,6 +194,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -939,6 +951,38 @@ class _Server(ThreadingHTTPServer):
                 super().handle_error(request, client_address)
 
 
+class _TLSServer(_Server):
+        """HTTPS: the TLS handshake runs in the connection's own thread (never in
+        the accept loop, so a client that stalls it cannot block the others)."""
+        ssl_context = None
+
+        def finish_request(self, request, client_address):
+                try:
+                        request.settimeout(10)
+                        conn = self.ssl_context.wrap_socket(request, server_side=True)
+                        conn.settimeout(None)
+                except (ssl.SSLError, OSError):
+                        with self.gw._lock:
+                                self.gw.tls_failures += 1
+                        return
+                with self.gw._lock:
+                        self.gw.tls_connections += 1
+                try:
+                        super().finish_request(conn, client_address)
+                finally:
+                        try:
+                                conn.close()
+                        except OSError:
+                                pass
+
+
+def _tls_context(certfile, keyfile):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certfile, keyfile)
+        ctx.set_alpn_protocols(["http/1.1"])
+        return ctx
+
+
 class FakeGateway:
         """The fake gateway; see the module docstring."""
 
@@ -961,12 +1005,21 @@ class FakeGateway:
 
         def start(self):
                 self._stopping.clear()
-                self._server = _Server(("127.0.0.1", self._port_wanted), _Handler)
+                tls = getattr(self, "_tls", None)
+                self._server = (_TLSServer if tls else _Server)(("127.0.0.1", self._port_wanted), _Handler)
                 self._server.gw = self
+                self._server.ssl_context = tls
                 self._thread = threading.Thread(target=self._server.serve_forever,
                                                 kwargs={"poll_interval": 0.05},
                                                 name="fakegw", daemon=True)
                 self._thread.start()
+                return self
+
+        def use_tls(self, certfile, keyfile):
+                """Serve HTTPS with this certificate from the next start() on."""
+                self._tls = _tls_context(certfile, keyfile)
+                self.tls_connections = 0
+                self.tls_failures = 0
                 return self
 
         def stop(self):
@@ -999,7 +1052,7 @@ class FakeGateway:
 
         @property
         def url(self):
-                return "http://127.0.0.1:%d" % self.port
+                return "%s://127.0.0.1:%d" % ("https" if getattr(self, "_tls", None) else "http", self.port)
 
         def _track(self, conn, add):
                 with self._lock:
@@ -1724,13 +1777,20 @@ def main(argv=None):
         ap.add_argument("--port", type=int, default=0, help="port to listen on (default: any free port)")
         ap.add_argument("--port-file", help="write the port number here once listening")
         ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
+        ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (needs --tls-key)")
+        ap.add_argument("--tls-key", help="the PEM private key of --tls-cert")
         args = ap.parse_args(argv)
+        if bool(args.tls_cert) != bool(args.tls_key):
+                ap.error("--tls-cert and --tls-key go together")
 
         # Block the signals before any thread exists, then wait for them synchronously:
         # the server threads never see them and SIGTERM stops us at once.
         sigs = {signal.SIGTERM, signal.SIGINT}
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-        gw = FakeGateway(port=args.port, verbose=args.verbose).start()
+        gw = FakeGateway(port=args.port, verbose=args.verbose)
+        if args.tls_cert:
+                gw.use_tls(args.tls_cert, args.tls_key)
+        gw.start()
         if args.port_file:
                 tmp = args.port_file + ".tmp"
                 with open(tmp, "w") as f:

@@ -5,14 +5,20 @@ the real gnome-keyring-daemon (unlocked, or absent, or locked), and the fake
 gateway on 127.0.0.1.  Nothing here touches the developer's own session.
 
     with Env() as env:
-        env.call("Key", "Set", "ss", "bk_...", "llm")
+        env.call("Key", "Set", "bk_...", "llm")    # python-dbus
         env.cli("status")
+
+or, for a test case, harness.TestCase (self.env, started and stopped).
+Method calls and properties go through python-dbus, so that a failed call
+raises dbus.exceptions.DBusException with the error's name
+(get_dbus_name()) and message (get_dbus_message()).
 
 Paths of the built programs come from the environment meson sets for tests
 (BANKR_LLMD, BANKR_LLM, BANKR_LLM_NOTIFY, BANKR_LLMD_CATALOG).  Under the
 sanitizer build, ASAN_OPTIONS/UBSAN_OPTIONS carry a log_path into the test's
 directory; stop() fails the test if any report was written.
 """
+import functools
 import glob
 import json
 import os
@@ -22,6 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
+
+try:
+    import dbus
+    from dbus.exceptions import DBusException
+except ImportError:
+    # The package build runs the man and docs checks (SRC, BUILD only)
+    # without python3-dbus; everything that talks to a bus needs it.
+    dbus = None
+
+    class DBusException(Exception):
+        pass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -60,6 +78,77 @@ SESSION_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 KEYRING_PASSWORD = b"test-password"
 
 
+class PrivateBus:
+    """One dbus-daemon of the given kind ("session" or "system") listening
+    on socket, with SESSION_CONF (everything allowed) and only servicedir
+    (or none: never the stock directories, whose services expect a
+    desktop). The one helper for every private bus of the tests: Env's
+    session and system buses, polkit_env's, test-notify's. start() again
+    after stop() gives a bus at the same address (a restart)."""
+
+    def __init__(self, directory, kind, socket=None, servicedir=None, env=None):
+        self.directory = directory
+        self.kind = kind
+        self.socket = socket or os.path.join(directory, "%s_bus_socket" % kind)
+        self.address = "unix:path=" + self.socket
+        self.servicedir = servicedir
+        self.env = env
+        self.pid = None
+        self._connection = None
+
+    def start(self):
+        os.makedirs(self.directory, exist_ok=True)
+        conf = os.path.join(self.directory, "%s.conf" % self.kind)
+        with open(conf, "w") as f:
+            f.write(SESSION_CONF.format(type=self.kind, socket=self.socket,
+                                        servicedir=self.servicedir or os.path.join(self.directory, "no-services")))
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        out = subprocess.run(["dbus-daemon", "--config-file=" + conf, "--fork", "--nosyslog", "--print-pid=1"],
+                             env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                             check=True, timeout=10)
+        self.pid = int(out.stdout.split()[0])
+        wait_until(lambda: os.path.exists(self.socket), what="the bus socket")
+        return self.address
+
+    def connection(self):
+        """A dbus-python connection of the test's own (blocking calls need
+        no main loop); follows a restart of the bus."""
+        if self._connection is not None and not self._connection.get_is_connected():
+            self._connection = None
+        if self._connection is None:
+            self._connection = dbus.bus.BusConnection(self.address)
+        return self._connection
+
+    def has_owner(self, name):
+        return self.connection().name_has_owner(name)
+
+    def close(self):
+        """Closes the test's connection (the bus goes on)."""
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except DBusException:
+                pass
+            self._connection = None
+
+    def stop(self):
+        self.close()
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            # Not our child (it forked): wait until it is gone.
+            try:
+                wait_until(lambda: _is_zombie(self.pid), timeout=5, what="dbus-daemon %d to exit" % self.pid)
+            except AssertionError:
+                os.kill(self.pid, signal.SIGKILL)
+            self.pid = None
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+
+
 def wait_until(predicate, timeout=5.0, interval=0.02, what="condition"):
     deadline = time.monotonic() + timeout * SLOW
     while True:
@@ -87,8 +176,8 @@ class Env:
         self._files = []
         self.gateway = None
         self.keyring_proc = None
-        self.bus_pid = None
-        self.system_bus_pid = None
+        self.session_bus = None
+        self.system_bus = None  # a PrivateBus, with system_bus=True
         self.dir = None
 
     # ---- lifetime -------------------------------------------------------
@@ -164,12 +253,9 @@ class Env:
                     p.kill()
                     p.wait()
         self.procs = []
-        for pid in (self.bus_pid, self.system_bus_pid):
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
+        for bus in (self.system_bus, self.session_bus):
+            if bus:
+                bus.stop()
         if self.gateway:
             self.gateway.stop()
         for f in self._files:
@@ -196,30 +282,41 @@ class Env:
 
     # ---- buses ----------------------------------------------------------
 
-    def _start_daemon(self, kind, socket, servicedir):
-        conf = os.path.join(self.dir, "%s.conf" % kind)
-        with open(conf, "w") as f:
-            f.write(SESSION_CONF.format(type=kind, socket=socket, servicedir=servicedir))
-        out = subprocess.run(["dbus-daemon", "--config-file=" + conf, "--fork", "--nosyslog", "--print-pid=1"],
-                             env=self.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True, timeout=10)
-        pid = int(out.stdout.split()[0])
-        wait_until(lambda: os.path.exists(socket), what="the bus socket")
-        return pid
+    @property
+    def bus_address(self):
+        return self.session_bus.address
+
+    @property
+    def bus_pid(self):
+        return self.session_bus.pid if self.session_bus else None
+
+    @bus_pid.setter
+    def bus_pid(self, pid):  # None: the test stopped the bus itself
+        self.session_bus.pid = pid
 
     def _start_bus(self):
-        socket = os.path.join(self.dir, "bus")
-        self.bus_address = "unix:path=" + socket
-        self.environ["DBUS_SESSION_BUS_ADDRESS"] = self.bus_address
+        self.session_bus = PrivateBus(self.dir, "session", socket=os.path.join(self.dir, "bus"),
+                                      servicedir=os.path.join(self.dir, "services"), env=self.environ)
+        self.environ["DBUS_SESSION_BUS_ADDRESS"] = self.session_bus.address
         # Without a system bus of its own, a test sees a dead one: never the host's.
         self.environ.setdefault("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + os.path.join(self.dir, "no-system-bus"))
-        self.bus_pid = self._start_daemon("session", socket, os.path.join(self.dir, "services"))
+        self.session_bus.start()
 
     def _start_system_bus(self):
-        socket = os.path.join(self.dir, "system_bus")
         sysdir = os.path.join(self.dir, "system-services")
         os.makedirs(sysdir, exist_ok=True)
-        self.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + socket
-        self.system_bus_pid = self._start_daemon("system", socket, sysdir)
+        self.system_bus = PrivateBus(self.dir, "system", socket=os.path.join(self.dir, "system_bus"),
+                                     servicedir=sysdir, env=self.environ)
+        self.environ["DBUS_SYSTEM_BUS_ADDRESS"] = self.system_bus.address
+        self.system_bus.start()
+
+    def start_polkitd(self, **kwargs):
+        """python-dbusmock's polkitd (polkit_env.MockPolkitd) on this Env's
+        system bus (system_bus=True); stopped by stop()."""
+        from polkit_env import MockPolkitd
+        p = MockPolkitd(self.system_bus, self.dir, self.environ, **kwargs)
+        self.procs.append(p.process)
+        return p
 
     def _start_keyring(self):
         p = subprocess.Popen(["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
@@ -240,9 +337,9 @@ class Env:
         return f
 
     def lock_keyring(self):
-        self.busctl("call", "org.freedesktop.secrets", "/org/freedesktop/secrets",
-                    "org.freedesktop.Secret.Service", "Lock", "ao", "1",
-                    "/org/freedesktop/secrets/collection/login")
+        self.bus().call_blocking("org.freedesktop.secrets", "/org/freedesktop/secrets",
+                                 "org.freedesktop.Secret.Service", "Lock", "ao",
+                                 [["/org/freedesktop/secrets/collection/login"]])
 
     def kill_keyring(self):
         if self.keyring_proc and self.keyring_proc.poll() is None:
@@ -278,20 +375,27 @@ class Env:
         os.chmod(wrapper, 0o755)
         with open(os.path.join(self.dir, "services", BUS_NAME + ".service"), "w") as f:
             f.write("[D-BUS Service]\nName=%s\nExec=%s\n" % (BUS_NAME, wrapper))
-        # Let the bus re-read its servicedir.
-        subprocess.run(["busctl", "--user", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                        "org.freedesktop.DBus", "ReloadConfig"], env=self.environ, capture_output=True, timeout=10)
+        self.reload_bus_config()
+
+    def reload_bus_config(self):
+        """Lets the bus re-read its servicedir."""
+        self._bus_call("ReloadConfig")
+
+    def _bus_call(self, method, *args):
+        """A call to the bus itself; None if it fails (or the bus is gone)."""
+        try:
+            return self.call("org.freedesktop.DBus", method, *args, dest="org.freedesktop.DBus",
+                             path="/org/freedesktop/DBus", timeout=10)
+        except DBusException:
+            return None
 
     def service_pid(self):
-        r = subprocess.run(["busctl", "--user", "--json=short", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                            "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", BUS_NAME],
-                           env=self.environ, capture_output=True, text=True, timeout=10)
-        if r.returncode != 0:
-            return None
-        return json.loads(r.stdout)["data"][0]
+        r = self._bus_call("GetConnectionUnixProcessID", BUS_NAME)
+        return r[0] if r else None
 
     def start_service(self):
-        self.busctl("call", BUS_NAME, OBJ, "org.freedesktop.DBus.Peer", "Ping")
+        """Activates the service (Peer.Ping); returns its PID."""
+        self.call("org.freedesktop.DBus.Peer", "Ping", timeout=30)
         return self.service_pid()
 
     def stop_service(self, timeout=10):
@@ -337,35 +441,53 @@ class Env:
     def cli(self, *args, input=None, check=False, env=None, timeout=30):
         return self.run([CLI] + list(args), input=input, check=check, env=env, timeout=timeout)
 
-    def call(self, iface, method, signature="", *args, check=True, path=OBJ, timeout=30):
-        """Calls a method through busctl; returns the list of results, or
-        raises BusError with .name and .message."""
-        argv = ["busctl", "--user", "--json=short", "call", BUS_NAME, path, _iface(iface), method]
-        if signature:
-            argv += [signature] + [_arg(a) for a in args]
-        r = self.run(argv, timeout=timeout)
-        if r.returncode != 0:
-            err = BusError(r.stderr.strip())
+    def bus(self):
+        """The test's own python-dbus connection to the session bus."""
+        return self.session_bus.connection()
+
+    def call(self, iface, method, *args, signature=None, check=True, path=OBJ, timeout=30, dest=BUS_NAME):
+        """Calls a method through python-dbus; returns the list of its
+        results as plain Python values (plain()). A failure raises
+        DBusException (get_dbus_name(), get_dbus_message()), or is
+        returned with check=False. signature: of the arguments, when
+        python-dbus would guess it wrongly (ints are guessed as i)."""
+        try:
+            reply = self.bus().call_blocking(dest, path, _iface(iface), method, signature, args,
+                                             timeout=timeout * SLOW)
+        except DBusException as e:
             if check:
-                raise err
-            return err
-        if not r.stdout.strip():
+                raise
+            return e
+        if reply is None:
             return []
-        return json.loads(r.stdout)["data"]
+        if type(reply) is tuple:
+            return [plain(v) for v in reply]
+        return [plain(reply)]
+
+    def try_call(self, iface, method, *args, **kwargs):
+        """call() that tells instead of raising: (True, results) or
+        (False, (error name, message))."""
+        r = self.call(iface, method, *args, check=False, **kwargs)
+        if isinstance(r, DBusException):
+            return False, (r.get_dbus_name(), r.get_dbus_message())
+        return True, r
+
+    def call_error(self, iface, method, *args, **kwargs):
+        """A call that must fail: its (error name, message)."""
+        e = self.call(iface, method, *args, check=False, **kwargs)
+        if not isinstance(e, DBusException):
+            raise AssertionError("%s.%s succeeded: %r" % (iface, method, e))
+        return e.get_dbus_name(), e.get_dbus_message()
 
     def get(self, iface, prop, path=OBJ):
-        r = self.run(["busctl", "--user", "--json=short", "get-property", BUS_NAME, path, _iface(iface), prop],
-                     check=True)
-        return json.loads(r.stdout)["data"]
+        return self.call("org.freedesktop.DBus.Properties", "Get", _iface(iface), prop, signature="ss",
+                         path=path)[0]
 
     def set(self, iface, prop, signature, value, path=OBJ, check=True):
-        r = self.run(["busctl", "--user", "set-property", BUS_NAME, path, _iface(iface), prop, signature, _arg(value)])
-        if r.returncode != 0:
-            err = BusError(r.stderr.strip())
-            if check:
-                raise err
-            return err
-        return None
+        """Properties.Set with the value typed by signature ("d", "u", ...)."""
+        r = self.call("org.freedesktop.DBus.Properties", "Set", _iface(iface), prop,
+                      _typed(signature, value), signature="ssv", path=path, check=check)
+        return r if isinstance(r, DBusException) else None
 
     def secret_lookup(self, kind="llm"):
         r = self.run(["secret-tool", "lookup", "kind", kind])
@@ -400,40 +522,95 @@ class Env:
         return hits
 
 
-class BusError(Exception):
-    def __init__(self, text):
-        super().__init__(text)
-        self.text = text
-        # busctl prints "Call failed: <message>"; the error name is not shown,
-        # so tests that need it use gdbus (see call_gdbus).
-        self.message = text.split(":", 1)[1].strip() if text.startswith("Call failed:") else text
+class TestCase(unittest.TestCase):
+    """A test case with its own session: setUp starts self.env =
+    Env(**env_args) (unless env_args is None), tearDown stops it and, only
+    when the test passed, fails it for sanitizer reports or a daemon that
+    did not exit cleanly (a failed test keeps its own message). self.passed
+    tells whether the test method returned, for subclasses that print logs
+    on failure."""
+    env_args = {}
+
+    def run(self, result=None):
+        # Whether the test method returned, without unittest's internals.
+        name = self._testMethodName
+        method = getattr(self, name)
+
+        @functools.wraps(method)
+        def recorded(*args, **kwargs):
+            value = method(*args, **kwargs)
+            self.passed = True
+            return value
+
+        self.passed = False
+        setattr(self, name, recorded)
+        try:
+            return super().run(result)
+        finally:
+            delattr(self, name)
+
+    def setUp(self):
+        self.env = self._session = None
+        if self.env_args is not None:
+            self.env = self._session = Env(**self.env_args)
+            try:
+                self.env.start()
+            except BaseException:
+                self.env.stop(check=False)
+                raise
+
+    def tearDown(self):
+        if self._session is not None:
+            if not self.passed and os.environ.get("BANKR_TEST_SHOW_LOG"):
+                sys.stderr.write("\n--- bankr-llmd log ---\n" + self._session.log())
+            self._session.stop(check=self.passed)
+
+    def assertBusError(self, name, fn, *args, contains=None, **kwargs):
+        """fn(*args) raises DBusException name (with contains, a string or a
+        list of them, in its message); returns the message."""
+        with self.assertRaises(DBusException) as cm:
+            fn(*args, **kwargs)
+        self.assertEqual(cm.exception.get_dbus_name(), name, cm.exception.get_dbus_message())
+        msg = cm.exception.get_dbus_message()
+        for part in ([contains] if isinstance(contains, str) else contains or []):
+            self.assertIn(part, msg)
+        return msg
 
 
-def call_gdbus(env, iface, method, *args, path=OBJ, check=False, timeout=30):
-    """gdbus call, which prints the error name: returns (ok, stdout or
-    (error_name, message))."""
-    argv = ["gdbus", "call", "--session", "--dest", BUS_NAME, "--object-path", path,
-            "--method", _iface(iface) + "." + method] + list(args)
-    r = env.run(argv, timeout=timeout)
-    if r.returncode == 0:
-        return True, r.stdout.strip()
-    text = r.stderr.strip()
-    # "Error: GDBus.Error:bot.bankr.LLM1.Error.NoKey: message"
-    if "GDBus.Error:" in text:
-        rest = text.split("GDBus.Error:", 1)[1]
-        name, _, msg = rest.partition(": ")
-        return False, (name.strip(), msg.strip())
-    return False, ("", text)
+def plain(v):
+    """A python-dbus value as plain Python: str, int, float, bool, list,
+    dict (structs become lists, as busctl --json shows them)."""
+    if isinstance(v, dbus.Boolean):
+        return bool(v)
+    if isinstance(v, (dbus.String, dbus.ObjectPath, dbus.Signature)):
+        return str(v)
+    if isinstance(v, (dbus.Byte, dbus.Int16, dbus.UInt16, dbus.Int32, dbus.UInt32, dbus.Int64, dbus.UInt64)):
+        return int(v)
+    if isinstance(v, dbus.Double):
+        return float(v)
+    if isinstance(v, dict):
+        return {plain(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+
+def _typed(signature, value):
+    """value as the python-dbus type of a one-type signature, in a variant."""
+    types = {"s": dbus.String, "b": dbus.Boolean, "d": dbus.Double, "y": dbus.Byte, "n": dbus.Int16,
+             "q": dbus.UInt16, "i": dbus.Int32, "u": dbus.UInt32, "x": dbus.Int64, "t": dbus.UInt64,
+             "o": dbus.ObjectPath}
+    if signature in types:
+        return types[signature](value, variant_level=1)
+    if signature.startswith("a{s"):
+        return dbus.Dictionary(value, signature=signature[2:-1], variant_level=1)
+    if signature.startswith("a"):
+        return dbus.Array(value, signature=signature[1:], variant_level=1)
+    raise ValueError("no python-dbus type for %r" % signature)
 
 
 def _iface(iface):
     return iface if "." in iface else IFACE + iface
-
-
-def _arg(a):
-    if isinstance(a, bool):
-        return "true" if a else "false"
-    return str(a)
 
 
 def _is_zombie(pid):

@@ -2,7 +2,7 @@
 """Private D-Bus buses and a mock polkitd for tests.
 
 Reusable by any test that needs polkit decisions without touching the real
-system: a private system bus (a dbus-daemon of type system, allow-all policy)
+system: a private system bus (harness.PrivateBus of type system, allow-all policy)
 with python-dbusmock's polkitd template on it, and optionally a private
 session bus. Nothing here reads or writes outside the given directory.
 
@@ -20,42 +20,19 @@ Run with Debian's /usr/bin/python3: dbusmock and dbus-python live there.
 """
 
 import os
-import signal
 import subprocess
 import time
 
 import dbus
 
-DBUS_DAEMON = 'dbus-daemon'
+from harness import PrivateBus
+
 PYTHON = '/usr/bin/python3'
 
 POLKIT_NAME = 'org.freedesktop.PolicyKit1'
 POLKIT_PATH = '/org/freedesktop/PolicyKit1/Authority'
 POLKIT_IFACE = 'org.freedesktop.PolicyKit1.Authority'
 MOCK_IFACE = 'org.freedesktop.DBus.Mock'
-
-BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>{kind}</type>
-  <listen>unix:path={socket}</listen>
-  <auth>EXTERNAL</auth>
-  {servicedir}
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-'''
-
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
     """Polls predicate() until it returns a true value; returns that value."""
@@ -67,75 +44,6 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
         if time.monotonic() > deadline:
             raise TimeoutError(f'timed out after {timeout} s waiting for {what}')
         time.sleep(interval)
-
-
-class PrivateBus:
-    """One dbus-daemon of the given kind ('session' or 'system') in directory."""
-
-    def __init__(self, directory, kind):
-        self.directory = directory
-        self.kind = kind
-        self.socket = os.path.join(directory, f'{kind}_bus_socket')
-        self.address = f'unix:path={self.socket}'
-        self.pid = None
-        self._connection = None
-
-    def start(self, servicedir=None):
-        os.makedirs(self.directory, exist_ok=True)
-        config = os.path.join(self.directory, f'{self.kind}-bus.conf')
-        # Only our own service directory (or none): the stock ones would
-        # auto-start real services that expect a desktop.
-        sd = f'<servicedir>{servicedir}</servicedir>' if servicedir else ''
-        with open(config, 'w', encoding='utf-8') as f:
-            f.write(BUS_CONFIG.format(kind=self.kind, socket=self.socket, servicedir=sd))
-        if os.path.exists(self.socket):
-            os.unlink(self.socket)
-        out = subprocess.run([DBUS_DAEMON, f'--config-file={config}', f'--address={self.address}',
-                              '--fork', '--nosyslog', '--print-pid=1'],
-                             check=True, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                             timeout=10)
-        self.pid = int(out.stdout.decode().split()[0])
-        return self.address
-
-    def connection(self):
-        """A dbus-python connection of the test's own (no main loop needed
-        for blocking calls)."""
-        if self._connection is None:
-            self._connection = dbus.bus.BusConnection(self.address)
-        return self._connection
-
-    def has_owner(self, name):
-        return self.connection().name_has_owner(name)
-
-    def stop(self):
-        if self._connection is not None:
-            try:
-                self._connection.close()
-            except dbus.exceptions.DBusException:
-                pass
-            self._connection = None
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            # Not our child (it forked): wait until it is gone.
-            try:
-                wait_for(lambda: not os.path.exists(f'/proc/{self.pid}')
-                         or _is_zombie(self.pid), timeout=5, what=f'dbus-daemon {self.pid} to exit')
-            except TimeoutError:
-                os.kill(self.pid, signal.SIGKILL)
-            self.pid = None
-        if os.path.exists(self.socket):
-            os.unlink(self.socket)
-
-
-def _is_zombie(pid):
-    try:
-        with open(f'/proc/{pid}/stat', encoding='utf-8') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
-    except OSError:
-        return True
 
 
 class MockPolkitd:
@@ -269,8 +177,9 @@ class BusEnv:
         os.makedirs(self.servicedir, exist_ok=True)
 
     def start_session_bus(self):
-        self.session_bus = PrivateBus(os.path.join(self.directory, 'session'), 'session')
-        self.environ['DBUS_SESSION_BUS_ADDRESS'] = self.session_bus.start(servicedir=self.servicedir)
+        self.session_bus = PrivateBus(os.path.join(self.directory, 'session'), 'session',
+                                      servicedir=self.servicedir)
+        self.environ['DBUS_SESSION_BUS_ADDRESS'] = self.session_bus.start()
         return self.session_bus
 
     def start_system_bus(self):

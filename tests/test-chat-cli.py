@@ -13,24 +13,20 @@ import subprocess
 import time
 import unittest
 
-from harness import Env, SLOW, CLI, wait_until
+from harness import Env, TestCase, SLOW, CLI, wait_until
 from fakegw import FakeGateway, Fault
 
 KEY = FakeGateway.DEFAULT_KEY
 REPLY = "Grüße — 日本語 🎉\n  indented line\ttab\n\nlast line without newline"
 
 
-class ChatCliTest(unittest.TestCase):
+class ChatCliTest(TestCase):
     service_env = {"BANKR_LLM_KEY": KEY, "BANKR_LLMD_RETRY_BASE_MS": "10"}
 
     def setUp(self):
-        self.env = Env(keyring=False, service_env=self.service_env)
-        self.env.start()
+        self.env_args = {"keyring": False, "service_env": self.service_env}
+        super().setUp()
         self.gw = self.env.gateway
-
-    def tearDown(self):
-        res = getattr(self._outcome, "result", None)
-        self.env.stop(check=not bool(res and (res.failures or res.errors)))
 
     def chat(self, *args, input=None, timeout=30):
         return self.env.cli("chat", *args, input=input, timeout=timeout)

@@ -11,7 +11,7 @@ import unittest
 
 import dbus
 
-from harness import Env, SLOW, wait_until, OBJ
+from harness import Env, TestCase, SLOW, wait_until, OBJ
 from fakegw import FakeGateway, Fault, split_deltas
 from chatclient import ChatClient, error_name, run_until, spin
 
@@ -32,15 +32,15 @@ def U(n):
     return dbus.UInt32(n)
 
 
-class ChatTest(unittest.TestCase):
+class ChatTest(TestCase):
     service_env = {}
     keyring = False
 
     def setUp(self):
         env = {"BANKR_LLM_KEY": KEY, "BANKR_LLMD_RETRY_BASE_MS": "20"}
         env.update(self.service_env)
-        self.env = Env(keyring=self.keyring, service_env=env)
-        self.env.start()
+        self.env_args = {"keyring": self.keyring, "service_env": env}
+        super().setUp()
         self.gw = self.env.gateway
         self.clients = []
         self.c = self.client()
@@ -51,22 +51,12 @@ class ChatTest(unittest.TestCase):
                 c.close()
             except Exception:
                 pass
-        self.env.stop(check=not self._outcome_failed())
-
-    def _outcome_failed(self):
-        res = getattr(self._outcome, "result", None)
-        return bool(res and (res.failures or res.errors))
+        super().tearDown()
 
     def client(self):
         c = ChatClient(self.env)
         self.clients.append(c)
         return c
-
-    def assertBusError(self, name, fn, *args, **kw):
-        with self.assertRaises(dbus.exceptions.DBusException) as cm:
-            fn(*args, **kw)
-        self.assertEqual(cm.exception.get_dbus_name(), name, cm.exception.get_dbus_message())
-        return cm.exception.get_dbus_message()
 
     def active(self):
         return self.c.get(OBJ, "ActiveRequests", iface="bot.bankr.LLM1.Chat")
@@ -191,7 +181,10 @@ class Routing(ChatTest):
         self.assertEqual(len(self.gw.requests_for("messages")), 1)
 
     def test_complete_through_busctl(self):
-        out = self.env.call("Chat", "Complete", "sa(ss)a{sv}", OPENAI_MODEL, 1, "user", "hi", 1, "max_tokens", "u", 50)
+        # busctl as a client on purpose: its own argument syntax.
+        r = self.env.busctl("--json=short", "call", "bot.bankr.LLM1", OBJ, "bot.bankr.LLM1.Chat", "Complete",
+                            "sa(ss)a{sv}", OPENAI_MODEL, "1", "user", "hi", "1", "max_tokens", "u", "50")
+        out = json.loads(r.stdout)["data"]
         self.assertEqual(out[0], "Hello, world!")
         self.assertEqual(out[1]["model"]["data"], OPENAI_MODEL)
         self.assertEqual(out[1]["attempts"]["data"], 1)

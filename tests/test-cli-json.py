@@ -7,7 +7,7 @@ that reaches neither the service nor the gateway."""
 import json
 import unittest
 
-from harness import Env
+from harness import Env, wait_until
 from fakegw import FakeGateway
 
 VERBS = [
@@ -30,6 +30,14 @@ class CliJson(unittest.TestCase):
         cls.env = Env(keyring=False, service_env={"BANKR_LLM_KEY": FakeGateway.DEFAULT_KEY,
                                                   "BANKR_API_KEY": FakeGateway.DEFAULT_API_KEY})
         cls.env.start()
+        try:
+            # The first balance arrives after activation: wait for it, or
+            # the first "status" and the next may see different states.
+            cls.env.start_service()
+            wait_until(lambda: cls.env.get("Credits", "State") == "ok", what="the first balance")
+        except BaseException:
+            cls.env.stop(check=False)
+            raise
 
     @classmethod
     def tearDownClass(cls):

@@ -2,9 +2,12 @@
 /* Unit tests for the pure helpers: URL normalisation, the bankr config file,
  * key checks and masking. */
 #include <assert.h>
+#include <getopt.h>
 #include <sys/stat.h>
 
 #include "bankr-config.h"
+#include "json-util.h"
+#include "log.h"
 #include "keyfmt.h"
 #include "url.h"
 #include "utf8.h"
@@ -366,6 +369,78 @@ static void test_getenv_msec(void) {
         CHECK(unsetenv(n) == 0);
 }
 
+static void test_json_parse_body(void) {
+        json_object *o = NULL;
+
+        CHECK(json_parse_body("{\"balanceUsd\": 12.5}", 20, &o) == 0);
+        CHECK(json_object_is_type(o, json_type_object));
+        CHECK(json_object_get_double(json_get(o, "balanceUsd")) == 12.5);
+        json_object_put(o);
+        /* Not NUL-terminated: only len bytes are read. */
+        o = NULL;
+        CHECK(json_parse_body("[1]xyz", 3, &o) == 0 && json_object_is_type(o, json_type_array));
+        json_object_put(o);
+        /* As json_tokener_parse_ex() reads it: what follows the value is not looked at. */
+        o = NULL;
+        CHECK(json_parse_body("{} trailing", 11, &o) == 0 && json_object_is_type(o, json_type_object));
+        json_object_put(o);
+        o = NULL;
+        CHECK(json_parse_body("7 ", 2, &o) == 0 && json_object_get_int(o) == 7);
+        json_object_put(o);
+        /* json-c cannot tell a number at the very end from one cut short. */
+        o = NULL;
+        CHECK(json_parse_body("7", 1, &o) == -EBADMSG && !o);
+
+        /* Failures leave *ret alone. */
+        o = NULL;
+        CHECK(json_parse_body("", 0, &o) == -EBADMSG && !o);
+        CHECK(json_parse_body("{\"a\":", 5, &o) == -EBADMSG && !o);
+        CHECK(json_parse_body("<html>", 6, &o) == -EBADMSG && !o);
+        CHECK(json_parse_body("null", 4, &o) == -EBADMSG && !o);
+        CHECK(json_parse_body("{}", (size_t) INT32_MAX + 1, &o) == -E2BIG && !o);
+}
+
+static unsigned help_calls;
+static void count_help(void) {
+        help_calls++;
+}
+
+static int parse(char **argv) {
+        int argc = 0;
+
+        while (argv[argc])
+                argc++;
+        optind = 0; /* getopt from the start, as in a fresh process */
+        return daemon_parse_argv("bankr-test", count_help, argc, argv);
+}
+
+static void test_daemon_parse_argv(void) {
+        int saved = log_max_level;
+
+        log_max_level = LOG_INFO;
+        CHECK(parse((char *[]) { (char *) "prog", NULL }) == 1);
+        CHECK(log_max_level == LOG_INFO);
+        CHECK(help_calls == 0);
+
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--help", NULL }) == 0);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-h", NULL }) == 0);
+        CHECK(help_calls == 2);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--version", NULL }) == 0);
+        CHECK(help_calls == 2);
+
+        /* Refused: nothing changes. */
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", (char *) "--bogus", NULL }) == -EINVAL);
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", (char *) "extra", NULL }) == -EINVAL);
+        CHECK(log_max_level == LOG_INFO);
+
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "--verbose", NULL }) == 1);
+        CHECK(log_max_level == LOG_DEBUG);
+        log_max_level = LOG_INFO;
+        CHECK(parse((char *[]) { (char *) "prog", (char *) "-v", NULL }) == 1);
+        CHECK(log_max_level == LOG_DEBUG);
+        log_max_level = saved;
+}
+
 int main(void) {
         test_url();
         test_keys();
@@ -373,6 +448,8 @@ int main(void) {
         test_config();
         test_utf8();
         test_getenv_msec();
+        test_json_parse_body();
+        test_daemon_parse_argv();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
                 return 1;

@@ -493,14 +493,10 @@ class ShutdownTest(unittest.TestCase):
 
 class PersistentTest(unittest.TestCase):
     def test_persistent_survives_restart_hashed(self):
-        from polkit_env import MockPolkitd
-        from importlib import import_module
-        SystemBus = import_module("test-topup").SystemBus
         with Env(system_bus=True, service_env={"BANKR_LLM_KEY": KEY, "BANKR_LLMD_ENDPOINT_PORT": "0",
                                                "BANKR_LLMD_POLKIT_TIMEOUT_MS": "3000"}) as env:
             env.write_service_file({"DBUS_SYSTEM_BUS_ADDRESS": env.environ["DBUS_SYSTEM_BUS_ADDRESS"]})
-            sysbus = SystemBus(env.environ["DBUS_SYSTEM_BUS_ADDRESS"])
-            polkit = MockPolkitd(sysbus, env.dir, env.environ)
+            polkit = env.start_polkitd()
             env.start_service()
             c = Client(env)
             # Without polkit's yes: refused.
@@ -531,7 +527,6 @@ class PersistentTest(unittest.TestCase):
             c.close()
             with open(os.path.join(state, "tokens.json")) as f:
                 self.assertEqual(json.load(f), [])
-            sysbus.close()
             polkit.stop()
 
 

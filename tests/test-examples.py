@@ -8,18 +8,19 @@ import os
 import shutil
 import unittest
 
-from harness import Env, SRC, SLOW, wait_until
+from harness import Env, TestCase, SRC, SLOW, wait_until
 from fakegw import FakeGateway
 
 EX = os.path.join(SRC, "examples")
 REPLY = "Grüße — streamed in pieces, 日本語 too."
 
 
-class Examples(unittest.TestCase):
+class Examples(TestCase):
+    env_args = {"keyring": False, "service_env": {"BANKR_LLM_KEY": FakeGateway.DEFAULT_KEY,
+                                                  "BANKR_LLMD_CREDITS_COALESCE_MS": "200"}}
+
     def setUp(self):
-        self.env = Env(keyring=False, service_env={"BANKR_LLM_KEY": FakeGateway.DEFAULT_KEY,
-                                                   "BANKR_LLMD_CREDITS_COALESCE_MS": "200"})
-        self.env.start()
+        super().setUp()
         self.gw = self.env.gateway
         self.gw.reply_text = REPLY
         self.gw.balance = 12.5
@@ -27,10 +28,6 @@ class Examples(unittest.TestCase):
         wait_until(lambda: self.env.get("Credits", "State") == "ok", what="a first balance")
         # The chat "costs" something: the refresh after it sees the new balance.
         self.gw.balance = 7.25
-
-    def tearDown(self):
-        res = getattr(self._outcome, "result", None)
-        self.env.stop(check=not bool(res and (res.failures or res.errors)))
 
     def check_client(self, argv):
         r = self.env.run(argv + ["-m", "claude-haiku-4.5", "--watch", str(10 * SLOW), "--changes", "1",

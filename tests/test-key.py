@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Env, BusError, call_gdbus, wait_until, DAEMON, CLI, OBJ, BUS_NAME
+from harness import Env, TestCase, wait_until, DAEMON, CLI, OBJ, BUS_NAME
 
 KEY = "bk_test_llm_0123456789abcdef"
 KEY2 = "bk_test_other_9876543210zyx"
@@ -21,19 +21,8 @@ def key_props(env):
     return {p: env.get("Key", p) for p in ("Present", "Source", "Kind", "Masked", "GatewayUrl")}
 
 
-class KeyTest(unittest.TestCase):
+class KeyTest(TestCase):
     env_args = {}
-
-    def setUp(self):
-        self.env = Env(**self.env_args)
-        self.env.start()
-
-    def tearDown(self):
-        self.env.stop(check=not self._outcome_failed())
-
-    def _outcome_failed(self):
-        res = getattr(self._outcome, "result", None)
-        return bool(res and (res.failures or res.errors))
 
     def assertNoKeyLeak(self, *keys):
         for k in keys:
@@ -94,7 +83,7 @@ class Activation(KeyTest):
     def test_unreachable_service(self):
         # A bus without the activation file: the CLI says what to do.
         os.unlink(os.path.join(self.env.dir, "services", BUS_NAME + ".service"))
-        self.env.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig")
+        self.env.reload_bus_config()
         r = self.env.cli("status")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn("bankr-llmd", r.stderr)
@@ -167,7 +156,7 @@ class Activation(KeyTest):
 
 class KeyringStorage(KeyTest):
     def test_set_and_clear_busctl(self):
-        self.env.call("Key", "Set", "ss", KEY, "llm")
+        self.env.call("Key", "Set", KEY, "llm")
         self.assertEqual(self.env.secret_lookup("llm"), KEY)
         p = key_props(self.env)
         self.assertEqual(p["Present"], True)
@@ -176,16 +165,16 @@ class KeyringStorage(KeyTest):
         self.assertEqual(p["Masked"], "bk_tes...cdef")
         self.assertNoKeyLeak(KEY)
 
-        self.env.call("Key", "Set", "ss", API, "api")
+        self.env.call("Key", "Set", API, "api")
         self.assertEqual(self.env.secret_lookup("api"), API)
         self.assertEqual(self.env.get("Key", "ApiKeySource"), "keyring")
 
-        self.env.call("Key", "Clear", "s", "llm")
+        self.env.call("Key", "Clear", "llm")
         self.assertIsNone(self.env.secret_lookup("llm"))
         # The API key now doubles as the LLM key.
         self.assertEqual(self.env.get("Key", "Kind"), "api")
         self.assertEqual(self.env.get("Key", "Masked"), "bk_tes...dddd")
-        self.env.call("Key", "Clear", "s", "api")
+        self.env.call("Key", "Clear", "api")
         self.assertEqual(self.env.get("Key", "Present"), False)
         self.assertEqual(self.env.get("Key", "Source"), "none")
         self.assertNoKeyLeak(KEY, API)
@@ -228,7 +217,7 @@ class KeyringStorage(KeyTest):
         wait_until(lambda: not self.env.get("Key", "Present"), what="the item removal to be seen")
 
     def test_bad_keys_change_nothing(self):
-        self.env.call("Key", "Set", "ss", KEY, "llm")
+        self.env.call("Key", "Set", KEY, "llm")
         cases = {
             "": "empty",
             "bk_has space": "whitespace",
@@ -240,15 +229,15 @@ class KeyringStorage(KeyTest):
             "bk_" + "a" * 4096: "4 KiB",
         }
         for bad, why in cases.items():
-            ok, res = call_gdbus(self.env, "Key", "Set", bad, "llm")
+            ok, res = self.env.try_call("Key", "Set", bad, "llm")
             self.assertFalse(ok, repr(bad))
             self.assertEqual(res[0], "org.freedesktop.DBus.Error.InvalidArgs", res)
             self.assertIn(why, res[1])
             self.assertNotIn(bad.strip() or "@@", res[1])
-        ok, res = call_gdbus(self.env, "Key", "Set", KEY2, "weird")
+        ok, res = self.env.try_call("Key", "Set", KEY2, "weird")
         self.assertFalse(ok)
         self.assertEqual(res[0], "org.freedesktop.DBus.Error.InvalidArgs")
-        ok, res = call_gdbus(self.env, "Key", "Clear", "LLM")
+        ok, res = self.env.try_call("Key", "Clear", "LLM")
         self.assertFalse(ok)
         # Invalid UTF-8 through the CLI (sd-bus refuses to send it; nothing changes).
         r = self.env.cli("key", "set", input=b"bk_\xff\xfe")
@@ -267,7 +256,7 @@ class NoKeyring(KeyTest):
     def test_set_fails_other_sources_work(self):
         self.env.write_config({"llmKey": KEY})
         self.assertEqual(self.env.get("Key", "Source"), "config")
-        ok, res = call_gdbus(self.env, "Key", "Set", KEY2, "llm")
+        ok, res = self.env.try_call("Key", "Set", KEY2, "llm")
         self.assertFalse(ok)
         self.assertEqual(res[0], "bot.bankr.LLM1.Error.KeyringUnavailable")
         self.assertIn("No Secret Service", res[1])
@@ -283,7 +272,7 @@ class LockedKeyring(KeyTest):
 
     def test_set_fails_locked(self):
         self.env.write_config({"apiKey": API})
-        ok, res = call_gdbus(self.env, "Key", "Set", KEY, "llm")
+        ok, res = self.env.try_call("Key", "Set", KEY, "llm")
         self.assertFalse(ok)
         self.assertEqual(res[0], "bot.bankr.LLM1.Error.KeyringUnavailable")
         self.assertIn("locked", res[1])
@@ -335,7 +324,7 @@ class Resolution(KeyTest):
         env = self.env
         env.write_config({"apiKey": "bk_cfg_api_000000001"})
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Kind")), ("config", "api"))
-        env.call("Key", "Set", "ss", "bk_ring_api_00000002", "api")
+        env.call("Key", "Set", "bk_ring_api_00000002", "api")
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Kind")), ("keyring", "api"))
         env.restart_service({"BANKR_API_KEY": "bk_env_api_000000003"})
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Kind"), env.get("Key", "Masked")),
@@ -343,7 +332,7 @@ class Resolution(KeyTest):
         env.write_config({"apiKey": "bk_cfg_api_000000001", "llmKey": "bk_cfg_llm_000000004"})
         wait_until(lambda: env.get("Key", "Kind") == "llm", what="config llmKey to win over env api")
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Masked")), ("config", "bk_cfg...0004"))
-        env.call("Key", "Set", "ss", "bk_ring_llm_00000005", "llm")
+        env.call("Key", "Set", "bk_ring_llm_00000005", "llm")
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Masked")), ("keyring", "bk_rin...0005"))
         env.restart_service({"BANKR_LLM_KEY": "bk_env_llm_000000006"})
         self.assertEqual((env.get("Key", "Source"), env.get("Key", "Kind"), env.get("Key", "Masked")),
@@ -351,7 +340,7 @@ class Resolution(KeyTest):
         # And back down the chain.
         env.restart_service({"BANKR_LLM_KEY": None})
         self.assertEqual(env.get("Key", "Masked"), "bk_rin...0005")
-        env.call("Key", "Clear", "s", "llm")
+        env.call("Key", "Clear", "llm")
         self.assertEqual(env.get("Key", "Masked"), "bk_cfg...0004")
 
     def test_gateway_url_sources(self):
@@ -412,7 +401,7 @@ class ConfigFile(KeyTest):
             time.sleep(0.1)
         time.sleep(0.2)
         self.assertEqual(env.log().count("Ignoring " + env.config_path), 1, env.log())
-        ok, res = call_gdbus(env, "Key", "Import", "true")
+        ok, res = env.try_call("Key", "Import", True)
         self.assertFalse(ok)
         self.assertEqual(res[0], "bot.bankr.LLM1.Error.InvalidConfig")
         self.assertIn("untouched", res[1])
@@ -426,7 +415,7 @@ class ConfigFile(KeyTest):
         cfg = {"apiUrl": "https://api.example.com", "llmKey": KEY, "nested": {"a": [1, 2, {"b": None}]},
                "apiKey": API, "zzz": "last"}
         env.write_config(cfg, mode=0o640)
-        res = env.call("Key", "Import", "b", False)
+        res = env.call("Key", "Import", False)
         self.assertEqual(res, ["keyring"])
         self.assertEqual(env.secret_lookup("llm"), KEY)
         self.assertEqual(env.secret_lookup("api"), API)
@@ -443,7 +432,7 @@ class ConfigFile(KeyTest):
         self.assertEqual(stat.S_IMODE(os.stat(env.config_path).st_mode), 0o640)
         self.assertNoKeyLeak(KEY, API)
         # Nothing left to import.
-        ok, res = call_gdbus(env, "Key", "Import", "false")
+        ok, res = env.try_call("Key", "Import", False)
         self.assertFalse(ok)
         self.assertEqual(res[0], "bot.bankr.LLM1.Error.NoKey")
         r = env.cli("key", "import")
@@ -480,7 +469,7 @@ class ConfigFile(KeyTest):
         cfg = {"llmKey": KEY, "apiKey": API}
         env.write_config(cfg, mode=0o400)
         before = env.read_config()
-        ok, res = call_gdbus(env, "Key", "Import", "true")
+        ok, res = env.try_call("Key", "Import", True)
         self.assertFalse(ok)
         self.assertEqual(res[0], "bot.bankr.LLM1.Error.InvalidConfig")
         self.assertIn("read-only", res[1])
@@ -498,7 +487,7 @@ class ConfigFile(KeyTest):
         self.assertIn("read-only", r.stderr)
         self.assertEqual(env.read_config(), before)
         # Without removal the file is only read: that works.
-        self.assertEqual(env.call("Key", "Import", "b", False), ["keyring"])
+        self.assertEqual(env.call("Key", "Import", False), ["keyring"])
         self.assertEqual(env.secret_lookup("llm"), KEY)
         self.assertEqual(env.read_config(), before)
         self.assertNotIn(KEY, env.log())
@@ -512,7 +501,7 @@ class Cli(KeyTest):
         r = env.cli("status")
         self.assertIn("Credits: unknown (no key)", r.stdout)
         self.assertIn("Models: 23 (cached or built-in catalog)", r.stdout)
-        env.call("Key", "Set", "ss", KEY, "llm")
+        env.call("Key", "Set", KEY, "llm")
         wait_until(lambda: env.get("Models", "Live"), what="the live model list")
         wait_until(lambda: env.get("Credits", "State") == "ok", what="the balance")
         r = env.cli("status")
@@ -571,8 +560,8 @@ class Cli(KeyTest):
         r = env.cli("config", "set", "llmUrl", "")
         self.assertEqual(r.returncode, 0)
         self.assertNotIn("llmUrl", json.loads(env.read_config()))
-        env.call("Key", "Clear", "s", "llm")
-        env.call("Key", "Clear", "s", "api")
+        env.call("Key", "Clear", "llm")
+        env.call("Key", "Clear", "api")
         r = env.cli("login", "--llm-key", KEY2, "--api-key", API)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(env.secret_lookup("llm"), KEY2)
@@ -593,7 +582,7 @@ class FailedWrites(KeyTest):
     def test_full_and_closed_stdout(self):
         env = self.env
         env.gateway.llm_keys.add(KEY)
-        env.call("Key", "Set", "ss", KEY, "llm")
+        env.call("Key", "Set", KEY, "llm")
         wait_until(lambda: env.get("Models", "Live"), what="the live model list")
         verbs = [["status"], ["status", "--json"], ["models"], ["models", "--json"], ["credits"],
                  ["key", "status"], ["config", "get"], ["config", "get", "llmUrl"],
@@ -609,7 +598,7 @@ class FailedWrites(KeyTest):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn("Failed to write output", r.stderr)
         # A failing verb keeps its own exit code.
-        env.call("Key", "Clear", "s", "llm")
+        env.call("Key", "Clear", "llm")
         r = self.run_to(">/dev/full", "key", "status")
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertIn("Failed to write output", r.stderr)

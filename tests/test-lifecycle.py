@@ -11,7 +11,7 @@ import sys
 import time
 import unittest
 
-from harness import Env, HERE, DAEMON, SLOW, call_gdbus, wait_until, BUS_NAME
+from harness import Env, TestCase, HERE, DAEMON, SLOW, wait_until, BUS_NAME
 
 KEY = "bk_test_llm_0123456789abcdef"
 PYTHON = "/usr/bin/python3"
@@ -25,22 +25,14 @@ def alive(pid):
         return False
 
 
-class LifecycleTest(unittest.TestCase):
+class LifecycleTest(TestCase):
     env_args = {}
-
-    def setUp(self):
-        self.env = Env(**self.env_args)
-        self.env.start()
-
-    def tearDown(self):
-        res = getattr(self._outcome, "result", None)
-        self.env.stop(check=not (res and (res.failures or res.errors)))
 
 
 class KeyringRestart(LifecycleTest):
     def test_key_comes_back_when_the_keyring_restarts(self):
         env = self.env
-        env.call("Key", "Set", "ss", KEY, "llm")
+        env.call("Key", "Set", KEY, "llm")
         self.assertTrue(env.get("Key", "Present"))
         pid = env.service_pid()
         env.kill_keyring()
@@ -129,7 +121,7 @@ class FileDescriptors(LifecycleTest):
             self.assertEqual(clients[0].get("/bot/bankr/LLM1", "ActiveRequests", iface="bot.bankr.LLM1.Chat"),
                              admitted)
             env.call("Models", "Refresh")
-            env.call("Key", "Set", "ss", KEY, "api")
+            env.call("Key", "Set", KEY, "api")
             self.assertEqual(env.secret_lookup("api"), KEY)
         finally:
             for c in clients:
@@ -204,7 +196,7 @@ class NoDefaultCollection(LifecycleTest):
                        env=self.env.environ, check=True, timeout=15)
 
     def test_set_says_what_is_missing(self):
-        ok, (name, msg) = call_gdbus(self.env, "Key", "Set", KEY, "llm")
+        ok, (name, msg) = self.env.try_call("Key", "Set", KEY, "llm")
         self.assertFalse(ok)
         self.assertEqual(name, "bot.bankr.LLM1.Error.KeyringUnavailable", msg)
         self.assertIn("no default collection", msg)

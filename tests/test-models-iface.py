@@ -13,7 +13,7 @@ import unittest
 
 from busmonitor import BusMonitor
 from fakegw import FakeGateway, Fault
-from harness import Env, call_gdbus, wait_until, CATALOG, SLOW
+from harness import Env, TestCase, wait_until, CATALOG, SLOW
 
 KEY = FakeGateway.DEFAULT_KEY
 ERR = "bot.bankr.LLM1.Error."
@@ -39,19 +39,14 @@ def unwrap(v):
     return v
 
 
-class ModelsTest(unittest.TestCase):
+class ModelsTest(TestCase):
     service_env = {"BANKR_LLM_KEY": KEY, **FAST}
     keyring = True
 
     def setUp(self):
-        self.env = Env(service_env=self.service_env, keyring=self.keyring)
-        self.env.start()
+        self.env_args = {"service_env": self.service_env, "keyring": self.keyring}
+        super().setUp()
         self.gw = self.env.gateway
-
-    def tearDown(self):
-        res = getattr(self._outcome, "result", None)
-        failed = bool(res and (res.failures or res.errors))
-        self.env.stop(check=not failed)
 
     def models(self):
         return unwrap(self.env.get("Models", "Models"))
@@ -64,7 +59,7 @@ class ModelsTest(unittest.TestCase):
         wait_until(lambda: self.env.get("Models", "Live"), what="a live model list")
 
     def assertAlive(self):
-        self.env.busctl("call", "bot.bankr.LLM1", "/bot/bankr/LLM1", "org.freedesktop.DBus.Peer", "Ping")
+        self.env.call("org.freedesktop.DBus.Peer", "Ping")
 
     def assertNoKeyLeak(self):
         self.assertNotIn(KEY, self.env.log())
@@ -115,17 +110,17 @@ class Live(ModelsTest):
 
     def test_get(self):
         self.wait_live()
-        (m,) = self.env.call("Models", "Get", "s", "gpt-5-mini")
+        (m,) = self.env.call("Models", "Get", "gpt-5-mini")
         self.assertEqual(unwrap(m)["name"], "GPT 5 Mini")
-        ok, (name, msg) = call_gdbus(self.env, "Models", "Get", "gpt5-mini")
+        ok, (name, msg) = self.env.try_call("Models", "Get", "gpt5-mini")
         self.assertFalse(ok)
         self.assertEqual(name, ERR + "ModelNotFound")
         self.assertIn('"gpt-5-mini"', msg)
         self.assertIn("gpt5-mini", msg)
-        ok, (name, msg) = call_gdbus(self.env, "Models", "Get", "zzzzzzzzzzzzzzzzzzzz")
+        ok, (name, msg) = self.env.try_call("Models", "Get", "zzzzzzzzzzzzzzzzzzzz")
         self.assertEqual(name, ERR + "ModelNotFound")
         self.assertIn("bankr-llm models", msg)
-        ok, (name, msg) = call_gdbus(self.env, "Models", "Get", "")
+        ok, (name, msg) = self.env.try_call("Models", "Get", "")
         self.assertEqual(name, "org.freedesktop.DBus.Error.InvalidArgs")
 
     def test_refresh_and_changes_only_when_the_list_changed(self):
@@ -181,7 +176,7 @@ class Cache(ModelsTest):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"5 models from http://127\.0\.0\.1:\d+ \(cached, \d+ min old\)")
         # Refresh fails, names the cause, keeps the list.
-        ok, (name, msg) = call_gdbus(self.env, "Models", "Refresh")
+        ok, (name, msg) = self.env.try_call("Models", "Refresh")
         self.assertEqual(name, ERR + "GatewayUnavailable")
         self.assertIn("Cannot reach the gateway at", msg)
         self.assertEqual(self.models(), before)
@@ -244,7 +239,7 @@ class NoKey(ModelsTest):
         self.assertEqual(self.ids(), catalog_ids())
         self.assertFalse(self.env.get("Models", "Live"))
         self.assertEqual(self.env.get("Models", "UpdatedAt"), 0)
-        ok, (name, msg) = call_gdbus(self.env, "Models", "Refresh")
+        ok, (name, msg) = self.env.try_call("Models", "Refresh")
         self.assertEqual(name, ERR + "NoKey")
         self.assertIn("bankr-llm key set", msg)
         r = self.env.cli("models")
@@ -257,10 +252,10 @@ class NoKey(ModelsTest):
     def test_key_set_fetches_and_clear_goes_back_to_the_catalog(self):
         self.env.start_service()
         with BusMonitor(self.env) as mon:
-            self.env.call("Key", "Set", "ss", KEY, "llm")
+            self.env.call("Key", "Set", KEY, "llm")
             wait_until(lambda: self.env.get("Models", "Live"), what="a live list after Key.Set")
             self.assertEqual(len(self.ids()), 5)
-            self.env.call("Key", "Clear", "s", "llm")
+            self.env.call("Key", "Clear", "llm")
             wait_until(lambda: not self.env.get("Models", "Live"), what="the catalog after Key.Clear")
             self.assertEqual(self.ids(), catalog_ids())
             mon.settle()
@@ -328,7 +323,7 @@ class Faults(ModelsTest):
                 fault = make()
                 fault.times = None
                 self.gw.push_fault("models", fault)
-                ok, err = call_gdbus(self.env, "Models", "Refresh")
+                ok, err = self.env.try_call("Models", "Refresh")
                 self.assertFalse(ok, label)
                 self.assertEqual(err[0], ERR + name, err)
                 for w in words:

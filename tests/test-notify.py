@@ -24,6 +24,8 @@ import unittest
 
 import dbus
 
+from harness import PrivateBus, TestCase
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT = os.environ.get('BANKR_LLM_NOTIFY',
                        os.path.join(HERE, '..', 'build', 'clients', 'bankr-llm-notify'))
@@ -38,22 +40,6 @@ NOTIFY_PATH = '/org/freedesktop/Notifications'
 MOCK_IFACE = 'org.freedesktop.DBus.Mock'
 
 TOP_UP_URL = 'https://bankr.bot/api'
-
-BUS_CONFIG = '''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:tmpdir={tmp}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-'''
-
 
 def wait_for(predicate, timeout=5.0, what='condition'):
     deadline = time.monotonic() + timeout * SLOW
@@ -132,8 +118,11 @@ def make_backend(test, restartable=False):
     return StandinBackend(test)
 
 
-class NotifyTest(unittest.TestCase):
+class NotifyTest(TestCase):
+    env_args = None  # a session of its own, below
+
     def setUp(self):
+        super().setUp()
         if not os.access(AGENT, os.X_OK):
             self.skipTest(f'{AGENT} not built')
         self.tmp = tempfile.mkdtemp(prefix='test-notify-')
@@ -155,32 +144,19 @@ class NotifyTest(unittest.TestCase):
         env['TMPDIR'] = self.tmp
         env['NO_AT_BRIDGE'] = '1'
 
-        config = os.path.join(self.tmp, 'bus.conf')
-        with open(config, 'w') as f:
-            f.write(BUS_CONFIG.format(tmp=self.tmp, services=os.path.join(self.tmp, 'services')))
-        address = 'unix:path=' + os.path.join(self.tmp, 'bus')
-        out = subprocess.check_output(['dbus-daemon', f'--config-file={config}', f'--address={address}',
-                                       '--fork', '--nosyslog', '--print-pid=1'], env=env)
-        bus_pid = int(out.split()[0])
-        self.addCleanup(self._kill_pid, bus_pid)
-        env['DBUS_SESSION_BUS_ADDRESS'] = address
+        session = PrivateBus(self.tmp, 'session', socket=os.path.join(self.tmp, 'bus'),
+                             servicedir=os.path.join(self.tmp, 'services'), env=env)
+        env['DBUS_SESSION_BUS_ADDRESS'] = session.start()
+        self.addCleanup(session.stop)
         self.env = env
 
-        self.bus = dbus.bus.BusConnection(address)
-        self.addCleanup(self.bus.close)
+        self.bus = session.connection()
         self.addCleanup(self._stop_all)
 
         self.fakebin = os.path.join(self.tmp, 'bin')
         self.agent = None
         self.mock = None
         self.backend = make_backend(self, restartable=False)
-
-    @staticmethod
-    def _kill_pid(pid):
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
     def _stop_all(self):
         if self.agent is not None:
@@ -192,9 +168,7 @@ class NotifyTest(unittest.TestCase):
             stop_process(self.backend.proc)
 
     def _dump_log_on_failure(self):
-        result = getattr(self._outcome, 'result', None)
-        failed = result and any(t is self for t, _ in result.failures + result.errors)
-        if failed or os.environ.get('TEST_NOTIFY_SHOW_LOG'):
+        if not self.passed or os.environ.get('TEST_NOTIFY_SHOW_LOG'):
             sys.stderr.write(f'--- log of {self.id()} ---\n{self.agent_log()}--- end ---\n')
 
     # -- the pieces -------------------------------------------------------

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import unittest
 
-from harness import Env, BUS_NAME, OBJ, SLOW
+import harness
 
 KEY = "bk_test_llm_0123456789abcdef"
 APP_ID = "org.example.Curious"
@@ -46,19 +46,11 @@ print(json.dumps(out))
 
 
 @unittest.skipUnless(shutil.which("bwrap"), "bubblewrap (bwrap) is not installed")
-class SandboxedCaller(unittest.TestCase):
+class SandboxedCaller(harness.TestCase):
     def setUp(self):
-        self.env = Env()
-        self.env.start()
+        super().setUp()
         self.env.write_config({"llmKey": KEY})
         self.env.start_service()
-
-    def tearDown(self):
-        self.env.stop(check=not self._outcome_failed())
-
-    def _outcome_failed(self):
-        res = getattr(self._outcome, "result", None)
-        return bool(res and (res.failures or res.errors))
 
     def run_sandboxed(self, info_text):
         d = self.env.dir

@@ -15,8 +15,7 @@ import unittest
 import dbus
 
 from fakegw import FakeGateway
-from harness import Env, call_gdbus, wait_until, CATALOG
-from polkit_env import MockPolkitd
+from harness import DBusException, Env, wait_until, CATALOG
 
 KEY = FakeGateway.DEFAULT_KEY
 REVEAL = "bot.bankr.LLM1.reveal-key"
@@ -35,45 +34,18 @@ sys.exit(int(os.environ.get("STANDIN_EXIT", "42")))
 """
 
 
-class SystemBus:
-    """What MockPolkitd needs of a bus, for the harness's private system bus."""
-
-    def __init__(self, address):
-        self.address = address
-        self._connection = None
-
-    def connection(self):
-        if self._connection is None:
-            self._connection = dbus.bus.BusConnection(self.address)
-        return self._connection
-
-    def has_owner(self, name):
-        return self.connection().name_has_owner(name)
-
-    def close(self):
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
 def gv_options(**opts):
-    """a{sv} in GVariant text for gdbus."""
-    items = []
-    for k, v in opts.items():
+    """The a{sv} options: bools as b, ints as u, the rest as s."""
+    def typed(v):
         if isinstance(v, bool):
-            items.append("'%s': <%s>" % (k, "true" if v else "false"))
-        elif isinstance(v, int):
-            items.append("'%s': <uint32 %d>" % (k, v))
-        else:
-            items.append("'%s': <'%s'>" % (k, v))
-    return "@a{sv} {%s}" % ", ".join(items)
+            return dbus.Boolean(v)
+        if isinstance(v, int):
+            return dbus.UInt32(v)
+        return dbus.String(v)
+    return dbus.Dictionary({k: typed(v) for k, v in opts.items()}, signature="sv")
 
 
-def parse_gdbus_pair(out):
-    """('text', 'path') as printed by gdbus; the text may hold anything, so
-    read it through Python's literal parser after GVariant quoting."""
-    import ast
-    return ast.literal_eval(out)
+SIGNATURES = {"Preview": "sa{sv}", "Install": "sa{sv}", "Environment": "s"}
 
 
 def read_bytes(path):
@@ -127,8 +99,7 @@ class SetupBase(unittest.TestCase):
         cls.env = Env(keyring=False, system_bus=True, service_env=cls.service_env)
         cls.env.start()
         try:
-            cls.system_bus = SystemBus(cls.env.environ["DBUS_SYSTEM_BUS_ADDRESS"])
-            cls.polkit = MockPolkitd(cls.system_bus, cls.env.dir, cls.env.environ)
+            cls.polkit = cls.env.start_polkitd()
             cls.env.write_service_file({"DBUS_SYSTEM_BUS_ADDRESS": cls.env.environ["DBUS_SYSTEM_BUS_ADDRESS"]})
             cls.env.start_service()
         except BaseException:
@@ -144,7 +115,6 @@ class SetupBase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.polkit.stop()
-        cls.system_bus.close()
         log = cls.env.log()
         cls.env.stop()
         assert KEY not in log, "the key is in the service log"
@@ -167,21 +137,22 @@ class SetupBase(unittest.TestCase):
 
     # ---- helpers ----------------------------------------------------------
 
-    def gdbus(self, method, *args):
-        return call_gdbus(self.env, "Setup", method, *args)
+    def try_setup(self, method, *args):
+        """(True, results) or (False, (error name, message))."""
+        return self.env.try_call("Setup", method, *args, signature=SIGNATURES[method])
 
     def preview(self, tool, **opts):
-        ok, out = self.gdbus("Preview", tool, gv_options(**opts))
+        ok, out = self.try_setup("Preview", tool, gv_options(**opts))
         self.assertTrue(ok, out)
-        return parse_gdbus_pair(out)
+        return tuple(out)
 
     def install(self, tool, **opts):
-        ok, out = self.gdbus("Install", tool, gv_options(**opts))
+        ok, out = self.try_setup("Install", tool, gv_options(**opts))
         self.assertTrue(ok, out)
-        return parse_gdbus_pair(out)
+        return tuple(out)
 
     def install_error(self, tool, **opts):
-        ok, out = self.gdbus("Install", tool, gv_options(**opts))
+        ok, out = self.try_setup("Install", tool, gv_options(**opts))
         self.assertFalse(ok, "Install succeeded: %s" % (out,))
         return out
 
@@ -207,9 +178,8 @@ class SetupBase(unittest.TestCase):
 
     def require_models(self):
         """The model list comes from the Models module; wait for the live list."""
-        r = self.env.run(["busctl", "--user", "--json=short", "get-property", "bot.bankr.LLM1", "/bot/bankr/LLM1",
-                          "bot.bankr.LLM1.Models", "Live"])
-        if r.returncode != 0:
+        if isinstance(self.env.call("org.freedesktop.DBus.Properties", "Get", "bot.bankr.LLM1.Models", "Live",
+                                    check=False), DBusException):
             self.skipTest("the Models interface has no Live property yet")
         wait_until(lambda: self.env.get("Models", "Live"), timeout=10, what="the live model list")
 
@@ -265,7 +235,7 @@ class PreviewTest(SetupBase):
         self.assertNotIn(KEY, text)
 
     def test_preview_inline_needs_reveal_key(self):
-        ok, (name, msg) = self.gdbus("Preview", "claude", gv_options(key="inline"))
+        ok, (name, msg) = self.try_setup("Preview", "claude", gv_options(key="inline"))
         self.assertFalse(ok)
         self.assertEqual(name, NOT_AUTHORIZED)
         self.assertEqual([c["action"] for c in self.polkit.check_calls()], [REVEAL])
@@ -281,8 +251,8 @@ class PreviewTest(SetupBase):
             ("Preview", "openclaw", gv_options(key="plain")),
             ("Preview", "openclaw", gv_options(force=True)),
             ("Preview", "openclaw", gv_options(color="red")),
-            ("Preview", "openclaw", "@a{sv} {'key': <true>}"),
-            ("Install", "openclaw", "@a{sv} {'force': <'yes'>}"),
+            ("Preview", "openclaw", gv_options(key=True)),
+            ("Install", "openclaw", gv_options(force="yes")),
             ("Install", "openclaw", gv_options(key="")),
             ("Install", "openclaw", gv_options(mode="0600")),
             ("Install", "claude", gv_options()),
@@ -290,13 +260,13 @@ class PreviewTest(SetupBase):
             ("Install", "", gv_options()),
         ]
         for method, tool, opts in cases:
-            ok, out = self.gdbus(method, tool, opts)
+            ok, out = self.try_setup(method, tool, opts)
             self.assertFalse(ok, (method, tool, opts, out))
             self.assertEqual(out[0], INVALID_ARGS, (method, tool, opts, out))
             self.assertTrue(out[1].split("\n")[0].endswith("."), out)
-        ok, (name, msg) = self.gdbus("Install", "claude", gv_options())
+        ok, (name, msg) = self.try_setup("Install", "claude", gv_options())
         self.assertIn("prints instructions only", msg)
-        ok, (name, msg) = self.gdbus("Environment", "openclaw")
+        ok, (name, msg) = self.try_setup("Environment", "openclaw")
         self.assertEqual(name, INVALID_ARGS)
         self.assertFalse(os.path.exists(self.openclaw_path))
         self.assertEqual(self.polkit.check_calls(), [], "bad arguments must not ask polkit")
@@ -518,16 +488,14 @@ class InstallTest(SetupBase):
 
 class EnvironmentTest(SetupBase):
     def test_environment(self):
-        ok, (name, _) = self.gdbus("Environment", "claude")
+        ok, (name, _) = self.try_setup("Environment", "claude")
         self.assertEqual(name, NOT_AUTHORIZED)
         self.allow_reveal()
-        ok, out = self.gdbus("Environment", "claude")
+        ok, out = self.try_setup("Environment", "claude")
         self.assertTrue(ok, out)
-        import ast
-        env = ast.literal_eval(out)[0]
-        self.assertEqual(env, {"ANTHROPIC_BASE_URL": self.env.gateway.url, "ANTHROPIC_AUTH_TOKEN": KEY})
-        ok, out = self.gdbus("Environment", "opencode")
-        self.assertEqual(ast.literal_eval(out)[0], {"BANKR_API_KEY": KEY})
+        self.assertEqual(out[0], {"ANTHROPIC_BASE_URL": self.env.gateway.url, "ANTHROPIC_AUTH_TOKEN": KEY})
+        ok, out = self.try_setup("Environment", "opencode")
+        self.assertEqual(out[0], {"BANKR_API_KEY": KEY})
 
 
 class CliSetupTest(SetupBase):
@@ -695,7 +663,7 @@ class OpenclawConfigPathTest(SetupBase):
     def test_relative_config_path_refused(self):
         self.env.restart_service({"OPENCLAW_CONFIG_PATH": "relative/oc.json"})
         try:
-            ok, (name, msg) = self.gdbus("Install", "openclaw", gv_options())
+            ok, (name, msg) = self.try_setup("Install", "openclaw", gv_options())
             self.assertFalse(ok)
             self.assertIn("not an absolute path", msg)
         finally:
@@ -707,9 +675,8 @@ class NoKeyTest(SetupBase):
     service_env = {}
 
     def test_preview_uses_catalog(self):
-        r = self.env.run(["busctl", "--user", "--json=short", "get-property", "bot.bankr.LLM1", "/bot/bankr/LLM1",
-                          "bot.bankr.LLM1.Models", "Models"])
-        if r.returncode != 0:
+        if isinstance(self.env.call("org.freedesktop.DBus.Properties", "Get", "bot.bankr.LLM1.Models", "Models",
+                                    check=False), DBusException):
             self.skipTest("the Models interface has no Models property yet")
         text, _ = self.preview("opencode")
         with open(CATALOG) as f:
@@ -720,7 +687,7 @@ class NoKeyTest(SetupBase):
         self.allow_reveal()
         for method, args in (("Environment", ["claude"]), ("Install", ["openclaw", gv_options(key="inline")]),
                              ("Preview", ["claude", gv_options(key="inline")])):
-            ok, out = self.gdbus(method, *args)
+            ok, out = self.try_setup(method, *args)
             self.assertFalse(ok)
             self.assertEqual(out[0], NO_KEY, out)
             self.assertIn("bankr-llm key set", out[1])

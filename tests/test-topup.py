@@ -17,9 +17,8 @@ import unittest
 
 import dbus
 
-from harness import Env, call_gdbus, wait_until, BUS_NAME, OBJ
+from harness import TestCase, wait_until, BUS_NAME, OBJ
 from fakegw import FakeGateway, Fault
-from polkit_env import MockPolkitd
 
 TOP_UP = "bot.bankr.LLM1.top-up"
 CONFIGURE = "bot.bankr.LLM1.configure-auto-top-up"
@@ -30,52 +29,28 @@ ERR = "bot.bankr.LLM1.Error."
 INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
 
 
-class SystemBus:
-    """The harness's private system bus, in the shape MockPolkitd expects."""
-
-    def __init__(self, address):
-        self.address = address
-        self._connection = None
-
-    def connection(self):
-        if self._connection is None:
-            self._connection = dbus.bus.BusConnection(self.address)
-        return self._connection
-
-    def has_owner(self, name):
-        return self.connection().name_has_owner(name)
-
-    def close(self):
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-class TopUpTest(unittest.TestCase):
+class TopUpTest(TestCase):
     polkit_timeout_ms = "1500"
     system_bus = True
     api_key = FakeGateway.DEFAULT_API_KEY
 
     def setUp(self):
-        self.env = Env(system_bus=self.system_bus, keyring=False, service_env={
+        self.env_args = {"system_bus": self.system_bus, "keyring": False, "service_env": {
             "BANKR_LLM_KEY": FakeGateway.DEFAULT_KEY,
             "BANKR_API_KEY": self.api_key,
             "BANKR_LLMD_POLKIT_TIMEOUT_MS": self.polkit_timeout_ms,
-        })
-        self.env.start()
+        }}
+        super().setUp()
         if self.system_bus:
             # The service is started by the session bus, which predates the
             # system bus: hand it the address explicitly.
             self.env.write_service_file({"DBUS_SYSTEM_BUS_ADDRESS": self.env.environ["DBUS_SYSTEM_BUS_ADDRESS"]})
         self.gw = self.env.gateway
         self.polkit = None
-        self.sysbus = None
-        self.bus = None
         self.bg = []
         if self.system_bus:
-            self.sysbus = SystemBus(self.env.environ["DBUS_SYSTEM_BUS_ADDRESS"])
-            self.polkit = MockPolkitd(self.sysbus, self.env.dir, self.env.environ)
-        self.bus = dbus.bus.BusConnection(self.env.environ["DBUS_SESSION_BUS_ADDRESS"])
+            self.polkit = self.env.start_polkitd()
+        self.bus = self.env.bus()
 
     @property
     def obj(self):
@@ -88,20 +63,11 @@ class TopUpTest(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
             p.communicate()
-        failed = self._outcome_failed()
-        if failed:
+        if not self.passed:
             print("\n--- bankr-llmd log ---\n" + self.env.log())
-        if self.bus is not None:
-            self.bus.close()
         if self.polkit:
             self.polkit.stop()
-        if self.sysbus:
-            self.sysbus.close()
-        self.env.stop(check=not failed)
-
-    def _outcome_failed(self):
-        res = getattr(self._outcome, "result", None)
-        return bool(res and (res.failures or res.errors))
+        super().tearDown()
 
     # --- helpers ------------------------------------------------------------
 
@@ -119,15 +85,6 @@ class TopUpTest(unittest.TestCase):
 
     def reveal(self):
         return self.call(KEY_IFACE, "Reveal")
-
-    def assertBusError(self, name, fn, *args, contains=None):
-        with self.assertRaises(dbus.exceptions.DBusException) as cm:
-            fn(*args)
-        self.assertEqual(cm.exception.get_dbus_name(), name, cm.exception.get_dbus_message())
-        msg = cm.exception.get_dbus_message()
-        for part in ([contains] if isinstance(contains, str) else contains or []):
-            self.assertIn(part, msg)
-        return msg
 
     def agent_requests(self, endpoint):
         return self.gw.requests_for(endpoint)
@@ -420,19 +377,12 @@ class NoSystemBus(TopUpTest):
     system_bus = False
 
     def test_no_system_bus(self):
-        ok, (name, msg) = call_gdbus(self.env, CREDITS, "TopUp", "25", "''")
-        self.assertFalse(ok)
-        self.assertEqual(name, ERR + "NotAuthorized")
-        self.assertIn("system bus", msg)
-        ok, (name, msg) = call_gdbus(self.env, CREDITS, "SetAutoTopUp", "{'enabled': <true>}")
-        self.assertEqual(name, ERR + "NotAuthorized")
-        ok, (name, msg) = call_gdbus(self.env, KEY_IFACE, "Reveal")
-        self.assertEqual(name, ERR + "NotAuthorized")
-        self.assertIn("system bus", msg)
+        self.assertBusError(ERR + "NotAuthorized", self.top_up, 25, contains="system bus")
+        self.assertBusError(ERR + "NotAuthorized", self.set_auto, {"enabled": True})
+        self.assertBusError(ERR + "NotAuthorized", self.reveal, contains="system bus")
         self.assertEqual(self.gw.requests_for("topup") + self.gw.requests_for("auto-topup"), [])
         # Reading needs no polkit.
-        ok, out = call_gdbus(self.env, CREDITS, "GetAutoTopUp")
-        self.assertTrue(ok, out)
+        self.get_auto()
 
 
 class AgentErrors(TopUpTest):
@@ -475,7 +425,7 @@ class AgentErrors(TopUpTest):
                                     "Invalid API key")
         self.assertIn("(expired)", msg)
         self.gw.push_fault("auto-topup", Fault.http(400, "bad request for key %s" % key))
-        ok, err = call_gdbus(self.env, CREDITS, "GetAutoTopUp")
+        ok, err = self.env.try_call(CREDITS, "GetAutoTopUp")
         self.assertFalse(ok)
         self.assertIn("bad request for key", err[1])
         self.assertNotIn(key, err[1])
