@@ -38,8 +38,11 @@
 #include "chat-cost.h"
 #include "chat-stream.h"
 #include "endpoint-route.h"
+#include "app-id.h"
 #include "endpoint.h"
+#include "gateway.h"
 #include "http.h"
+#include "ledger.h"
 #include "json-util.h"
 #include "keyfmt.h"
 #include "log.h"
@@ -116,6 +119,10 @@ typedef struct EpRequest {
         Buf tap;         /* copy of an unstreamed answer (for its usage), or the whole error body */
         ChatStream *stream;
         char *model;
+        char *app;       /* the token's, kept: the token may go first */
+        char *privacy_tier;
+        double estimate; /* held in the app's budget (Usage) while admitted */
+        bool admitted;
         uint64_t started_usec, first_byte_usec;
 } EpRequest;
 
@@ -249,9 +256,45 @@ static void endpoint_book_request(EpRequest *q) {
                   u.output, cost, q->first_byte_usec ? (double) q->first_byte_usec / 1000.0 : 0.0,
                   (double) total / 1000.0);
 
+        {
+                GatewayFailure f = q->upstream_error < 0 ? gateway_failure_for_transport(q->upstream_error, GATEWAY_ENDPOINT_CHAT)
+                                                         : gateway_failure_for_status(q->status, GATEWAY_ENDPOINT_CHAT);
+                bool cancelled = q->cut || q->upstream_error == -ECANCELED;
+                bool finished = !cancelled && f == GATEWAY_FAILURE_NONE;
+                LedgerRecord rec = {
+                        .time = now,
+                        .app = q->app ?: (char *) "unknown",
+                        .via = (char *) "endpoint",
+                        .model = (char *) strempty(model),
+                        .status = (char *) (finished ? "finished" : cancelled ? "cancelled" : "failed"),
+                        .error = (char *) (finished    ? ""
+                                           : cancelled ? BUS_ERROR_CANCELLED
+                                                       : strempty(gateway_failure_to_bus_error(f))),
+                        .input_tokens = u.input,
+                        .output_tokens = u.output,
+                        .cache_read_tokens = u.cache_read,
+                        .cache_write_tokens = u.cache_write,
+                        .cost_usd = cost,
+                        .latency_first_ms = (double) q->first_byte_usec / 1000.0,
+                        .latency_total_ms = (double) total / 1000.0,
+                        .attempts = 1,
+                        .privacy_tier = (char *) strempty(q->privacy_tier),
+                };
+                context_request_booked(e->context, rec.app, q->estimate, &rec);
+                q->admitted = false;
+        }
+
         if (q->status > 0)
                 context_gateway_status(e->context, q->status);
         context_request_finished(e->context);
+}
+
+/* An admitted request that never reached the gateway: its estimate goes back. */
+static void ep_release(EpRequest *q) {
+        if (!q->admitted)
+                return;
+        q->admitted = false;
+        context_request_booked(q->endpoint->context, q->app, q->estimate, NULL);
 }
 
 /* ---- upstream callbacks ------------------------------------------------ */
@@ -270,6 +313,8 @@ static int on_up_headers(HttpRequest *hr, long status, void *userdata) {
         q->first_byte_usec = now_usec(CLOCK_MONOTONIC) - q->started_usec;
         q->buffer_error = status < 200 || status >= 300;
         q->sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
+        free(q->privacy_tier);
+        q->privacy_tier = http_request_get_header(hr, "x-privacy-tier") ? strdup(http_request_get_header(hr, "x-privacy-tier")) : NULL;
         if (q->sse && !q->buffer_error && chat_stream_new(q->route.format, &q->stream) < 0)
                 return -ENOMEM;
         ep_resume(q);
@@ -540,6 +585,9 @@ static int ep_admit(EpRequest *q) {
                                                                "(from 'bankr-llm token').");
         q->token = tk;
         tk->n_inflight++;
+        q->app = strdup(tk->app);
+        if (!q->app)
+                return -ENOMEM;
         if (token_budget_spent(tk))
                 return ep_refuse(q, 402, "budget_exceeded", "budget_exceeded", "The token's budget is spent.");
         return 0;
@@ -558,6 +606,15 @@ static int ep_check_body(EpRequest *q) {
         if (!token_allows_model(q->token, q->model))
                 return ep_refuse(q, 403, anth ? "permission_error" : "forbidden", "model_not_allowed",
                                  q->model ? "This token may not use that model." : "This token may only use its models: name one.");
+        {
+                /* The app's budget (Usage.SetBudget), as for Chat. */
+                _cleanup_(sd_bus_error_free) sd_bus_error err = SD_BUS_ERROR_NULL;
+                r = context_request_admit(q->endpoint->context, q->app, strempty(q->model), q->body.n, 0, &q->estimate, &err);
+                if (r < 0)
+                        return ep_refuse(q, 402, "budget_exceeded", "budget_exceeded",
+                                         err.message ?: "The app's budget is spent.");
+                q->admitted = true;
+        }
         return 0;
 }
 
@@ -610,6 +667,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                         log_warning_errno(r, "Endpoint: failed to start a request: %m");
                         (void) ep_refuse(q, 500, "api_error", "internal_error", "The endpoint failed to start the request.");
                 }
+                if (!q->reached_gateway)
+                        ep_release(q);
                 if (q->refuse_body)
                         return queue_refusal(q);
                 ep_suspend(q);
@@ -667,6 +726,7 @@ static void ep_request_free(EpRequest *q) {
                 http_request_cancel(q->hr);
         }
         endpoint_book_request(q);
+        ep_release(q);
         q->hr = http_request_free(q->hr);
         if (q->token)
                 q->token->n_inflight--;
@@ -678,6 +738,8 @@ static void ep_request_free(EpRequest *q) {
         free(q->refuse_body);
         free(q->target);
         free(q->model);
+        free(q->app);
+        free(q->privacy_tier);
         free(q);
 }
 
@@ -1069,14 +1131,8 @@ static int property_get_tokens(sd_bus *bus, const char *path, const char *interf
 }
 
 static bool app_valid(const char *app) {
-        size_t n = strlen(app);
-
-        if (n == 0 || n > 128)
-                return false;
-        for (const char *c = app; *c; c++)
-                if ((unsigned char) *c < 0x21 || (unsigned char) *c > 0x7e)
-                        return false;
-        return true;
+        /* What the ledger books under (Usage): 1 to 255 letters, digits, '.', '_', '-'. */
+        return app_id_is_valid(app, strlen(app));
 }
 
 typedef struct TokenOptions {
@@ -1159,7 +1215,7 @@ static int method_create_token(sd_bus_message *m, void *userdata, sd_bus_error *
                 return r;
         if (!app_valid(app))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "The app name must be 1 to 128 printable characters without blanks, e.g. claude-code.");
+                                         "The app name must be 1 to 255 letters, digits, '.', '_' or '-', e.g. claude-code.");
         r = read_options(m, &o, error);
         if (r < 0) {
                 strv_free(o.models);

@@ -300,6 +300,19 @@ class EndpointTest(unittest.TestCase):
         self.assertEqual(int(t["requests"]), 2)
         self.assertGreater(float(t["spent_usd"]), 0)
         self.assertGreater(int(t["last_used_at"]), 0)
+        # And in the ledger, under the token's app, via the endpoint.
+        usage = dbus.Interface(c.obj, "bot.bankr.LLM1.Usage")
+
+        def recent():
+            return [dict(x) for x in usage.Recent(dbus.UInt32(10), dbus.Dictionary({"app": "booker"}, signature="sv"))]
+        wait_until(lambda: len(recent()) == 2, timeout=5 * SLOW, what="two ledger records")
+        for rec in recent():
+            self.assertEqual(str(rec["via"]), "endpoint")
+            self.assertEqual(str(rec["app"]), "booker")
+            self.assertEqual(str(rec["status"]), "finished")
+            self.assertEqual(str(rec["model"]), "gpt-5-mini")
+            self.assertGreater(int(rec["input_tokens"]) + int(rec["output_tokens"]), 0)
+            self.assertGreater(float(rec["cost_usd"]), 0)
         c.close()
 
     def test_curl_both_transports(self):
