@@ -488,9 +488,27 @@ static int ep_start_upstream(EpRequest *q) {
 /* ---- models from the cache --------------------------------------------- */
 
 static enum MHD_Result queue_models(EpRequest *q) {
+        const ModelList *all = models_list(q->endpoint->context->models);
         _cleanup_free_ char *json = NULL;
+        _cleanup_free_ Model *some = NULL;
+        ModelList l;
+        int r;
 
-        if (model_list_to_json(models_list(q->endpoint->context->models), &json) < 0 || !json)
+        if (!all)
+                return MHD_NO;
+        l = *all;
+        if (q->token && q->token->models && q->token->models[0]) {
+                /* A token limited to some models sees only those. */
+                some = calloc(MAX(all->n, 1), sizeof(Model));
+                if (!some)
+                        return MHD_NO;
+                l = (ModelList) { .models = some };
+                for (size_t i = 0; i < all->n; i++)
+                        if (token_allows_model(q->token, all->models[i].id))
+                                some[l.n++] = all->models[i]; /* shallow: not freed here */
+        }
+        r = model_list_to_json(&l, &json);
+        if (r < 0 || !json)
                 return MHD_NO;
         return queue_json(q->conn, 200, json, NULL);
 }
