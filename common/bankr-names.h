@@ -23,6 +23,7 @@
 #define IFACE_CHAT IFACE("Chat")
 #define IFACE_REQUEST IFACE("Request")
 #define IFACE_SETUP IFACE("Setup")
+#define IFACE_ENDPOINT IFACE("Endpoint")
 #define IFACE_USAGE IFACE("Usage")
 #define IFACE_IMAGES IFACE("Images")
 
@@ -56,6 +57,7 @@
 #define ACTION_REVEAL_KEY BUS_NAME ".reveal-key"
 #define ACTION_TOP_UP BUS_NAME ".top-up"
 #define ACTION_CONFIGURE_AUTO_TOP_UP BUS_NAME ".configure-auto-top-up"
+#define ACTION_CREATE_TOKEN BUS_NAME ".create-token"
 #define ACTION_CONFIGURE_BUDGET BUS_NAME ".configure-budget"
 
 /* Limits of Chat.Start/Complete (LimitExceeded beyond them). */

@@ -23,6 +23,7 @@ typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
 typedef struct Images Images;   /* images.c */
 typedef struct Polkit Polkit;   /* polkit.c */
+typedef struct Endpoint Endpoint; /* endpoint.c + tokens.c */
 typedef struct Usage Usage;     /* usage.c + ledger.c */
 struct LedgerRecord;
 
@@ -46,6 +47,7 @@ typedef struct Context {
         Setup *setup;
         Images *images;
         Polkit *polkit;
+        Endpoint *endpoint;
         Usage *usage;
 } Context;
 

@@ -64,13 +64,16 @@ Endpoints (the names used by requests_for and push_fault)
     messages     POST /v1/messages                 auth x-api-key or Bearer; needs
                       anthropic-version and max_tokens
     count_tokens POST /v1/messages/count_tokens    -> {"input_tokens": n}
+    images       POST /v1/images/generations       -> {"created", "data": [{"b64_json"}]}
     topup        POST /llm/credits/topup           agent API, X-API-Key in api_keys
     auto-topup   GET/POST /llm/credits/auto-topup  agent API, X-API-Key in api_keys
     images       POST /v1/images/generations       auth Bearer; {"model","prompt","n"<=4}
                       -> {"created","data":[{"b64_json"}],"usage"}; model must be in
                       image_models (or a models entry with "image" in output_modalities)
     other        HEAD / and GET / (200), anything else (404 / 405)
-Every gateway path works with and without the /v1 prefix; query strings are ignored.
+Every gateway path works with and without the /v1 prefix, and under the /zdr and
+/private prefixes (Request.path is without the prefix, Request.path_tier names it);
+query strings are ignored.
 
 Privacy tiers, deprecations and budgets (as the real gateway, bankr skill reference):
     The tier of a chat or image request is the strongest of: account_privacy, a path
@@ -1212,6 +1215,11 @@ class FakeGateway:
 
         def _classify(self, method, path):
                 p = path.rstrip("/") or "/"
+                # The gateway's privacy prefixes route like the plain paths.
+                for prefix in ("/zdr", "/private"):
+                        if p == prefix or p.startswith(prefix + "/"):
+                                p = p[len(prefix):] or "/"
+                                break
                 if p == "/v1":
                         p = "/"
                 elif p.startswith("/v1/"):
@@ -1236,6 +1244,8 @@ class FakeGateway:
                         return allow("images", ("POST",), self._images)
                 if p == "/messages/count_tokens":
                         return allow("count_tokens", ("POST",), self._count_tokens)
+                if p == "/images/generations":
+                        return allow("images", ("POST",), self._images)
                 if p == "/llm/credits/topup":
                         return allow("topup", ("POST",), self._topup)
                 if p == "/llm/credits/auto-topup":
@@ -1245,6 +1255,15 @@ class FakeGateway:
                                      lambda rec, o: _Response(200, b"fakegw: Bankr LLM gateway imitation\n",
                                                               content_type="text/plain"))
                 return "other", lambda rec, o: _Response(404, error_body("other", 404, "Not found: %s" % path))
+
+        def _images(self, rec, o):
+                # A 1x1 PNG per requested image, OpenAI's b64_json shape.
+                png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+                       "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+                n = 1
+                if isinstance(rec.json, dict) and isinstance(rec.json.get("n"), int):
+                        n = max(1, min(4, rec.json["n"]))
+                return _json_response(200, {"created": int(time.time()), "data": [{"b64_json": png}] * n})
 
         def _method_not_allowed(self, rec, methods):
                 return _Response(405, error_body(rec.endpoint, 405, "Method %s not allowed" % rec.method),
