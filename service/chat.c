@@ -18,6 +18,7 @@
 #include "image-type.h"
 #include "json-strict.h"
 #include "json-util.h"
+#include "bus-util.h"
 #include "log.h"
 #include "chat.h"
 #include "model-list.h"
@@ -386,33 +387,15 @@ static const char *const option_names =
  * bare number); anything else is the wrong type. */
 static int read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
                         int64_t *ret, sd_bus_error *error) {
-        union {
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
-                uint64_t t;
-        } v;
         int64_t value;
         int k;
 
-        if (strlen(contents) != 1 || !strchr("ynqiuxt", contents[0]))
+        if (strlen(contents) != 1 || !strchr(BUS_INTEGER_TYPES, contents[0]))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be an integer (type u), not of type %s.", name, contents);
-        k = sd_bus_message_read_basic(m, contents[0], &v);
+        k = bus_read_integer(m, contents[0], &value);
         if (k < 0)
                 return k;
-        switch (contents[0]) {
-        case 'y': value = v.y; break;
-        case 'n': value = v.n; break;
-        case 'q': value = v.q; break;
-        case 'i': value = v.i; break;
-        case 'u': value = v.u; break;
-        case 'x': value = v.x; break;
-        default: value = v.t > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) v.t; break;
-        }
         if (value < lo || value > hi)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be between %" PRIi64 " and %" PRIi64 ", not %" PRIi64 ".",
