@@ -59,11 +59,14 @@ struct Context {
         bool server_absent;
         sd_bus_slot *caps_call;
 
+        /* ModelDeprecated signals not shown yet (no server): id, replacement pairs. */
+        char **deprecations_pending;
+
         /* BudgetReached: what we showed per app (this run only; bankr-llmd
          * itself sends the signal once per app and period, across its
          * restarts). */
         BudgetNotice *budgets;
-        size_t n_budgets;
+        size_t n_budgets, n_budgets_allocated;
 };
 
 static void context_done(Context *c) {
@@ -75,6 +78,7 @@ static void context_done(Context *c) {
         sd_bus_flush_close_unref(c->bus);
         sd_event_unref(c->event);
         told_done(&c->told);
+        strv_free(c->deprecations_pending);
         facts_done(&c->facts);
         for (size_t i = 0; i < c->n_budgets; i++)
                 free(c->budgets[i].app);
@@ -170,9 +174,12 @@ static int server_adopt(Context *c, const char *unique) {
 
 static int topic_sync(Context *c, Topic t);
 
+static void deprecations_flush(Context *c);
+
 static void sync_all(Context *c) {
         for (Topic t = 0; t < _TOPIC_MAX; t++)
                 (void) topic_sync(c, t);
+        deprecations_flush(c);
 }
 
 static int on_caps_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -770,12 +777,10 @@ static void budget_show(Context *c, const char *app, double spent, double limit,
         if (!n) {
                 if (c->n_budgets >= BUDGET_NOTICES_MAX)
                         return;
-                n = reallocarray(c->budgets, c->n_budgets + 1, sizeof(BudgetNotice));
-                if (!n) {
+                if (!GREEDY_REALLOC(c->budgets, c->n_budgets_allocated, c->n_budgets + 1)) {
                         (void) log_oom();
                         return;
                 }
-                c->budgets = n;
                 n = &c->budgets[c->n_budgets];
                 *n = (BudgetNotice) { .app = strdup(app) };
                 if (!n->app) {
@@ -886,6 +891,96 @@ static int on_budget_reached(sd_bus_message *m, void *userdata, sd_bus_error *re
         return 0;
 }
 
+/* ---- the deprecation topic: once per model ------------------------------ */
+
+typedef struct DeprecationCall {
+        Context *context;
+        char *id;
+} DeprecationCall;
+
+static int on_deprecation_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        DeprecationCall *d = userdata;
+        Context *c = d->context;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+
+        if (e)
+                log_warning("Failed to show the deprecation of %s: %s", d->id, e->message ?: e->name);
+        else if (told_add_deprecated(&c->told, d->id) >= 0)
+                told_save(c);
+        free(d->id);
+        free(d);
+        return 0;
+}
+
+static int deprecation_notify(Context *c, const char *id, const char *replacement) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(message_done) Message msg = {};
+        DeprecationCall *d;
+        int r;
+
+        r = message_for_deprecation(id, replacement, &msg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_new_method_call(c->bus, &m, NOTIFY_NAME, NOTIFY_PATH, NOTIFY_INTERFACE, "Notify");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "susssasa{sv}i", APP_NAME, (uint32_t) 0, msg.icon, msg.summary, msg.body,
+                                          0, 1, "urgency", "y", msg.urgency, (int32_t) -1);
+        if (r < 0)
+                return r;
+        d = calloc(1, sizeof(DeprecationCall));
+        if (!d || !(d->id = strdup(id))) {
+                free(d);
+                return -ENOMEM;
+        }
+        d->context = c;
+        r = sd_bus_call_async(c->bus, NULL, m, on_deprecation_reply, d, 0);
+        if (r < 0) {
+                free(d->id);
+                free(d);
+                return r;
+        }
+        log_info("%s: %s", msg.summary, msg.body);
+        return 0;
+}
+
+static void deprecations_flush(Context *c) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        if (!c->server || !c->deprecations_pending)
+                return;
+        l = TAKE_PTR(c->deprecations_pending);
+        for (char **p = l; p[0] && p[1]; p += 2)
+                if (!told_has_deprecated(&c->told, p[0]) && deprecation_notify(c, p[0], p[1]) < 0)
+                        log_warning("Failed to show the deprecation of %s.", p[0]);
+}
+
+static int on_model_deprecated(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        const char *id, *replacement;
+        int r;
+
+        r = sd_bus_message_read(m, "ss", &id, &replacement);
+        if (r < 0)
+                return log_debug_errno(r, "Ignoring malformed Models.ModelDeprecated: %m");
+        if (!deprecation_id_ok(id)) {
+                log_debug("Ignoring ModelDeprecated for an odd model id.");
+                return 0;
+        }
+        if (told_has_deprecated(&c->told, id) || strv_contains(c->deprecations_pending, id)) {
+                log_debug("Already told that %s is deprecated.", id);
+                return 0;
+        }
+        if (strv_extend(&c->deprecations_pending, id) < 0 ||
+            strv_extend(&c->deprecations_pending, deprecation_id_ok(replacement) ? replacement : "") < 0)
+                return log_oom();
+        if (!c->server) {
+                (void) server_ask_caps(c); /* flushed once it answers */
+                return 0;
+        }
+        deprecations_flush(c);
+        return 0;
+}
+
 static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Context *c = userdata;
         const char *name, *old_owner, *new_owner;
@@ -941,6 +1036,8 @@ static int add_matches(Context *c) {
                 "interface='" IFACE_CREDITS "',member='Exhausted'",
                 "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
                 "interface='" IFACE_USAGE "',member='BudgetReached'",
+                "type='signal',sender='" BUS_NAME "',path='" OBJECT_PATH "',"
+                "interface='" IFACE_MODELS "',member='ModelDeprecated'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
                 "interface='" NOTIFY_INTERFACE "',member='ActionInvoked'",
                 "type='signal',sender='" NOTIFY_NAME "',path='" NOTIFY_PATH "',"
@@ -953,6 +1050,7 @@ static int add_matches(Context *c) {
                 on_low,
                 on_exhausted,
                 on_budget_reached,
+                on_model_deprecated,
                 on_action_invoked,
                 on_notification_closed,
         };

@@ -17,6 +17,7 @@ static const Verb verbs[] = {
         { "credits", verb_credits, "show the credit balance; add credits; auto top-up" },
         { "chat", verb_chat, "ask a model and stream the answer (or talk interactively)" },
         { "models", verb_models, "list the gateway's models with context sizes and prices" },
+        { "image", verb_image, "generate an image and write it to a file" },
         { "setup", verb_setup, "show or install the config of openclaw, opencode, claude or cursor" },
         { "claude", verb_claude, "run Claude Code through the gateway (all ARGS go to claude)" },
         { "opencode", verb_opencode, "run OpenCode through the gateway (all ARGS go to opencode)" },
@@ -50,10 +51,10 @@ static void help(void) {
                "       bankr-llmd is older than this bankr-llm (restart it)\n"
                "    4  no key is configured\n"
                "    5  the gateway rejected the key (401/403)\n"
-               "    6  credits are exhausted (402)\n"
+               "    6  credits are exhausted, or the daily spend budget is used up (402)\n"
                "    7  not authorized (polkit said no, or the dialog was dismissed)\n"
                "    8  the gateway is unreachable, failing, rate limiting or timed out\n"
-               "    9  unknown model\n"
+               "    9  unknown or retired model\n"
                "   10  a config file was not safe to change\n"
                "   11  the keyring is unavailable or locked\n"
                "  126  (claude, opencode) the tool exists but cannot be executed\n"

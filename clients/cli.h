@@ -202,6 +202,7 @@ int verb_credits_auto(int argc, char *argv[]);   /* verb-topup.c */
 int verb_key_validate(int argc, char *argv[]);   /* verb-key.c */
 int verb_key_reveal(int argc, char *argv[]);     /* verb-key.c */
 int verb_chat(int argc, char *argv[]);           /* verb-chat.c */
+int verb_image(int argc, char *argv[]);          /* verb-image.c */
 int verb_setup(int argc, char *argv[]);          /* verb-setup.c */
 int verb_claude(int argc, char *argv[]);         /* verb-setup.c */
 int verb_opencode(int argc, char *argv[]);       /* verb-setup.c */

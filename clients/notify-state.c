@@ -197,6 +197,49 @@ int message_for_transition(Topic topic, Level told, Level now, const Facts *fact
 
 void told_done(Told *t) {
         t->server = mfree(t->server);
+        t->deprecated = strv_free(t->deprecated);
+}
+
+bool deprecation_id_ok(const char *id) {
+        size_t n = id ? strlen(id) : 0;
+
+        if (n == 0 || n > 200)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9') ||
+                      strchr("._:/@+-", id[i])))
+                        return false;
+        return true;
+}
+
+bool told_has_deprecated(const Told *t, const char *id) {
+        return strv_contains(t->deprecated, id);
+}
+
+int told_add_deprecated(Told *t, const char *id) {
+        if (!deprecation_id_ok(id))
+                return -EINVAL;
+        if (told_has_deprecated(t, id))
+                return 0;
+        return strv_extend(&t->deprecated, id);
+}
+
+int message_for_deprecation(const char *id, const char *replacement, Message *ret) {
+        Message m = { .icon = "dialog-information", .urgency = 1, .actions = ACTIONS_NONE };
+
+        if (!deprecation_id_ok(id))
+                return -EINVAL;
+        if (asprintf(&m.summary, "The model %s is deprecated", id) < 0)
+                return -ENOMEM;
+        if (deprecation_id_ok(replacement) ?
+            asprintf(&m.body, "The Bankr LLM Gateway will retire it. Use %s instead.", replacement) < 0 :
+            asprintf(&m.body, "The Bankr LLM Gateway will retire it. \"bankr-llm models\" lists the models "
+                              "to use instead.") < 0) {
+                free(m.summary);
+                return -ENOMEM;
+        }
+        *ret = m;
+        return 0;
 }
 
 int told_parse(const char *text, Told *ret) {
@@ -215,6 +258,16 @@ int told_parse(const char *text, Told *ret) {
 
                 if (line[0] == '#' || line[0] == 0)
                         goto next;
+
+                if (startswith(line, "deprecated=")) {
+                        /* A bad id is skipped: the worst is being told twice. */
+                        if (deprecation_id_ok(line + strlen("deprecated=")) &&
+                            told_add_deprecated(&t, line + strlen("deprecated=")) < 0) {
+                                told_done(&t);
+                                return -ENOMEM;
+                        }
+                        goto next;
+                }
 
                 if (startswith(line, "server=")) {
                         const char *v = line + strlen("server=");
@@ -265,6 +318,15 @@ int told_format(const Told *t, char **ret) {
                      level_to_string(t->level[TOPIC_CREDITS]), t->id[TOPIC_CREDITS],
                      level_to_string(t->level[TOPIC_KEY]), t->id[TOPIC_KEY]) < 0)
                 return -ENOMEM;
+        for (char **d = t->deprecated; d && *d; d++) {
+                char *n;
+                if (asprintf(&n, "%sdeprecated=%s\n", s, *d) < 0) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                free(s);
+                s = n;
+        }
 
         *ret = s;
         return 0;

@@ -79,7 +79,22 @@ typedef struct Told {
         Level level[_TOPIC_MAX];
         uint32_t id[_TOPIC_MAX];
         char *server;
+        char **deprecated; /* models whose deprecation the user was told of */
 } Told;
+
+/* The deprecation topic: unlike credits and the key it has no level, only
+ * events (Models.ModelDeprecated), and each model is told once per session
+ * (the told file's "deprecated=ID" lines).
+ *
+ * A model id as it may appear in a notification: 1..200 bytes of
+ * [A-Za-z0-9._:/@+-] (nothing a server could take for markup). */
+bool deprecation_id_ok(const char *id);
+bool told_has_deprecated(const Told *t, const char *id);
+int told_add_deprecated(Told *t, const char *id);
+/* "Model X is deprecated" with the replacement (NULL, "" or not a clean id:
+ * the body points at "bankr-llm models" instead). -EINVAL for an id that
+ * is not clean. */
+int message_for_deprecation(const char *id, const char *replacement, Message *ret);
 
 void told_done(Told *t);
 /* Parses the file's text; unknown lines are ignored (forward compatible),

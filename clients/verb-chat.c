@@ -5,6 +5,7 @@
  * unicast to us; the match goes in before Start, and signals that might
  * arrive before Start's reply are held until we know our request's path.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <math.h>
@@ -29,6 +30,12 @@ static char **arg_fallback = NULL;
 static bool arg_usage = false;
 static bool arg_json = false;
 static bool arg_raw = false;
+static const char *arg_privacy = NULL;
+static char **arg_attach = NULL; /* files, sent as fds with the first user message */
+static int *attach_fds = NULL;
+static size_t n_attach_fds = 0;
+
+#define CHAT_ATTACH_MAX 16U
 
 typedef struct History {
         char **role;
@@ -293,6 +300,27 @@ static int append_options(sd_bus_message *m) {
                 r = sd_bus_message_append(m, "{sv}", "api", "s", arg_api);
         if (r >= 0 && arg_fallback)
                 r = bus_append_dict_strv(m, "fallback_models", arg_fallback);
+        if (r >= 0 && arg_privacy)
+                r = sd_bus_message_append(m, "{sv}", "privacy", "s", arg_privacy);
+        if (r >= 0 && n_attach_fds > 0) {
+                /* The first message is the first question: the images go
+                 * with it (and so stay in the conversation). */
+                r = sd_bus_message_open_container(m, 'e', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "images");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "a(uh)");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'a', "(uh)");
+                for (size_t i = 0; r >= 0 && i < n_attach_fds; i++)
+                        r = sd_bus_message_append(m, "(uh)", (uint32_t) 0, attach_fds[i]);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -411,6 +439,13 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         }
         if (run.exit_code < 0)
                 return run.exit_code;
+        if (run.info && cli_json_bool(run.info, "deprecated", false)) {
+                _cleanup_free_ char *b1 = NULL, *b2 = NULL;
+                const char *repl = cli_json_str(run.info, "replacement");
+                fprintf(stderr, "Warning: the gateway says the model %s is deprecated%s%s%s.\n",
+                        cli_term_safe(stderr, model, &b1), isempty(repl) ? "" : "; use ",
+                        isempty(repl) ? "" : cli_term_safe(stderr, repl, &b2), isempty(repl) ? "" : " instead");
+        }
         if (arg_usage && run.info)
                 print_usage(run.info);
         if (ret_text) {
@@ -539,6 +574,10 @@ static void help(void) {
                "     --api API            auto (default), openai or anthropic wire format\n"
                "     --fallback MODEL     try MODEL if the first fails before answering\n"
                "                          (repeatable, at most 4)\n"
+               "     --privacy TIER       standard, zdr (zero data retention) or private (TEE\n"
+               "                          compute); the service's DefaultPrivacy may raise it\n"
+               "     --attach FILE        send a PNG, JPEG, GIF or WebP image with the first\n"
+               "                          question (repeatable, at most 16, 20 MiB in all)\n"
                "     --usage              print tokens, cost and latency to stderr at the end\n"
                "  -j --json[=FORMAT]      print one JSON object (text, info) instead of streaming;\n"
                "                          FORMAT is short (one line), pretty (indented, the\n"
@@ -555,12 +594,15 @@ static void help(void) {
                "UTF-8 are kept. Written to a pipe or file, or with --json (JSON escapes\n"
                "them), the answer is exact; --raw makes it exact on a terminal too. Model\n"
                "names and gateway error messages on a terminal get the same filter.\n\n"
+               "A model the gateway reports as deprecated gets a warning on stderr naming its\n"
+               "replacement.\n\n"
                "Ctrl-C cancels the request on the service and exits with 130. Exit codes are\n"
                "those of \"bankr-llm --help\" (9: unknown model, 6: no credits, 8: gateway).\n");
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_RAW };
+        enum { ARG_MAX_TOKENS = 0x100, ARG_TEMPERATURE, ARG_API, ARG_FALLBACK, ARG_USAGE, ARG_RAW, ARG_PRIVACY,
+               ARG_ATTACH };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "model", required_argument, NULL, 'm' },
@@ -572,6 +614,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "usage", no_argument, NULL, ARG_USAGE },
                 { "json", optional_argument, NULL, 'j' },
                 { "raw", no_argument, NULL, ARG_RAW },
+                { "privacy", required_argument, NULL, ARG_PRIVACY },
+                { "attach", required_argument, NULL, ARG_ATTACH },
                 {}
         };
         char *end;
@@ -631,6 +675,19 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_RAW:
                         arg_raw = true;
+                        break;
+                case ARG_PRIVACY:
+                        if (!streq(optarg, "standard") && !streq(optarg, "zdr") && !streq(optarg, "private"))
+                                return cli_usage("--privacy must be standard, zdr or private, not \"%s\".", optarg);
+                        arg_privacy = optarg;
+                        break;
+                case ARG_ATTACH:
+                        if (isempty(optarg))
+                                return cli_usage("--attach needs a file.");
+                        if (strv_length(arg_attach) >= CHAT_ATTACH_MAX)
+                                return cli_usage("At most %u --attach files may be given.", CHAT_ATTACH_MAX);
+                        if (strv_extend(&arg_attach, optarg) < 0)
+                                return -EXIT_FAIL;
                         break;
                 default:
                         return -EXIT_USAGE;
@@ -694,6 +751,24 @@ int verb_chat(int argc, char *argv[]) {
                         goto out;
         }
 
+        /* The images are opened here and passed as descriptors: the service
+         * reads them (and checks them) itself. */
+        if (arg_attach) {
+                attach_fds = calloc(strv_length(arg_attach), sizeof(int));
+                if (!attach_fds) {
+                        r = cli_fail(EXIT_FAIL, "Out of memory.");
+                        goto out;
+                }
+                for (char **f = arg_attach; *f; f++) {
+                        int fd = open(*f, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                        if (fd < 0) {
+                                r = cli_fail(EXIT_USAGE, "Cannot open %s to attach it: %s", *f, strerror(errno));
+                                goto out;
+                        }
+                        attach_fds[n_attach_fds++] = fd;
+                }
+        }
+
         /* SIGINT is taken through the event loop from here on. */
         sigemptyset(&mask);
         sigaddset(&mask, SIGINT);
@@ -721,5 +796,11 @@ out:
         arg_model = mfree(arg_model);
         arg_system = mfree(arg_system);
         arg_fallback = strv_free(arg_fallback);
+        arg_attach = strv_free(arg_attach);
+        for (size_t i = 0; i < n_attach_fds; i++)
+                close(attach_fds[i]);
+        attach_fds = mfree(attach_fds);
+        n_attach_fds = 0;
+        arg_privacy = NULL;
         return r < 0 ? r : 0;
 }

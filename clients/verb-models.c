@@ -115,7 +115,7 @@ static void format_price(char *buf, size_t size, double d) {
 }
 
 static void print_table(const ModelsInfo *info) {
-        static const char *const head[] = { "ID", "NAME", "PROVIDER", "CONTEXT", "IN/1M", "OUT/1M" };
+        static const char *const head[] = { "ID", "NAME", "PROVIDER", "CONTEXT", "IN/1M", "OUT/1M", "PRIVACY" };
         enum { N_COLS = ELEMENTSOF(head) };
         size_t n = json_object_array_length(info->models), width[N_COLS];
         for (size_t c = 0; c < N_COLS; c++)
@@ -124,9 +124,9 @@ static void print_table(const ModelsInfo *info) {
         /* Two passes: measure, then print. */
         for (int pass = 0; pass < 2; pass++) {
                 if (pass == 1) {
-                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s\n", (int) width[0], head[0], (int) width[1], head[1],
-                               (int) width[2], head[2], (int) width[3], head[3], (int) width[4], head[4],
-                               (int) width[5], head[5]);
+                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s\n", (int) width[0], head[0], (int) width[1],
+                               head[1], (int) width[2], head[2], (int) width[3], head[3], (int) width[4], head[4],
+                               (int) width[5], head[5], (int) width[6], head[6]);
                 }
                 for (size_t i = 0; i < n; i++) {
                         json_object *o = json_object_array_get_idx(info->models, i);
@@ -145,14 +145,17 @@ static void print_table(const ModelsInfo *info) {
                         col[3] = ctx;
                         col[4] = in;
                         col[5] = out;
+                        /* The strongest tier the model is served at (private implies zdr). */
+                        col[6] = cli_json_bool(o, "private", false) ? "private" :
+                                 cli_json_bool(o, "zdr", false) ? "zdr" : "-";
                         if (pass == 0) {
                                 for (size_t c = 0; c < N_COLS; c++)
                                         width[c] = MAX(width[c], strlen(col[c]));
                                 continue;
                         }
-                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s\n", (int) width[0], col[0], (int) width[1], col[1],
-                               (int) width[2], col[2], (int) width[3], col[3], (int) width[4], col[4], (int) width[5],
-                               col[5]);
+                        printf("%-*s  %-*s  %-*s  %*s  %*s  %*s  %*s\n", (int) width[0], col[0], (int) width[1],
+                               col[1], (int) width[2], col[2], (int) width[3], col[3], (int) width[4], col[4],
+                               (int) width[5], col[5], (int) width[6], col[6]);
                 }
         }
 }
@@ -184,27 +187,35 @@ int verb_models(int argc, char *argv[]) {
                 { "help", no_argument, NULL, 'h' },
                 { "json", optional_argument, NULL, 'j' },
                 { "refresh", no_argument, NULL, 'r' },
+                { "zdr", no_argument, NULL, 'Z' },
+                { "private", no_argument, NULL, 'P' },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(models_info_done) ModelsInfo info = {};
-        bool json = false, refresh = false;
+        bool json = false, refresh = false, only_zdr = false, only_private = false;
         int c, r, code = EXIT_OK;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "hjr", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        printf("bankr-llm models [--json[=FORMAT]] [--refresh]\n\n"
-                               "List the models of the gateway: id, name, provider, context window and the\n"
-                               "price per 1M input/output tokens. The list comes from bankr-llmd at once:\n"
+                        printf("bankr-llm models [--json[=FORMAT]] [--refresh] [--zdr|--private]\n\n"
+                               "List the models of the gateway: id, name, provider, context window, the\n"
+                               "price per 1M input/output tokens and the strongest privacy tier it is\n"
+                               "served at (zdr: zero data retention; private: TEE compute, which includes\n"
+                               "zdr). The list comes from bankr-llmd at once:\n"
                                "live from the gateway, its cache (refreshed in the background when older\n"
                                "than an hour), or the built-in catalog when no key is set.\n\n"
                                "  -j --json[=FORMAT]\n"
                                "                 print the full records as a JSON array; FORMAT is short\n"
                                "                 (one line), pretty (indented, the default) or off (table)\n"
                                "  -r --refresh   ask the gateway first (on failure the list held is shown\n"
-                               "                 and the exit code says why)\n\n"
+                               "                 and the exit code says why)\n"
+                               "     --zdr       only models with a zero-retention slot (for chat --privacy zdr)\n"
+                               "     --private   only models served on TEE compute (for chat --privacy private)\n\n"
+                               "A model flagged deprecated (by the list, or by an answer) is marked, with its\n"
+                               "replacement, below the table.\n\n"
                                "Exit codes: 0 ok, 3 no service, 4 no key (with --refresh), 5 key rejected,\n"
                                "6 credits exhausted, 8 gateway unreachable or failing.\n");
                         return 0;
@@ -214,6 +225,12 @@ int verb_models(int argc, char *argv[]) {
                         break;
                 case 'r':
                         refresh = true;
+                        break;
+                case 'Z':
+                        only_zdr = true;
+                        break;
+                case 'P':
+                        only_private = true;
                         break;
                 default:
                         return -EXIT_USAGE;
@@ -240,6 +257,20 @@ int verb_models(int argc, char *argv[]) {
         r = models_info_get(bus, &info);
         if (r < 0)
                 return r;
+        if (only_zdr || only_private) {
+                json_object *kept = json_object_new_array();
+                if (!kept)
+                        return cli_fail(EXIT_FAIL, "Out of memory.");
+                for (size_t i = 0; i < json_object_array_length(info.models); i++) {
+                        json_object *o = json_object_array_get_idx(info.models, i);
+                        if ((only_private && !cli_json_bool(o, "private", false)) ||
+                            (only_zdr && !cli_json_bool(o, "zdr", false) && !cli_json_bool(o, "private", false)))
+                                continue;
+                        json_object_array_add(kept, json_object_get(o));
+                }
+                json_object_put(info.models);
+                info.models = kept;
+        }
 
         if (json) {
                 cli_print_json(info.models);
@@ -249,6 +280,16 @@ int verb_models(int argc, char *argv[]) {
                 printf("No models: the built-in catalog is missing and the gateway has not answered yet.\n");
         else
                 print_table(&info);
+        for (size_t i = 0; i < json_object_array_length(info.models); i++) {
+                json_object *o = json_object_array_get_idx(info.models, i);
+                _cleanup_free_ char *b1 = NULL, *b2 = NULL;
+                const char *repl = cli_json_str(o, "replacement");
+
+                if (!cli_json_bool(o, "deprecated", false))
+                        continue;
+                printf("Deprecated: %s%s%s\n", cli_term_safe(stdout, strempty(cli_json_str(o, "id")), &b1),
+                       isempty(repl) ? "" : ", use ", isempty(repl) ? "" : cli_term_safe(stdout, repl, &b2));
+        }
         print_footer(&info);
         return code;
 }

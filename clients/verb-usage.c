@@ -89,12 +89,19 @@ static int append_filter(sd_bus_message *m, uint64_t since, const char *app) {
         return r;
 }
 
-static int usage_query(sd_bus *bus, const char *method, const char *what, const char *first_type, const void *first,
-                       uint64_t since, const char *app, json_object **ret) {
+/* Calls Usage.method (first argument first, of type "s" or "u", then the
+ * filter) and reads the list it answers. With json, prints it and returns 1;
+ * else 0 with the list in *ret. -EXIT_* after saying what failed. */
+static int usage_query(const char *method, const char *what, const char *first_type, const void *first,
+                       uint64_t since, const char *app, bool json, json_object **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         int r;
 
+        r = cli_bus(&bus);
+        if (r < 0)
+                return r;
         r = sd_bus_message_new_method_call(bus, &m, BUS_NAME, OBJECT_PATH, IFACE("Usage"), method);
         if (r >= 0)
                 r = streq(first_type, "s") ? sd_bus_message_append(m, "s", (const char *) first)
@@ -109,7 +116,49 @@ static int usage_query(sd_bus *bus, const char *method, const char *what, const 
         r = cli_variant_to_json(reply, ret);
         if (r < 0 || !*ret || !json_object_is_type(*ret, json_type_array))
                 return cli_fail(EXIT_FAIL, "Failed to %s: bankr-llmd sent an answer that is not a list.", what);
+        if (json) {
+                cli_print_json(*ret);
+                return 1;
+        }
         return 0;
+}
+
+/* The getopt loop of the usage and budget verbs. -h prints help (0: the
+ * verb is done); -a/--app sets *app (where app is not NULL); -j/--json[=…]
+ * sets *json (cli_parse_json_arg()); every other option goes to f, when not
+ * NULL, which returns 0 or -EXIT_USAGE after saying what was wrong. 1 to go
+ * on, -EXIT_USAGE after a bad option. */
+typedef int (*usage_option_func_t)(int c, void *userdata);
+
+static int parse_usage_options(int argc, char *argv[], const char *optstring, const struct option *options,
+                               const char *help, const char **app, bool *json, usage_option_func_t f,
+                               void *userdata) {
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0) {
+                if (c == 'h') {
+                        fputs(help, stdout);
+                        return 0;
+                }
+                if (c == 'a' && app)
+                        *app = optarg;
+                else if (c == 'j') {
+                        if (cli_parse_json_arg(optarg, json) < 0)
+                                return -EXIT_USAGE;
+                } else {
+                        r = f ? f(c, userdata) : -EXIT_USAGE;
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 1;
+}
+
+/* Input tokens of a row or record, cached ones included. */
+static uint64_t row_input_tokens(json_object *o) {
+        return cli_json_uint(o, "input_tokens", 0) + cli_json_uint(o, "cache_read_tokens", 0) +
+               cli_json_uint(o, "cache_write_tokens", 0);
 }
 
 /* ---- usage ------------------------------------------------------------------ */
@@ -131,8 +180,7 @@ static void print_table(json_object *rows, const char *key, const char *title) {
                 _cleanup_free_ char *buf = NULL;
                 const char *k = cli_term_safe(stdout, cli_json_str(o, key) ?: "", &buf);
                 uint64_t rq = cli_json_uint(o, "requests", 0), er = cli_json_uint(o, "errors", 0);
-                uint64_t it = cli_json_uint(o, "input_tokens", 0) + cli_json_uint(o, "cache_read_tokens", 0) +
-                              cli_json_uint(o, "cache_write_tokens", 0);
+                uint64_t it = row_input_tokens(o);
                 uint64_t ot = cli_json_uint(o, "output_tokens", 0);
                 double co = cli_json_double(o, "cost_usd", 0);
 
@@ -224,6 +272,52 @@ static void print_chart(json_object *rows, uint64_t since) {
 
 static int verb_usage_recent(int argc, char *argv[]);
 
+static const char usage_help[] =
+        "bankr-llm usage [--by app|model|day|hour] [--since WHEN] [--app APP] [--json[=FORMAT]]\n"
+        "bankr-llm usage recent [-n N] [--app APP] [--json[=FORMAT]]\n\n"
+        "Show what the applications using bankr-llmd spent: requests, errors, tokens\n"
+        "and cost, from the ledger in ~/.local/state/bankr-llm/usage.db. Without --by,\n"
+        "one total; --by day draws a bar chart of the cost per day (Unicode blocks,\n"
+        "or '#' when the locale is not UTF-8; as wide as the terminal or $COLUMNS).\n\n"
+        "  -b --by KEY          app, model, day or hour (comma-separated for several,\n"
+        "                       e.g. app,model: then a JSON list)\n"
+        "  -s --since WHEN      from: 7d, 24h, 30m, 2w back from now, today, a local\n"
+        "                       date 2026-11-01 or time 2026-11-01T12:30 (default: all;\n"
+        "                       30 days for --by day, 24 hours for --by hour)\n"
+        "  -a --app APP         only this app (as \"usage --by app\" names it)\n"
+        "  -j --json[=FORMAT]   print the rows as JSON (group keys, requests, errors,\n"
+        "                       input_tokens, output_tokens, cache_read_tokens,\n"
+        "                       cache_write_tokens, cost_usd); FORMAT is short, pretty\n"
+        "                       (the default) or off\n\n"
+        "  recent   the last requests one by one (see usage recent --help)\n\n"
+        "Apps are Flatpak app ids, desktop app ids of systemd scopes\n"
+        "(app-gnome-org.gnome.Terminal-1234.scope: org.gnome.Terminal), else the\n"
+        "program's name. Budgets per app: bankr-llm budget.\n";
+
+typedef struct UsageArgs {
+        const char *by;
+        uint64_t since, now;
+        bool have_since;
+} UsageArgs;
+
+static int usage_option(int c, void *userdata) {
+        UsageArgs *a = userdata;
+
+        switch (c) {
+        case 'b':
+                a->by = optarg;
+                return 0;
+        case 's':
+                if (budget_parse_when(optarg, a->now, &a->since) < 0)
+                        return cli_usage("Invalid time \"%s\" for --since: use e.g. 7d, 24h, today, "
+                                         "2026-11-01 or 2026-11-01T12:30.", optarg);
+                a->have_since = true;
+                return 0;
+        default:
+                return -EXIT_USAGE;
+        }
+}
+
 int verb_usage(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -233,60 +327,22 @@ int verb_usage(int argc, char *argv[]) {
                 { "json", optional_argument, NULL, 'j' },
                 {}
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *rows = NULL;
-        const char *by = NULL, *app = NULL;
-        uint64_t since = 0, now = (uint64_t) time(NULL) * USEC_PER_SEC;
-        bool json = false, have_since = false;
-        int c, r;
+        UsageArgs args = { .now = (uint64_t) time(NULL) * USEC_PER_SEC };
+        const char *by, *app = NULL;
+        uint64_t since, now = args.now;
+        bool json = false;
+        int r;
 
         if (argc > 1 && streq(argv[1], "recent"))
                 return verb_usage_recent(argc - 1, argv + 1);
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "hb:s:a:j", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm usage [--by app|model|day|hour] [--since WHEN] [--app APP] [--json[=FORMAT]]\n"
-                               "bankr-llm usage recent [-n N] [--app APP] [--json[=FORMAT]]\n\n"
-                               "Show what the applications using bankr-llmd spent: requests, errors, tokens\n"
-                               "and cost, from the ledger in ~/.local/state/bankr-llm/usage.db. Without --by,\n"
-                               "one total; --by day draws a bar chart of the cost per day (Unicode blocks,\n"
-                               "or '#' when the locale is not UTF-8; as wide as the terminal or $COLUMNS).\n\n"
-                               "  -b --by KEY          app, model, day or hour (comma-separated for several,\n"
-                               "                       e.g. app,model: then a JSON list)\n"
-                               "  -s --since WHEN      from: 7d, 24h, 30m, 2w back from now, today, a local\n"
-                               "                       date 2026-11-01 or time 2026-11-01T12:30 (default: all;\n"
-                               "                       30 days for --by day, 24 hours for --by hour)\n"
-                               "  -a --app APP         only this app (as \"usage --by app\" names it)\n"
-                               "  -j --json[=FORMAT]   print the rows as JSON (group keys, requests, errors,\n"
-                               "                       input_tokens, output_tokens, cache_read_tokens,\n"
-                               "                       cache_write_tokens, cost_usd); FORMAT is short, pretty\n"
-                               "                       (the default) or off\n\n"
-                               "  recent   the last requests one by one (see usage recent --help)\n\n"
-                               "Apps are Flatpak app ids, desktop app ids of systemd scopes\n"
-                               "(app-gnome-org.gnome.Terminal-1234.scope: org.gnome.Terminal), else the\n"
-                               "program's name. Budgets per app: bankr-llm budget.\n");
-                        return 0;
-                case 'b':
-                        by = optarg;
-                        break;
-                case 's':
-                        if (budget_parse_when(optarg, now, &since) < 0)
-                                return cli_usage("Invalid time \"%s\" for --since: use e.g. 7d, 24h, today, "
-                                                 "2026-11-01 or 2026-11-01T12:30.", optarg);
-                        have_since = true;
-                        break;
-                case 'a':
-                        app = optarg;
-                        break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
-                default:
-                        return EXIT_USAGE;
-                }
+        r = parse_usage_options(argc, argv, "hb:s:a:j", options, usage_help,
+                                &app, &json, usage_option, &args);
+        if (r <= 0)
+                return r;
+        by = args.by;
+        since = args.since;
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for usage. Valid subcommands: recent.", argv[optind]);
         if (by && !json && strchr(by, ','))
@@ -294,22 +350,14 @@ int verb_usage(int argc, char *argv[]) {
         if (by && !strchr(by, ',') && !streq(by, "app") && !streq(by, "model") && !streq(by, "day") &&
             !streq(by, "hour"))
                 return cli_usage("Invalid --by \"%s\": use app, model, day or hour.", by);
-        if (!have_since && streq_ptr(by, "day"))
+        if (!args.have_since && streq_ptr(by, "day"))
                 (void) budget_period_bounds(BUDGET_DAY, now - 29 * 86400 * USEC_PER_SEC, &since, NULL);
-        if (!have_since && streq_ptr(by, "hour"))
+        if (!args.have_since && streq_ptr(by, "hour"))
                 since = now - 24 * 3600 * USEC_PER_SEC;
 
-        r = cli_bus(&bus);
-        if (r > 0)
-                return r;
-        r = usage_query(bus, "Summary", "read the usage", "s", by ?: "", since, app, &rows);
+        r = usage_query("Summary", "read the usage", "s", by ?: "", since, app, json, &rows);
         if (r != 0)
-                return r;
-
-        if (json) {
-                cli_print_json(rows);
-                return EXIT_OK;
-        }
+                return r < 0 ? r : EXIT_OK;
         if (!by) {
                 json_object *o = json_object_array_get_idx(rows, 0);
                 char a[32], b[32], cc[32], d[32], e[32];
@@ -331,6 +379,33 @@ int verb_usage(int argc, char *argv[]) {
         return EXIT_OK;
 }
 
+static const char usage_recent_help[] =
+        "bankr-llm usage recent [-n N] [--app APP] [--json[=FORMAT]]\n\n"
+        "Show the last requests that reached the gateway, newest first: when, which\n"
+        "app, model, status, tokens in and out, cost and total latency. Records hold\n"
+        "no prompt or answer text.\n\n"
+        "  -n N                 how many (1 to 10000, default 20)\n"
+        "  -a --app APP         only this app\n"
+        "  -j --json[=FORMAT]   print the records as JSON (id, time, app, via, model,\n"
+        "                       status, error, the token counts, cost_usd,\n"
+        "                       latency_first_ms, latency_total_ms, attempts,\n"
+        "                       privacy_tier); FORMAT is short, pretty or off\n";
+
+static int recent_option(int c, void *userdata) {
+        uint32_t *limit = userdata;
+        char *end;
+        unsigned long v;
+
+        if (c != 'n')
+                return -EXIT_USAGE;
+        errno = 0;
+        v = strtoul(optarg, &end, 10);
+        if (errno || *end || optarg[0] == '-' || v < 1 || v > 10000)
+                return cli_usage("Invalid -n \"%s\": a number of records from 1 to 10000.", optarg);
+        *limit = (uint32_t) v;
+        return 0;
+}
+
 static int verb_usage_recent(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -338,61 +413,22 @@ static int verb_usage_recent(int argc, char *argv[]) {
                 { "json", optional_argument, NULL, 'j' },
                 {}
         };
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(json_object_putp) json_object *recs = NULL;
         const char *app = NULL;
         uint32_t limit = 20;
         bool json = false;
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "hn:a:j", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm usage recent [-n N] [--app APP] [--json[=FORMAT]]\n\n"
-                               "Show the last requests that reached the gateway, newest first: when, which\n"
-                               "app, model, status, tokens in and out, cost and total latency. Records hold\n"
-                               "no prompt or answer text.\n\n"
-                               "  -n N                 how many (1 to 10000, default 20)\n"
-                               "  -a --app APP         only this app\n"
-                               "  -j --json[=FORMAT]   print the records as JSON (id, time, app, via, model,\n"
-                               "                       status, error, the token counts, cost_usd,\n"
-                               "                       latency_first_ms, latency_total_ms, attempts,\n"
-                               "                       privacy_tier); FORMAT is short, pretty or off\n");
-                        return 0;
-                case 'n': {
-                        char *end;
-                        unsigned long v;
-                        errno = 0;
-                        v = strtoul(optarg, &end, 10);
-                        if (errno || *end || optarg[0] == '-' || v < 1 || v > 10000)
-                                return cli_usage("Invalid -n \"%s\": a number of records from 1 to 10000.", optarg);
-                        limit = (uint32_t) v;
-                        break;
-                }
-                case 'a':
-                        app = optarg;
-                        break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
-                default:
-                        return EXIT_USAGE;
-                }
+        r = parse_usage_options(argc, argv, "hn:a:j", options, usage_recent_help,
+                                &app, &json, recent_option, &limit);
+        if (r <= 0)
+                return r;
         if (optind < argc)
                 return cli_usage("Unknown argument \"%s\" for usage recent.", argv[optind]);
 
-        r = cli_bus(&bus);
-        if (r > 0)
-                return r;
-        r = usage_query(bus, "Recent", "read the recent requests", "u", &limit, 0, app, &recs);
+        r = usage_query("Recent", "read the recent requests", "u", &limit, 0, app, json, &recs);
         if (r != 0)
-                return r;
-        if (json) {
-                cli_print_json(recs);
-                return EXIT_OK;
-        }
+                return r < 0 ? r : EXIT_OK;
         if (json_object_array_length(recs) == 0) {
                 printf("No requests recorded%s.\n", app ? " for this app" : "");
                 return EXIT_OK;
@@ -405,9 +441,7 @@ static int verb_usage_recent(int argc, char *argv[]) {
                 char t[32], in[32], out[32], cost[32];
 
                 format_time(t, sizeof t, cli_json_uint(o, "time", 0), TIME_SECOND);
-                format_tokens(in, sizeof in, cli_json_uint(o, "input_tokens", 0) +
-                                             cli_json_uint(o, "cache_read_tokens", 0) +
-                                             cli_json_uint(o, "cache_write_tokens", 0));
+                format_tokens(in, sizeof in, row_input_tokens(o));
                 format_tokens(out, sizeof out, cli_json_uint(o, "output_tokens", 0));
                 format_usd(cost, sizeof cost, cli_json_double(o, "cost_usd", 0));
                 printf("%-19s %-24.24s %-22.22s %-9s %8s %8s %10s %8.0f\n", t,
@@ -436,6 +470,22 @@ static int set_budget(sd_bus *bus, const char *app, double usd, const char *peri
         return 0;
 }
 
+static const char budget_help[] =
+        "bankr-llm budget [--json[=FORMAT]]\n"
+        "bankr-llm budget set APP USD/PERIOD\n"
+        "bankr-llm budget clear APP\n\n"
+        "Show or change how much each application may spend. PERIOD is day, week\n"
+        "(from Monday) or month, in local time; \"5/day\", \"$0.50/week\", \"20/month\"\n"
+        "(a bare amount is per day). Once an app has spent its budget, bankr-llmd\n"
+        "refuses its requests (BudgetExceeded) before anything is sent, until the\n"
+        "period resets; requests in flight count with their most possible cost.\n"
+        "Changing a budget asks polkit (bot.bankr.LLM1.configure-budget): usually\n"
+        "your password.\n\n"
+        "  -j --json[=FORMAT]   print app, limit_usd, period, spent_usd and resets_at\n"
+        "                       (µs since the epoch) per budget; FORMAT is short,\n"
+        "                       pretty or off\n\n"
+        "Exit codes: 2 bad arguments, 7 not authorized.\n";
+
 int verb_budget(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -447,34 +497,12 @@ int verb_budget(int argc, char *argv[]) {
         _cleanup_(json_object_putp) json_object *all = NULL;
         json_object *list;
         bool json = false;
-        int c, r;
+        int r;
 
-        optind = 0;
-        while ((c = getopt_long(argc, argv, "+hj", options, NULL)) >= 0)
-                switch (c) {
-                case 'h':
-                        printf("bankr-llm budget [--json[=FORMAT]]\n"
-                               "bankr-llm budget set APP USD/PERIOD\n"
-                               "bankr-llm budget clear APP\n\n"
-                               "Show or change how much each application may spend. PERIOD is day, week\n"
-                               "(from Monday) or month, in local time; \"5/day\", \"$0.50/week\", \"20/month\"\n"
-                               "(a bare amount is per day). Once an app has spent its budget, bankr-llmd\n"
-                               "refuses its requests (BudgetExceeded) before anything is sent, until the\n"
-                               "period resets; requests in flight count with their most possible cost.\n"
-                               "Changing a budget asks polkit (bot.bankr.LLM1.configure-budget): usually\n"
-                               "your password.\n\n"
-                               "  -j --json[=FORMAT]   print app, limit_usd, period, spent_usd and resets_at\n"
-                               "                       (µs since the epoch) per budget; FORMAT is short,\n"
-                               "                       pretty or off\n\n"
-                               "Exit codes: 2 bad arguments, 7 not authorized.\n");
-                        return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return EXIT_USAGE;
-                        break;
-                default:
-                        return EXIT_USAGE;
-                }
+        r = parse_usage_options(argc, argv, "+hj", options, budget_help,
+                                NULL, &json, NULL, NULL);
+        if (r <= 0)
+                return r;
 
         if (optind < argc && streq(argv[optind], "set")) {
                 double usd;
@@ -486,7 +514,7 @@ int verb_budget(int argc, char *argv[]) {
                         return cli_usage("Invalid budget \"%s\": an amount above 0 and a period, e.g. 5/day, "
                                          "0.50/week or 20/month.", argv[optind + 2]);
                 r = cli_bus(&bus);
-                if (r > 0)
+                if (r < 0)
                         return r;
                 r = set_budget(bus, argv[optind + 1], usd, budget_period_to_string(p));
                 if (r != 0)
@@ -498,7 +526,7 @@ int verb_budget(int argc, char *argv[]) {
                 if (argc - optind != 2)
                         return cli_usage("Usage: bankr-llm budget clear APP.");
                 r = cli_bus(&bus);
-                if (r > 0)
+                if (r < 0)
                         return r;
                 r = set_budget(bus, argv[optind + 1], 0, "");
                 if (r != 0)
@@ -510,7 +538,7 @@ int verb_budget(int argc, char *argv[]) {
                 return cli_usage("Unknown argument \"%s\" for budget. Valid subcommands: set, clear.", argv[optind]);
 
         r = cli_bus(&bus);
-        if (r > 0)
+        if (r < 0)
                 return r;
         r = cli_get_all(bus, IFACE("Usage"), &error, &all);
         if (r < 0)

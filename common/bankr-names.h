@@ -23,7 +23,9 @@
 #define IFACE_CHAT IFACE("Chat")
 #define IFACE_REQUEST IFACE("Request")
 #define IFACE_SETUP IFACE("Setup")
+#define IFACE_ENDPOINT IFACE("Endpoint")
 #define IFACE_USAGE IFACE("Usage")
+#define IFACE_IMAGES IFACE("Images")
 
 /* The notifier's own name: one agent per session, and tests can wait for it. */
 #define BANKR_NOTIFIER_NAME BUS_NAME ".Notifier"
@@ -48,11 +50,14 @@
 #define BUS_ERROR_INVALID_CONFIG BUS_ERROR("InvalidConfig")
 #define BUS_ERROR_BUDGET_EXCEEDED BUS_ERROR("BudgetExceeded")
 #define BUS_ERROR_LEDGER_UNAVAILABLE BUS_ERROR("LedgerUnavailable")
+#define BUS_ERROR_DAILY_BUDGET_EXCEEDED BUS_ERROR("DailyBudgetExceeded")
+#define BUS_ERROR_MODEL_RETIRED BUS_ERROR("ModelRetired")
 
 /* polkit actions (polkit/bot.bankr.LLM1.policy). */
 #define ACTION_REVEAL_KEY BUS_NAME ".reveal-key"
 #define ACTION_TOP_UP BUS_NAME ".top-up"
 #define ACTION_CONFIGURE_AUTO_TOP_UP BUS_NAME ".configure-auto-top-up"
+#define ACTION_CREATE_TOKEN BUS_NAME ".create-token"
 #define ACTION_CONFIGURE_BUDGET BUS_NAME ".configure-budget"
 
 /* Limits of Chat.Start/Complete (LimitExceeded beyond them). */

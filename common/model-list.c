@@ -30,6 +30,8 @@ static void model_done(Model *m) {
         free(m->provider);
         free(m->api);
         strv_free(m->input);
+        strv_free(m->output);
+        free(m->replacement);
 }
 
 ModelList *model_list_free(ModelList *l) {
@@ -140,6 +142,53 @@ static struct json_object *get_field(struct json_object *o, const char *key) {
         return v;
 }
 
+/* true for a JSON true (or the strings "true"/"yes"); false otherwise. */
+static bool json_is_true(struct json_object *v) {
+        if (json_object_is_type(v, json_type_boolean))
+                return json_object_get_boolean(v);
+        if (json_object_is_type(v, json_type_string))
+                return strcasecmp(json_object_get_string(v), "true") == 0 ||
+                       strcasecmp(json_object_get_string(v), "yes") == 0;
+        return false;
+}
+
+static bool array_has_string(struct json_object *a, const char *s) {
+        if (!json_object_is_type(a, json_type_array))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                struct json_object *v = json_object_array_get_idx(a, i);
+                if (json_object_is_type(v, json_type_string) && strcasecmp(json_object_get_string(v), s) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The privacy and deprecation flags, as the gateway may spell them: zdr /
+ * zero_data_retention / supports_zdr, private / confidential / tee, or a
+ * privacy (privacy_tiers) array naming the tiers; deprecated, or a status
+ * "deprecated"; replacement / replaced_by / replacement_model. Tiers nest:
+ * a private-capable model counts as zdr-capable. */
+static int model_flags_from_json(struct json_object *o, Model *m) {
+        struct json_object *tiers = get_field(o, "privacy") ?: get_field(o, "privacy_tiers");
+        const char *s;
+
+        m->private_tier = json_is_true(get_field(o, "private")) || json_is_true(get_field(o, "confidential")) ||
+                          json_is_true(get_field(o, "tee")) || array_has_string(tiers, "private");
+        m->zdr = m->private_tier || json_is_true(get_field(o, "zdr")) ||
+                 json_is_true(get_field(o, "zero_data_retention")) || json_is_true(get_field(o, "supports_zdr")) ||
+                 array_has_string(tiers, "zdr");
+        s = json_get_clean_string(get_field(o, "status"), 64, true);
+        m->deprecated = json_is_true(get_field(o, "deprecated")) || (s && strcasecmp(s, "deprecated") == 0);
+        s = json_get_clean_string(get_field(o, "replacement"), NAME_MAX_LEN, true);
+        if (!s)
+                s = json_get_clean_string(get_field(o, "replaced_by"), NAME_MAX_LEN, true);
+        if (!s)
+                s = json_get_clean_string(get_field(o, "replacement_model"), NAME_MAX_LEN, true);
+        if (s && !(m->replacement = strdup(s)))
+                return -ENOMEM;
+        return 0;
+}
+
 /* ---- parsing ------------------------------------------------------------- */
 
 static int model_from_json(struct json_object *o, const char *id, const ModelList *catalog, Model *ret) {
@@ -189,6 +238,20 @@ static int model_from_json(struct json_object *o, const char *id, const ModelLis
                 if (!m.input)
                         goto oom;
         }
+
+        r = json_get_modalities(get_field(o, "output_modalities"), &m.output);
+        if (r < 0)
+                goto oom;
+        if (r == 0) {
+                static char *const text_only[] = { (char *) "text", NULL };
+                m.output = strv_copy(c && c->output ? c->output : text_only);
+                if (!m.output)
+                        goto oom;
+        }
+        if (!json_get_price(get_field(pricing, "image_output"), &m.price_image_output))
+                m.price_image_output = c ? c->price_image_output : 0;
+        if (model_flags_from_json(o, &m) < 0)
+                goto oom;
 
         if (!json_get_price(get_field(pricing, "input"), &m.price_input))
                 m.price_input = c ? c->price_input : 0;
@@ -317,6 +380,21 @@ static int model_to_json(const Model *m, struct json_object **ret) {
             json_add(p, "cache_read", json_new_double_short(m->price_cache_read)) < 0 ||
             json_add(p, "cache_write", json_new_double_short(m->price_cache_write)) < 0)
                 goto oom;
+        if (m->price_image_output > 0 && json_add(p, "image_output", json_new_double_short(m->price_image_output)) < 0)
+                goto oom;
+        if (m->output) {
+                struct json_object *out = json_object_new_array();
+                if (json_add(o, "output_modalities", out) < 0)
+                        goto oom;
+                for (char **s = m->output; *s; s++)
+                        if (json_append(out, json_object_new_string(*s)) < 0)
+                                goto oom;
+        }
+        if ((m->zdr && json_add(o, "zdr", json_object_new_boolean(true)) < 0) ||
+            (m->private_tier && json_add(o, "private", json_object_new_boolean(true)) < 0) ||
+            (m->deprecated && json_add(o, "deprecated", json_object_new_boolean(true)) < 0) ||
+            (m->replacement && json_add(o, "replacement", json_object_new_string(m->replacement)) < 0))
+                goto oom;
 
         if (json_add(o, "id", json_object_new_string(m->id)) < 0 ||
             json_add(o, "name", json_object_new_string(strempty(m->name))) < 0 ||
@@ -396,13 +474,16 @@ int model_list_copy(const ModelList *l, ModelList **ret) {
 
                 *d = *s;
                 d->id = d->name = d->provider = d->api = NULL;
-                d->input = NULL;
+                d->input = d->output = NULL;
+                d->replacement = NULL;
                 c->n++; /* counted before filling so that a failure frees it */
                 if ((s->id && !(d->id = strdup(s->id))) ||
                     (s->name && !(d->name = strdup(s->name))) ||
                     (s->provider && !(d->provider = strdup(s->provider))) ||
                     (s->api && !(d->api = strdup(s->api))) ||
-                    (s->input && !(d->input = strv_copy(s->input))))
+                    (s->input && !(d->input = strv_copy(s->input))) ||
+                    (s->output && !(d->output = strv_copy(s->output))) ||
+                    (s->replacement && !(d->replacement = strdup(s->replacement))))
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(c);
@@ -426,7 +507,10 @@ static bool model_equal(const Model *a, const Model *b) {
                a->context_window == b->context_window && a->max_output_tokens == b->max_output_tokens &&
                strv_equal(a->input, b->input) && a->price_input == b->price_input &&
                a->price_output == b->price_output && a->price_cache_read == b->price_cache_read &&
-               a->price_cache_write == b->price_cache_write;
+               a->price_cache_write == b->price_cache_write && strv_equal(a->output, b->output) &&
+               a->price_image_output == b->price_image_output && a->zdr == b->zdr &&
+               a->private_tier == b->private_tier && a->deprecated == b->deprecated &&
+               streq_ptr(a->replacement, b->replacement);
 }
 
 bool model_list_equal(const ModelList *a, const ModelList *b) {

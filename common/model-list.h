@@ -23,6 +23,14 @@ typedef struct Model {
         double price_output;
         double price_cache_read;
         double price_cache_write;
+        /* What the gateway says beyond the basics (tolerant of spellings:
+         * see model_from_json()). */
+        char **output;               /* strv, output_modalities, default {"text"} */
+        double price_image_output;   /* USD per generated image (pricing.image_output), 0: unknown */
+        bool zdr;                    /* served with zero data retention (a "zdr" slot) */
+        bool private_tier;           /* served on TEE compute (the "private" tier) */
+        bool deprecated;             /* soft-deprecated: still works, migrate */
+        char *replacement;           /* the model to use instead, or NULL */
 } Model;
 
 typedef struct ModelList {

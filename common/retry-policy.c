@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat-stream.h"
 #include "retry-policy.h"
@@ -58,9 +59,33 @@ bool retry_message_says_model_not_found(const char *type, const char *msg) {
                 strcasestr(msg, "not supported") || strcasestr(msg, "invalid model"));
 }
 
+GatewayFailure gateway_failure_for_402(const char *type, const char *message) {
+        if (type && (strcasecmp(type, "daily_budget_exceeded") == 0 || strcasecmp(type, "daily-budget-exceeded") == 0))
+                return GATEWAY_FAILURE_DAILY_BUDGET;
+        if (!type && message && (strcasestr(message, "daily_budget_exceeded") || strcasestr(message, "daily budget")))
+                return GATEWAY_FAILURE_DAILY_BUDGET;
+        return GATEWAY_FAILURE_PAYMENT_REQUIRED;
+}
+
+static bool says_privacy(const char *type, const char *message) {
+        static const char *const types[] = { "zdr_unavailable", "privacy_conflict", "invalid_privacy",
+                                             "private_unavailable", "confidential" };
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                if ((type && strcasecmp(type, types[i]) == 0) || (message && strcasestr(message, types[i])))
+                        return true;
+        return false;
+}
+
 Retry retry_for_status(long status, const char *type, const char *message, GatewayFailure *ret_failure) {
         GatewayFailure f = gateway_failure_for_status(status, GATEWAY_ENDPOINT_CHAT);
         Retry retry;
+
+        if (status == 402)
+                f = gateway_failure_for_402(type, message);
+        else if (status == 410)
+                f = GATEWAY_FAILURE_MODEL_RETIRED;
+        else if ((status == 400 || status == 422) && says_privacy(type, message))
+                f = GATEWAY_FAILURE_PRIVACY;
 
         if (f == GATEWAY_FAILURE_ERROR && status >= 400 && status < 500 &&
             retry_message_says_model_not_found(type, message))
@@ -68,7 +93,13 @@ Retry retry_for_status(long status, const char *type, const char *message, Gatew
 
         switch (f) {
         case GATEWAY_FAILURE_MODEL_NOT_FOUND:
+        case GATEWAY_FAILURE_MODEL_RETIRED:
                 retry = RETRY_FALLBACK;
+                break;
+        case GATEWAY_FAILURE_PRIVACY:
+                /* Another model may be served at the tier (zdr_unavailable);
+                 * a conflict with the endpoint's tier stays one. */
+                retry = status == 422 ? RETRY_FALLBACK : RETRY_NO;
                 break;
         case GATEWAY_FAILURE_TIMEOUT:
         case GATEWAY_FAILURE_RATE_LIMITED:

@@ -29,7 +29,10 @@
 typedef enum GatewayFailure {
         GATEWAY_FAILURE_NONE,             /* 2xx */
         GATEWAY_FAILURE_UNAUTHORIZED,     /* 401, 403 */
-        GATEWAY_FAILURE_PAYMENT_REQUIRED, /* 402 */
+        GATEWAY_FAILURE_PAYMENT_REQUIRED, /* 402 insufficient_credits, or no type */
+        GATEWAY_FAILURE_DAILY_BUDGET,     /* chat: 402 daily_budget_exceeded (the balance is fine) */
+        GATEWAY_FAILURE_MODEL_RETIRED,    /* chat: 410, a hard-deprecated model */
+        GATEWAY_FAILURE_PRIVACY,          /* chat: 422 zdr_unavailable, 400 privacy_conflict/invalid_privacy */
         GATEWAY_FAILURE_MODEL_NOT_FOUND,  /* chat: 404 */
         GATEWAY_FAILURE_TIMEOUT,          /* chat: 408; any endpoint: no answer in time */
         GATEWAY_FAILURE_RATE_LIMITED,     /* 429 */
@@ -61,13 +64,29 @@ typedef enum Retry {
 
 /* A chat answer with this status (type and message: the gateway's error
  * body, may be NULL). Also sets *ret_failure (may be NULL): a 4xx whose
- * error says the model is unknown is MODEL_NOT_FOUND. */
+ * error says the model is unknown is MODEL_NOT_FOUND; a 402 whose type is
+ * daily_budget_exceeded is DAILY_BUDGET (no retry: neither the same model
+ * nor a fallback can be paid for today); a 410 is MODEL_RETIRED (the
+ * fallbacks may work); a 422, or a 400 whose type is privacy_conflict or
+ * invalid_privacy, or whose type or message says zdr_unavailable, is
+ * PRIVACY (bus error InvalidArgs; a 422 may move on to a fallback, which
+ * is asked at the same tier: a tier never gets weaker). */
 Retry retry_for_status(long status, const char *type, const char *message, GatewayFailure *ret_failure);
 /* A transfer that failed with this negative errno. */
 Retry retry_for_transport(int error);
 /* An error event in the stream, by its type (CHAT_ERROR_INCOMPLETE for a
  * stream without its end marker). */
 Retry retry_for_stream_error(const char *type, GatewayFailure *ret_failure);
+/* The kind of a 402: DAILY_BUDGET when the type (or, tolerating other
+ * shapes, the message) says daily_budget_exceeded, else PAYMENT_REQUIRED
+ * (insufficient_credits, or no type at all). */
+GatewayFailure gateway_failure_for_402(const char *type, const char *message);
+/* Whether a 402 of this failure means the balance ran out (and Credits
+ * should count as exhausted). Only PAYMENT_REQUIRED does. */
+static inline bool gateway_failure_exhausts_credits(GatewayFailure f) {
+        return f == GATEWAY_FAILURE_PAYMENT_REQUIRED;
+}
+
 /* The gateway's error type or message says the model does not exist. */
 bool retry_message_says_model_not_found(const char *type, const char *message);
 

@@ -15,7 +15,7 @@ _bankr_llm_model_ids() {
 
 _bankr_llm() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev= i w verb= sub=
-    local verbs="status key config login credits chat models setup claude opencode token endpoint usage budget"
+    local verbs="status key config login credits chat models image setup claude opencode token endpoint usage budget"
     local json_formats="short pretty off"
     local opts=
 
@@ -28,8 +28,9 @@ _bankr_llm() {
         [[ $w == -* || $w == = ]] && continue
         case ${COMP_WORDS[i - 1]} in
         -m | --model | -s | --system | --max-tokens | --temperature | --api | --fallback | --key | \
-            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key | -a | --app | -l | \
-            --lifetime | --ttl | -b | --budget | --models | --by | --since | -n) continue ;;
+            --token | --amount | --threshold | --tokens | -t | --llm-key | --api-key | --privacy | --attach | \
+            -o | --output | -n | --count | --size | --quality | --timeout | \
+            -b | --by | --since | -a | --app | -l | --lifetime | --ttl | --budget | --models) continue ;;
         esac
         if [[ -z $verb ]]; then
             verb=$w
@@ -89,8 +90,16 @@ _bankr_llm() {
     --since)
         [[ $verb == usage ]] && { COMPREPLY=($(compgen -W "today 1d 7d 30d" -- "$cur")); return 0; }
         ;;
-    -n)
-        [[ $verb == usage ]] && return 0
+    --privacy)
+        COMPREPLY=($(compgen -W "standard zdr private" -- "$cur"))
+        return 0
+        ;;
+    --attach | -o | --output)
+        COMPREPLY=($(compgen -f -- "$cur"))
+        return 0
+        ;;
+    -n | --count | --size | --quality | --timeout)
+        return 0
         ;;
     -s | --system | --max-tokens | --temperature | --token | -t | --amount | --threshold | --tokens | \
         --llm-key | --api-key)
@@ -104,8 +113,9 @@ _bankr_llm() {
         [[ $cur == -* ]] || opts=$verbs
         ;;
     status) opts="-h --help -j --json --json=" ;;
-    models) opts="-h --help -j --json --json= -r --refresh" ;;
-    chat) opts="-h --help -j --json --json= -m --model -s --system --max-tokens --temperature --api --fallback --usage" ;;
+    models) opts="-h --help -j --json --json= -r --refresh --zdr --private" ;;
+    chat) opts="-h --help -j --json --json= -m --model -s --system --max-tokens --temperature --api --fallback --privacy --attach --usage --raw" ;;
+    image) opts="-h --help -j --json --json= -o --output -m --model -n --count --size --quality --privacy --timeout" ;;
     login) opts="-h --help --llm-key --api-key" ;;
     token) opts="-h --help -a --app -l --lifetime -t --ttl -b --budget -m --models -j --json --json= --openclaw-exec" ;;
     endpoint)

@@ -10,7 +10,7 @@ function __bankr_llm_models
         string replace -r '.*"data":"(.*)"$' '$1'
 end
 
-set -l verbs status key config login credits chat models setup claude opencode token endpoint usage budget
+set -l verbs status key config login credits chat models image setup claude opencode token endpoint usage budget
 complete -c bankr-llm -f
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -s h -l help -d 'Show help'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -l version -d 'Show the version'
@@ -22,6 +22,7 @@ complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a login -d 'S
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a credits -d 'Credit balance, add credits, auto top-up'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a chat -d 'Ask a model and stream the answer'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a models -d 'List the gateway models'
+complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a image -d 'Generate an image and write it to a file'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a setup -d 'Show or install the config of a tool'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a claude -d 'Run Claude Code through the gateway'
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a opencode -d 'Run OpenCode through the gateway'
@@ -31,10 +32,12 @@ complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a usage -d 'W
 complete -c bankr-llm -n "not __fish_seen_subcommand_from $verbs" -a budget -d 'How much each application may spend'
 
 # --json[=short|pretty|off] and -j, where a verb prints data.
-for v in status models chat credits token endpoint usage budget
+for v in status models chat image credits token endpoint usage budget
     complete -c bankr-llm -n "__fish_seen_subcommand_from $v" -s j -l json -a 'short pretty off' -d 'Print JSON'
 end
 complete -c bankr-llm -n "__fish_seen_subcommand_from models" -s r -l refresh -d 'Ask the gateway first'
+complete -c bankr-llm -n "__fish_seen_subcommand_from models" -l zdr -d 'Only models with zero data retention'
+complete -c bankr-llm -n "__fish_seen_subcommand_from models" -l private -d 'Only models on TEE compute'
 
 complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -s m -l model -x -a '(__bankr_llm_models)' -d 'Model id'
 complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l fallback -x -a '(__bankr_llm_models)' -d 'Fallback model'
@@ -43,6 +46,14 @@ complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l max-tokens -x -d 
 complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l temperature -x -d 'Sampling temperature'
 complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l api -x -a 'auto openai anthropic' -d 'Wire format'
 complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l usage -d 'Print tokens, cost and latency'
+complete -c bankr-llm -n "__fish_seen_subcommand_from chat image" -l privacy -x -a 'standard zdr private' -d 'Privacy tier'
+complete -c bankr-llm -n "__fish_seen_subcommand_from chat" -l attach -r -F -d 'Send an image'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -s o -l output -r -F -d 'Where to write the image'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -s m -l model -x -a '(__bankr_llm_models)' -d 'Image model'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -s n -l count -x -a '1 2 3 4' -d 'How many images'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -l size -x -d 'Image size'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -l quality -x -d 'Image quality'
+complete -c bankr-llm -n "__fish_seen_subcommand_from image" -l timeout -x -d 'Seconds to wait'
 
 complete -c bankr-llm -n "__fish_seen_subcommand_from key; and not __fish_seen_subcommand_from set clear import status validate reveal" -a 'set clear import status validate reveal'
 complete -c bankr-llm -n "__fish_seen_subcommand_from set clear" -l api -d 'The agent API key'

@@ -22,7 +22,7 @@ if [ -d "$build" ]; then
 else
         CC=${CC:-clang} meson setup "$build" "$src" -Dfuzz=true
 fi
-targets="sse chat-wire json models term-sanitize flatpak-info safe-install"
+targets="sse chat-wire json models term-sanitize flatpak-info safe-install app-id image-type endpoint-route"
 ninja -C "$build" -j2 $(for t in $targets; do printf 'fuzz/fuzz-%s ' "$t"; done)
 
 scratch=$(mktemp -d)

@@ -7,7 +7,7 @@
 #   scripts/deps.sh deb     — to build the Debian package (scripts/build-deb.sh)
 set -eu
 
-BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libsqlite3-dev libdbus-1-dev systemd dbus dbus-bin"
+BUILD="meson ninja-build gcc pkg-config libsystemd-dev libcurl4-openssl-dev libjson-c-dev libsecret-1-dev libsqlite3-dev libdbus-1-dev libmicrohttpd-dev libssl-dev systemd dbus dbus-bin"
 RUN="libglib2.0-bin gnome-keyring libsecret-tools"
 TEST="bubblewrap python3 python3-dbus python3-gi python3-dbusmock polkitd pkexec strace clang libclang-rt-14-dev curl procps util-linux debootstrap systemd-container openssl nghttp2-proxy"
 # Man pages, completions, the examples and the Debian package (scripts/build-deb.sh).

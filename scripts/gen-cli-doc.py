@@ -32,6 +32,7 @@ SECTIONS = [
     ("bankr-llm credits add", [CLI, "credits", "add", "--help"]),
     ("bankr-llm credits auto", [CLI, "credits", "auto", "--help"]),
     ("bankr-llm chat", [CLI, "chat", "--help"]),
+    ("bankr-llm image", [CLI, "image", "--help"]),
     ("bankr-llm setup", [CLI, "setup", "--help"]),
     ("bankr-llm token", [CLI, "token", "--help"]),
     ("bankr-llm endpoint", [CLI, "endpoint", "--help"]),

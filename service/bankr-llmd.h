@@ -10,6 +10,7 @@
 #include <systemd/sd-event.h>
 
 #include "bankr-names.h"
+#include "chat-request.h"
 #include "util.h"
 
 typedef struct Keys Keys;       /* key.c: key sources and resolution */
@@ -20,7 +21,9 @@ typedef struct Credits Credits; /* credits.c */
 typedef struct Topup Topup;     /* topup.c */
 typedef struct Chat Chat;       /* chat.c + request.c */
 typedef struct Setup Setup;     /* setup.c */
+typedef struct Images Images;   /* images.c */
 typedef struct Polkit Polkit;   /* polkit.c */
+typedef struct Endpoint Endpoint; /* endpoint.c + tokens.c */
 typedef struct Usage Usage;     /* usage.c + ledger.c */
 struct LedgerRecord;
 
@@ -42,7 +45,9 @@ typedef struct Context {
         Topup *topup;
         Chat *chat;
         Setup *setup;
+        Images *images;
         Polkit *polkit;
+        Endpoint *endpoint;
         Usage *usage;
 } Context;
 
@@ -58,9 +63,13 @@ const char *context_gateway_url(Context *c);
 /* Normalised agent API base URL. Never NULL. */
 const char *context_api_url(Context *c);
 /* The local endpoint's base URL (Endpoint.Url, "http://127.0.0.1:PORT"),
- * or NULL/"" while it is not listening. Defined by the endpoint module;
- * setup.c uses it for the "endpoint" key mode. */
+ * or NULL while it is not listening (endpoint.c's). setup.c uses it for
+ * the "endpoint" key mode. */
 const char *context_endpoint_url(Context *c);
+/* Chat.DefaultPrivacy (chat.c's, persisted): the weakest tier any request
+ * of ours is sent at; chat requests and the endpoint's traffic are raised
+ * to it (the stronger tier wins). CHAT_PRIVACY_STANDARD before Chat exists. */
+ChatPrivacy context_default_privacy(Context *c);
 
 /* The Context's events (context.c): a module tells the Context, and the
  * Context tells the modules that react. No module calls another sideways.
@@ -68,9 +77,16 @@ const char *context_endpoint_url(Context *c);
  * key.c: the resolved key or URLs changed; Models and Credits refetch (or
  * stop fetching). */
 void context_key_changed(Context *c);
-/* request.c: the gateway answered a chat request with this HTTP status;
- * Credits reacts to 402 (exhausted at once, without another call). */
-void context_gateway_status(Context *c, long status);
+/* request.c (and the endpoint): the gateway answered a chat request with
+ * this HTTP status and error (type and message from the body, may be NULL);
+ * Credits reacts to a 402 that means the balance ran out (exhausted at once,
+ * without another call), not to one of type daily_budget_exceeded (the
+ * balance is fine; gateway_failure_for_402() in common/retry-policy.h). */
+void context_gateway_status(Context *c, long status, const char *type, const char *message);
+/* request.c (and the endpoint): the gateway said model is deprecated
+ * (X-Model-Deprecated) or retired (410), with its replacement (may be NULL).
+ * Models records it in its dicts and emits ModelDeprecated once per model. */
+void context_model_deprecated(Context *c, const char *model, const char *replacement);
 /* chat.c: a request that reached the gateway ended; Credits schedules one
  * coalesced refresh. */
 void context_request_finished(Context *c);

@@ -8,11 +8,24 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "image-type.h"
+#include "json-strict.h"
+#include "json-util.h"
+#include "bus-util.h"
 #include "log.h"
 #include "chat.h"
+#include "model-list.h"
+#include "models.h"
 #include "request.h"
+
+#define CHAT_SETTINGS_MAX_SIZE (1024U * 1024U)
 
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
@@ -37,7 +50,97 @@ struct Chat {
         unsigned max_total, max_per_caller; /* CHAT_MAX_*, or fewer if descriptors are short */
         sd_bus_slot *owner_match;
         sd_event_source *exit_source;
+        ChatPrivacy default_privacy; /* Chat.DefaultPrivacy, in settings.json as default_privacy */
 };
+
+ChatPrivacy chat_get_default_privacy(Chat *ch) {
+        return ch ? ch->default_privacy : CHAT_PRIVACY_STANDARD;
+}
+
+/* ---- settings (the file credits.c keeps low_threshold_usd in) ----------- */
+
+static char *settings_path(Chat *ch) {
+        char *p;
+        if (asprintf(&p, "%s/settings.json", ch->context->state_dir) < 0)
+                return NULL;
+        return p;
+}
+
+static void chat_load_settings(Chat *ch) {
+        _cleanup_free_ char *path = settings_path(ch), *data = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        json_object *o;
+        size_t size;
+        int r;
+
+        ch->default_privacy = CHAT_PRIVACY_STANDARD;
+        if (!path)
+                return;
+        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
+        if (r == -ENOENT)
+                return;
+        if (r < 0) {
+                log_warning_errno(r, "Failed to read %s: %m; the default privacy tier is \"standard\".", path);
+                return;
+        }
+        root = json_tokener_parse(data);
+        if (!json_object_object_get_ex(root, "default_privacy", &o))
+                return;
+        if (json_object_is_type(o, json_type_string) && chat_privacy_from_string(json_object_get_string(o)) >= 0)
+                ch->default_privacy = chat_privacy_from_string(json_object_get_string(o));
+        else {
+                /* Fail closed: a tier that cannot be read must not weaken
+                 * what the user asked for. */
+                ch->default_privacy = CHAT_PRIVACY_PRIVATE;
+                log_warning("default_privacy in %s is not \"standard\", \"zdr\" or \"private\"; using \"private\", "
+                            "the strongest, until it is set again.", path);
+        }
+}
+
+/* Rewrites settings.json with the new tier, keeping every other field; a
+ * file that cannot be read back exactly is left alone (-EBADMSG, *ret_why). */
+static int chat_save_settings(Chat *ch, ChatPrivacy p, char **ret_why) {
+        _cleanup_free_ char *path = settings_path(ch), *data = NULL, *text = NULL, *what = NULL;
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        const char *remedy = NULL;
+        size_t size;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
+        if (r >= 0) {
+                if (memchr(data, 0, size)) {
+                        if (asprintf(ret_why, "it holds NUL bytes; remove it or fix it by hand") < 0)
+                                return -ENOMEM;
+                        return -EBADMSG;
+                }
+                r = json_parse_strict(data, &root, &what, &remedy);
+                if (r == -EBADMSG) {
+                        if (asprintf(ret_why, "%s; %s", strna(what), strna(remedy)) < 0)
+                                return -ENOMEM;
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+        } else if (r != -ENOENT)
+                return r;
+        if (!root) {
+                root = json_object_new_object();
+                if (!root)
+                        return -ENOMEM;
+        }
+        r = json_add(root, "default_privacy", json_object_new_string(chat_privacy_to_string(p)));
+        if (r < 0)
+                return r;
+        r = json_to_text(root, &text);
+        if (r < 0)
+                return r;
+        r = mkdir_p(ch->context->state_dir, 0700);
+        if (r < 0)
+                return r;
+        return write_file_atomic(path, text, strlen(text), 0600);
+}
 
 /* The documented limits need CHAT_MAX_TOTAL * CHAT_FDS_PER_REQUEST +
  * CHAT_FD_RESERVE descriptors; main() raised the soft limit to the hard
@@ -278,39 +381,21 @@ fail:
 
 static const char *const option_names =
         "system, max_tokens, temperature, top_p, stop, api, fallback_models, timeout_s, connect_timeout_ms, "
-        "first_byte_timeout_ms, idle_timeout_ms";
+        "first_byte_timeout_ms, idle_timeout_ms, privacy, follow_replacement, images";
 
 /* Any integer type will do for an integer option (gdbus sends int32 for a
  * bare number); anything else is the wrong type. */
 static int read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
                         int64_t *ret, sd_bus_error *error) {
-        union {
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
-                uint64_t t;
-        } v;
         int64_t value;
         int k;
 
-        if (strlen(contents) != 1 || !strchr("ynqiuxt", contents[0]))
+        if (strlen(contents) != 1 || !strchr(BUS_INTEGER_TYPES, contents[0]))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be an integer (type u), not of type %s.", name, contents);
-        k = sd_bus_message_read_basic(m, contents[0], &v);
+        k = bus_read_integer(m, contents[0], &value);
         if (k < 0)
                 return k;
-        switch (contents[0]) {
-        case 'y': value = v.y; break;
-        case 'n': value = v.n; break;
-        case 'q': value = v.q; break;
-        case 'i': value = v.i; break;
-        case 'u': value = v.u; break;
-        case 'x': value = v.x; break;
-        default: value = v.t > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) v.t; break;
-        }
         if (value < lo || value > hi)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be between %" PRIi64 " and %" PRIi64 ", not %" PRIi64 ".",
@@ -363,7 +448,161 @@ static int read_string_list(sd_bus_message *m, const char *contents, const char 
         return 0;
 }
 
-static int read_options(sd_bus_message *m, RequestOptions *o, size_t *size, sd_bus_error *error) {
+/* Reads what fd holds, at most IMAGE_SIZE_MAX - *total bytes. A regular file
+ * (or memfd) is read from its start with pread(), bounded by the cap; a
+ * pipe or socket only as far as it can be read without waiting (poll with
+ * no timeout before each read): the caller writes the whole image and
+ * closes its end before the call. The event loop never waits on a caller. */
+static int read_image_fd(int fd, size_t limit, void **ret, size_t *ret_size, const char **ret_why) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n = 0, alloc = 0;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode)) {
+                *ret_why = "is a directory";
+                return -EISDIR;
+        }
+        if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+                if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > limit)
+                        return -EFBIG;
+                alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : limit + 1;
+                buf = malloc(alloc);
+                if (!buf)
+                        return -ENOMEM;
+                for (;;) {
+                        ssize_t l = pread(fd, buf + n, alloc - n, (off_t) n);
+                        if (l < 0 && errno == EINTR)
+                                continue;
+                        if (l < 0)
+                                return -errno;
+                        if (l == 0)
+                                break;
+                        n += (size_t) l;
+                        if (n > limit)
+                                return -EFBIG;
+                        if (n == alloc) { /* the file grew: one more round */
+                                size_t a = MIN(alloc * 2, limit + 1);
+                                uint8_t *p = a > alloc ? realloc(buf, a) : NULL;
+                                if (!p)
+                                        return a > alloc ? -ENOMEM : -EFBIG;
+                                buf = p;
+                                alloc = a;
+                        }
+                }
+        } else {
+                for (;;) {
+                        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                        ssize_t l;
+                        int p = poll(&pfd, 1, 0);
+
+                        if (p < 0 && errno == EINTR)
+                                continue;
+                        if (p < 0)
+                                return -errno;
+                        if (p == 0 || !(pfd.revents & (POLLIN | POLLHUP))) {
+                                *ret_why = "is a pipe or socket whose writer has not finished (write the whole image "
+                                           "and close your end before the call, or pass a file or memfd)";
+                                return -EAGAIN;
+                        }
+                        if (n + 65536 > alloc) {
+                                size_t a = MIN(MAX(alloc * 2, (size_t) 65536 * 2), limit + 65536 + 1);
+                                uint8_t *q = realloc(buf, a);
+                                if (!q)
+                                        return -ENOMEM;
+                                buf = q;
+                                alloc = a;
+                        }
+                        l = read(fd, buf + n, MIN(alloc - n, (size_t) 65536));
+                        if (l < 0 && errno == EINTR)
+                                continue;
+                        if (l < 0 && errno == EAGAIN)
+                                continue; /* poll said readable; look again */
+                        if (l < 0)
+                                return -errno;
+                        if (l == 0)
+                                break;
+                        n += (size_t) l;
+                        if (n > limit)
+                                return -EFBIG;
+                }
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
+static int read_images(sd_bus_message *m, const char *contents, RequestOptions *o, const ChatMessage *msgs,
+                       size_t n_msgs, sd_bus_error *error) {
+        size_t total = 0;
+        int k;
+
+        if (!streq(contents, "a(uh)"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Option images must be a list of (message index, file descriptor) (type a(uh)), "
+                                         "not of type %s.", contents);
+        k = sd_bus_message_enter_container(m, 'a', "(uh)");
+        if (k < 0)
+                return k;
+        for (;;) {
+                _cleanup_free_ void *data = NULL;
+                const char *why = NULL, *mime;
+                size_t size = 0;
+                uint32_t idx;
+                int fd;
+
+                k = sd_bus_message_read(m, "(uh)", &idx, &fd);
+                if (k < 0)
+                        return k;
+                if (k == 0)
+                        break;
+                size_t nth = o->n_images + 1;
+                if (o->n_images >= IMAGE_MAX_PER_REQUEST)
+                        return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                                 "Option images holds more than %u images, the limit for one request.",
+                                                 IMAGE_MAX_PER_REQUEST);
+                if (idx >= n_msgs)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Image %zu is for message %" PRIu32 ", but there are only %zu messages "
+                                                 "(indexes from 0).", nth, idx, n_msgs);
+                if (!streq(msgs[idx].role, "user"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Image %zu is for message %" PRIu32 ", a %s message; images go with user "
+                                                 "messages.", nth, idx, msgs[idx].role);
+                k = read_image_fd(fd, IMAGE_SIZE_MAX - total, &data, &size, &why);
+                if (k == -EFBIG)
+                        return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
+                                                 "Image %zu is larger than the %zu MiB the images of one request may hold "
+                                                 "in all; scale it down.", nth, IMAGE_SIZE_MAX / 1024 / 1024);
+                if (k == -ENOMEM)
+                        return k;
+                if (k < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Image %zu cannot be read: the file "
+                                                 "descriptor %s.", nth, why ?: strerror(-k));
+                mime = image_type_detect(data, size);
+                if (!mime)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Image %zu (%zu bytes) is not a PNG, JPEG, GIF or WebP image (checked by "
+                                                 "its content).", nth, size);
+                ChatImage *ni = realloc(o->images, (o->n_images + 1) * sizeof(ChatImage));
+                if (!ni)
+                        return -ENOMEM;
+                o->images = ni;
+                void **nd = realloc(o->image_data, (o->n_images + 1) * sizeof(void *));
+                if (!nd)
+                        return -ENOMEM;
+                o->image_data = nd;
+                o->images[o->n_images] = (ChatImage) { .message = idx, .mime = mime, .data = data, .size = size };
+                o->image_data[o->n_images] = TAKE_PTR(data);
+                o->n_images++;
+                total += size;
+        }
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_options(sd_bus_message *m, RequestOptions *o, const ChatMessage *msgs, size_t n_msgs, size_t *size,
+                        sd_bus_error *error) {
         _cleanup_strv_free_ char **seen = NULL;
         int k;
 
@@ -466,6 +705,33 @@ static int read_options(sd_bus_message *m, RequestOptions *o, size_t *size, sd_b
                         if (k < 0)
                                 return k;
                         o->idle_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
+                } else if (streq(name, "privacy")) {
+                        const char *t;
+                        if (!streq(contents, "s"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option privacy must be a string (type s), not of type %s.", contents);
+                        k = sd_bus_message_read_basic(m, 's', &t);
+                        if (k < 0)
+                                return k;
+                        if (chat_privacy_from_string(t) < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option privacy is \"%s\": use \"standard\", \"zdr\" (zero data "
+                                                         "retention) or \"private\" (TEE compute).", t);
+                        o->privacy = chat_privacy_from_string(t);
+                } else if (streq(name, "follow_replacement")) {
+                        int b;
+                        if (!streq(contents, "b"))
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option follow_replacement must be a boolean (type b), not of type %s.",
+                                                         contents);
+                        k = sd_bus_message_read_basic(m, 'b', &b);
+                        if (k < 0)
+                                return k;
+                        o->follow_replacement = b;
+                } else if (streq(name, "images")) {
+                        k = read_images(m, contents, o, msgs, n_msgs, error);
+                        if (k < 0)
+                                return k;
                 } else
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
                                                  name, option_names);
@@ -498,9 +764,17 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         _cleanup_(request_freep) Request *req = NULL;
         ChatMessage *msgs = NULL;
         size_t n_msgs = 0, size = 0;
-        const char *model, *sender;
+        const char *model, *sender, *app;
         uint32_t o_max_tokens;
         int k;
+
+        /* Who is asking, first: this may park the call until the bus daemon
+         * has said, and the call then runs again from the top. Nothing may
+         * be consumed before that: an image passed as a pipe can be read
+         * only once. */
+        k = context_caller_app(ch->context, m, &app, error);
+        if (k <= 0)
+                return k < 0 ? k : 1;
 
         k = sd_bus_message_read(m, "s", &model);
         if (k < 0)
@@ -512,10 +786,33 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
         if (k < 0)
                 return k;
         /* From here on msgs belong to a request or are freed below. */
-        k = read_options(m, &o, &size, error);
+        k = read_options(m, &o, msgs, n_msgs, &size, error);
         if (k >= 0 && size > CHAT_TEXT_LIMIT)
                 k = sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED,
                                       "The messages hold more than 4 MiB of text, the limit for one request.");
+        /* Images only for models that take them, when the list says so
+         * (a model without a record is the gateway's to judge). */
+        for (size_t i = 0; k >= 0 && o.n_images > 0 && i <= strv_length(o.fallback_models); i++) {
+                const char *id = i == 0 ? model : o.fallback_models[i - 1];
+                _cleanup_free_ char *bare = NULL;
+                const Model *rec;
+                size_t n;
+
+                (void) chat_privacy_from_model_suffix(id, &n);
+                bare = strndup(id, n);
+                if (!bare) {
+                        k = -ENOMEM;
+                        break;
+                }
+                rec = models_find(ch->context->models, bare);
+                if (rec && !strv_contains(rec->input, "image"))
+                        k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "The model \"%s\" does not take images (its input is text only); pick one "
+                                              "whose input includes image (\"bankr-llm models\" lists them), or send "
+                                              "the request without images.", id);
+        }
+        /* The stronger tier wins: the option, or the default. */
+        o.privacy = chat_privacy_max(o.privacy, ch->default_privacy);
         if (k >= 0 && strv_contains(o.fallback_models, model))
                 k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                       "Option fallback_models names the model \"%s\" itself.", model);
@@ -552,15 +849,10 @@ static int chat_call(sd_bus_message *m, Chat *ch, bool complete, sd_bus_error *e
                                         "No Bankr LLM Gateway key is configured. Set one with \"bankr-llm key set\", "
                                         "or put it in BANKR_LLM_KEY or llmKey in ~/.bankr/config.json.");
 
-        /* Who is asking (this may park the call until the bus daemon has
-         * said), and whether its budget allows one more request. */
+        /* Whether the caller's budget allows one more request. */
         {
-                const char *app;
                 double estimate;
 
-                k = context_caller_app(ch->context, m, &app, error);
-                if (k <= 0)
-                        return k < 0 ? k : 1;
                 k = context_request_admit(ch->context, app, model, size, o_max_tokens, &estimate, error);
                 if (k < 0)
                         return k;
@@ -608,12 +900,47 @@ static int method_complete(sd_bus_message *m, void *userdata, sd_bus_error *erro
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Chat *ch = userdata;
+        if (streq(property, "DefaultPrivacy"))
+                return sd_bus_message_append(reply, "s", chat_privacy_to_string(ch->default_privacy));
         return sd_bus_message_append(reply, "u", (uint32_t) ch->n_active);
+}
+
+static int property_set_default_privacy(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                        sd_bus_message *value, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *why = NULL;
+        Chat *ch = userdata;
+        const char *t;
+        ChatPrivacy p;
+        int r;
+
+        r = sd_bus_message_read(value, "s", &t);
+        if (r < 0)
+                return r;
+        p = chat_privacy_from_string(t);
+        if (p < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "DefaultPrivacy is \"%s\": use \"standard\", \"zdr\" or \"private\".", t);
+        if (p == ch->default_privacy)
+                return 0;
+        r = chat_save_settings(ch, p, &why);
+        if (r == -EBADMSG)
+                return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
+                                         "Cannot save the default privacy tier: %s/settings.json was left untouched, "
+                                         "because %s.", ch->context->state_dir, strna(why));
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to save the default privacy tier in %s/settings.json: %m",
+                                               ch->context->state_dir);
+        ch->default_privacy = p;
+        log_info("Default privacy tier set to %s.", chat_privacy_to_string(p));
+        (void) sd_bus_emit_properties_changed(bus, OBJECT_PATH, IFACE_CHAT, "DefaultPrivacy", NULL);
+        return 0;
 }
 
 const sd_bus_vtable chat_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("ActiveRequests", "u", property_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_WRITABLE_PROPERTY("DefaultPrivacy", "s", property_get, property_set_default_privacy, 0,
+                                 SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Start", SD_BUS_ARGS("s", model, "a(ss)", messages, "a{sv}", options),
                                 SD_BUS_RESULT("o", request), method_start, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Complete", SD_BUS_ARGS("s", model, "a(ss)", messages, "a{sv}", options),
@@ -643,6 +970,7 @@ int chat_new(Context *c, Chat **ret) {
         ch->context = c;
         ch->next_id = 1;
         chat_size_limits(ch);
+        chat_load_settings(ch);
         /* For tests: shorter linger and backoff than the documented ones. */
         ch->linger_usec = getenv_msec("BANKR_LLMD_REQUEST_LINGER_MS", CHAT_LINGER_USEC_DEFAULT, 0, 24 * 3600 * 1000);
         ch->backoff_base_usec = getenv_msec("BANKR_LLMD_RETRY_BASE_MS", RETRY_BACKOFF_BASE_USEC_DEFAULT, 0, 24 * 3600 * 1000);

@@ -10,3 +10,5 @@
 int chat_new(Context *c, Chat **ret);
 Chat *chat_free(Chat *ch);
 extern const sd_bus_vtable chat_vtable[];
+/* Chat.DefaultPrivacy, for the Context's context_default_privacy(). */
+ChatPrivacy chat_get_default_privacy(Chat *ch);

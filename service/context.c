@@ -8,7 +8,10 @@
  * lifetime.
  */
 #include "bankr-llmd.h"
+#include "chat.h"
+#include "retry-policy.h"
 #include "credits.h"
+#include "endpoint.h"
 #include "key.h"
 #include "model-list.h"
 #include "models.h"
@@ -33,6 +36,14 @@ const char *context_api_url(Context *c) {
         return keys_get_api_url(c->keys);
 }
 
+const char *context_endpoint_url(Context *c) {
+        return endpoint_get_url(c->endpoint);
+}
+
+ChatPrivacy context_default_privacy(Context *c) {
+        return c->chat ? chat_get_default_privacy(c->chat) : CHAT_PRIVACY_STANDARD;
+}
+
 /* --- events ------------------------------------------------------------- */
 
 void context_key_changed(Context *c) {
@@ -42,9 +53,17 @@ void context_key_changed(Context *c) {
                 credits_key_changed(c->credits);
 }
 
-void context_gateway_status(Context *c, long status) {
+void context_gateway_status(Context *c, long status, const char *type, const char *message) {
+        /* A daily budget is not an empty balance: Credits stays as it is. */
+        if (status == 402 && !gateway_failure_exhausts_credits(gateway_failure_for_402(type, message)))
+                return;
         if (c->credits)
                 credits_gateway_status(c->credits, status);
+}
+
+void context_model_deprecated(Context *c, const char *model, const char *replacement) {
+        if (c->models && model)
+                models_note_deprecated(c->models, model, replacement);
 }
 
 void context_request_finished(Context *c) {

@@ -21,7 +21,7 @@ struct Fetcher {
 
         HttpRequest *request; /* in flight */
         FetcherWaiter *waiting;
-        size_t n_waiting;
+        size_t n_waiting, n_waiting_allocated;
 
         sd_event_source *timer;
         uint64_t timer_accuracy_usec;
@@ -104,10 +104,9 @@ int fetcher_join(Fetcher *f, sd_bus_message *m, unsigned kind) {
         int r;
 
         /* Room first: once the fetch is out, adding the caller cannot fail. */
-        w = reallocarray(f->waiting, f->n_waiting + 1, sizeof(FetcherWaiter));
+        w = GREEDY_REALLOC(f->waiting, f->n_waiting_allocated, f->n_waiting + 1);
         if (!w)
                 return -ENOMEM;
-        f->waiting = w;
         if (!f->request) {
                 r = fetcher_start(f);
                 if (r < 0)
@@ -125,7 +124,7 @@ void fetcher_reply_all(Fetcher *f, const sd_bus_error *e) {
         FetcherWaiter *w = TAKE_PTR(f->waiting);
         size_t n = f->n_waiting;
 
-        f->n_waiting = 0;
+        f->n_waiting = f->n_waiting_allocated = 0;
         for (size_t i = 0; i < n; i++) {
                 int r = f->ops->reply(w[i].message, w[i].kind, e, f->userdata);
                 if (r < 0)

@@ -94,6 +94,7 @@ struct HttpRequest {
         bool headers_done;
         bool buffering;
         bool progress_by_caller;
+        bool paused; /* on_body said HTTP_BODY_PAUSE */
         unsigned n_sends; /* times curl was about to send the request */
         size_t rx_since_progress; /* buffered body bytes since the last progress */
 
@@ -1153,6 +1154,12 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata) {
                 http_request_abort(hr, k);
                 return 0;
         }
+        if (k == HTTP_BODY_PAUSE) {
+                /* libcurl keeps these bytes and offers them again after
+                 * http_request_unpause(). */
+                hr->paused = true;
+                return CURL_WRITEFUNC_PAUSE;
+        }
         return len;
 }
 
@@ -1260,6 +1267,18 @@ const char *http_request_get_header(HttpRequest *hr, const char *name) {
                 return v;
         }
         return NULL;
+}
+
+const char *http_request_get_header_line(HttpRequest *hr, size_t i) {
+        return hr && i < hr->n_response_headers ? hr->response_headers[i] : NULL;
+}
+
+void http_request_unpause(HttpRequest *hr) {
+        if (!hr || !hr->paused || hr->state != HTTP_REQUEST_RUNNING)
+                return;
+        hr->paused = false;
+        /* May call write_cb (and so on_body) at once, with the kept bytes. */
+        (void) curl_easy_pause(hr->curl, CURLPAUSE_CONT);
 }
 
 const char *http_request_get_error_message(HttpRequest *hr) {

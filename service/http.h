@@ -21,7 +21,9 @@
  *    this response's body (e.g. a non-2xx error body while streaming), or 0.
  *  - on_body(hr, data, n): streamed body pieces; when unset, the body is
  *    buffered (up to the max body size) and read with http_request_get_body().
- *    Return <0 to abort the transfer.
+ *    Return <0 to abort the transfer, HTTP_BODY_PAUSE to refuse these
+ *    bytes for now (libcurl pauses and offers them again after
+ *    http_request_unpause()), or 0.
  *  - on_done(hr, error): exactly once per started request that was neither
  *    cancelled nor freed. error is 0 when a complete answer arrived, whatever
  *    its status (check http_request_get_status()), else a negative errno:
@@ -58,6 +60,9 @@ typedef struct HttpRequest HttpRequest;
 
 /* Return value of on_headers: buffer this response's body, don't stream it. */
 #define HTTP_BODY_BUFFER 1
+/* Return value of on_body: these bytes were not taken; pause the transfer
+ * (backpressure) and offer them again after http_request_unpause(). */
+#define HTTP_BODY_PAUSE 2
 
 typedef int (*http_send_handler_t)(HttpRequest *hr, unsigned n, void *userdata);
 typedef int (*http_headers_handler_t)(HttpRequest *hr, long status, void *userdata);
@@ -129,6 +134,12 @@ const char *http_request_get_body(HttpRequest *hr, size_t *ret_len);
 /* Response header of the last response (case-insensitive name), value
  * without surrounding blanks, or NULL. */
 const char *http_request_get_header(HttpRequest *hr, const char *name);
+/* The i-th response header line ("Name: value", no line break) of the
+ * last response, in the order received, or NULL past the last one. */
+const char *http_request_get_header_line(HttpRequest *hr, size_t i);
+/* Resumes a transfer that on_body paused with HTTP_BODY_PAUSE; the kept
+ * bytes may reach on_body before this returns. No-op when not paused. */
+void http_request_unpause(HttpRequest *hr);
 /* A short sentence saying what went wrong, or NULL when nothing did. */
 const char *http_request_get_error_message(HttpRequest *hr);
 /* Time from start to the first response byte and to completion, in µs;

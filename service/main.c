@@ -14,6 +14,7 @@
 #include "keyring.h"
 #include "log.h"
 #include "chat.h"
+#include "images.h"
 #include "credits.h"
 #include "key.h"
 #include "models.h"
@@ -21,6 +22,7 @@
 #include "topup.h"
 #include "polkit.h"
 #include "usage.h"
+#include "endpoint.h"
 
 static void help(void) {
         printf("Usage: bankr-llmd [OPTIONS]\n\n"
@@ -31,7 +33,9 @@ static void help(void) {
                "     --version    Show the version\n"
                "  -v --verbose    Log debug messages\n\n"
                "Environment: BANKR_LLM_KEY, BANKR_API_KEY, BANKR_LLM_URL, BANKR_API_URL,\n"
-               "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME.\n"
+               "BANKR_CONFIG (default ~/.bankr/config.json), XDG_CACHE_HOME, XDG_CONFIG_HOME,\n"
+               "XDG_STATE_HOME (endpoint port and tokens), XDG_RUNTIME_DIR (endpoint socket),\n"
+               "BANKR_LLMD_ENDPOINT_PORT (the endpoint's first port to try; 0: any).\n"
                "Reference: docs/dbus-api.md and the interface XML in share/dbus-1/interfaces.\n");
 }
 
@@ -79,8 +83,10 @@ static Context *context_free(Context *c) {
                 return NULL;
         /* Modules first (they hold bus slots and event sources), keyring last
          * but before the keys it may still call back into. */
+        c->endpoint = endpoint_free(c->endpoint);
         c->chat = chat_free(c->chat);
         c->usage = usage_free(c->usage); /* after chat, which books into it; writes what is queued */
+        c->images = images_free(c->images);
         c->setup = setup_free(c->setup);
         c->topup = topup_free(c->topup);
         c->credits = credits_free(c->credits);
@@ -185,6 +191,8 @@ static int export(Context *c) {
                 { IFACE_CHAT, chat_vtable, offsetof(Context, chat) },
                 { IFACE_SETUP, setup_vtable, offsetof(Context, setup) },
                 { IFACE_USAGE, usage_vtable, offsetof(Context, usage) },
+                { IFACE_IMAGES, images_vtable, offsetof(Context, images) },
+                { IFACE_ENDPOINT, endpoint_vtable, offsetof(Context, endpoint) },
         };
         int r;
 
@@ -212,6 +220,7 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return sd_event_exit(c->event, -EEXIST);
         }
 
+        endpoint_start(c->endpoint);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
         log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));
         return 0;
@@ -295,9 +304,15 @@ static int run(int argc, char *argv[]) {
         r = chat_new(c, &c->chat);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up chat: %m");
+        r = images_new(c, &c->images);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up image generation: %m");
         r = setup_new(c, &c->setup);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up tool integration: %m");
+        r = endpoint_new(c, &c->endpoint);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the local endpoint: %m");
 
         r = export(c);
         if (r < 0)

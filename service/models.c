@@ -46,6 +46,10 @@ struct Models {
         bool key_rejected; /* 401/403: no background fetches until the key changes */
 
         Fetcher *fetcher; /* GET /v1/models, Refresh() calls sharing it, the next background refresh */
+
+        /* Deprecations the gateway reported on answers in this run (id,
+         * replacement or ""), announced once each with ModelDeprecated. */
+        char **deprecated; /* pairs: id, replacement */
         uint64_t ttl_usec;
 };
 
@@ -390,7 +394,50 @@ const ModelList *models_list(Models *m) {
 
 /* --- D-Bus -------------------------------------------------------------- */
 
-static int append_model(sd_bus_message *reply, const Model *md) {
+/* The replacement known for id from an answer ("" for none), or NULL when
+ * no answer said it is deprecated. */
+static const char *models_runtime_replacement(Models *m, const char *id) {
+        for (char **p = m->deprecated; p && p[0] && p[1]; p += 2)
+                if (streq(p[0], id))
+                        return p[1];
+        return NULL;
+}
+
+void models_note_deprecated(Models *m, const char *model, const char *replacement) {
+        _cleanup_free_ char *id = NULL;
+        const char *known;
+        size_t n;
+
+        /* Privacy suffixes are no part of the model. */
+        (void) chat_privacy_from_model_suffix(model, &n);
+        id = strndup(model, n);
+        if (!id)
+                return;
+        known = models_runtime_replacement(m, id);
+        if (known && (streq(known, strempty(replacement)) || isempty(replacement)))
+                return; /* announced already */
+        if (known) { /* a replacement named now: update it, no second signal */
+                for (char **p = m->deprecated; p && p[0] && p[1]; p += 2)
+                        if (streq(p[0], id))
+                                (void) free_and_strdup(&p[1], replacement);
+        } else if (strv_extend(&m->deprecated, id) < 0 || strv_extend(&m->deprecated, strempty(replacement)) < 0) {
+                log_oom();
+                return;
+        }
+        if (!m->context->bus)
+                return;
+        if (!known) {
+                log_info("The gateway says %s is deprecated%s%s.", id, isempty(replacement) ? "" : "; its replacement is ",
+                         strempty(replacement));
+                (void) sd_bus_emit_signal(m->context->bus, OBJECT_PATH, IFACE_MODELS, "ModelDeprecated", "ss", id,
+                                          strempty(replacement));
+        }
+        if (model_list_find(m->list, id))
+                (void) sd_bus_emit_properties_changed(m->context->bus, OBJECT_PATH, IFACE_MODELS, "Models", NULL);
+}
+
+static int append_model_full(Models *m, sd_bus_message *reply, const Model *md) {
+        const char *repl = m ? models_runtime_replacement(m, md->id) : NULL;
         int r;
 
         r = sd_bus_message_open_container(reply, 'a', "{sv}");
@@ -405,11 +452,31 @@ static int append_model(sd_bus_message *reply, const Model *md) {
         r = bus_append_dict_strv(reply, "input", md->input);
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(reply, "{sv}", "pricing", "a{sd}", 4, "input", md->price_input, "output",
-                                  md->price_output, "cache_read", md->price_cache_read, "cache_write",
-                                  md->price_cache_write);
+        /* image_output (USD per generated image) only for models that
+         * have it. */
+        if (md->price_image_output > 0)
+                r = sd_bus_message_append(reply, "{sv}", "pricing", "a{sd}", 5, "input", md->price_input, "output",
+                                          md->price_output, "cache_read", md->price_cache_read, "cache_write",
+                                          md->price_cache_write, "image_output", md->price_image_output);
+        else
+                r = sd_bus_message_append(reply, "{sv}", "pricing", "a{sd}", 4, "input", md->price_input, "output",
+                                          md->price_output, "cache_read", md->price_cache_read, "cache_write",
+                                          md->price_cache_write);
         if (r < 0)
                 return r;
+        r = bus_append_dict_strv(reply, "output", md->output);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(reply, "{sv}{sv}", "zdr", "b", md->zdr, "private", "b", md->private_tier);
+        if (r < 0)
+                return r;
+        /* Deprecation once known: from the list, or from an answer. */
+        if (md->deprecated || repl) {
+                r = sd_bus_message_append(reply, "{sv}{sv}", "deprecated", "b", true, "replacement", "s",
+                                          !isempty(repl) ? repl : strempty(md->replacement));
+                if (r < 0)
+                        return r;
+        }
         return sd_bus_message_close_container(reply);
 }
 
@@ -429,7 +496,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (r < 0)
                 return r;
         for (size_t i = 0; i < m->list->n; i++) {
-                r = append_model(reply, &m->list->models[i]);
+                r = append_model_full(m, reply, &m->list->models[i]);
                 if (r < 0)
                         return r;
         }
@@ -504,7 +571,7 @@ static int method_get(sd_bus_message *msg, void *userdata, sd_bus_error *error) 
         r = sd_bus_message_new_method_return(msg, &reply);
         if (r < 0)
                 return r;
-        r = append_model(reply, md);
+        r = append_model_full(m, reply, md);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -519,6 +586,7 @@ const sd_bus_vtable models_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("Get", SD_BUS_ARGS("s", id), SD_BUS_RESULT("a{sv}", model), method_get,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("ModelDeprecated", SD_BUS_ARGS("s", id, "s", replacement), 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -565,6 +633,7 @@ Models *models_free(Models *m) {
         model_list_free(m->catalog);
         model_list_free(m->list);
         model_list_free(m->cache);
+        strv_free(m->deprecated);
         free(m->list_url);
         free(m->cache_url);
         free(m);

@@ -33,5 +33,12 @@ extern const sd_bus_vtable models_vtable[];
 void models_key_changed(Models *m);
 /* The current record for id, or NULL. Valid until the next loop iteration. */
 const struct Model *models_find(Models *m, const char *id);
+/* The Context's model_deprecated event: an answer said model (a ":zdr"/
+ * ":private" suffix is dropped) is deprecated or retired, with replacement
+ * (NULL or "": none named). The first time per model and run it emits
+ * ModelDeprecated(id, replacement); the Models dicts carry deprecated and
+ * replacement from then on. A model only the list flags is not announced:
+ * the signal is about models someone uses. */
+void models_note_deprecated(Models *m, const char *model, const char *replacement);
 /* The whole current list (live, cached or catalog). */
 const struct ModelList *models_list(Models *m);

@@ -59,7 +59,7 @@ struct PolkitQuery {
 
         /* Answers for this message, valid until its re-run is over. */
         Verdict *verdicts;
-        size_t n_verdicts;
+        size_t n_verdicts, n_verdicts_allocated;
         sd_event_source *forget_source;
 };
 
@@ -244,10 +244,8 @@ static void polkit_query_complete(PolkitQuery *q, const char *denial) {
         else
                 log_debug("polkit: \"%s\" granted for %s.", q->action, strna(q->sender));
 
-        v = reallocarray(q->verdicts, q->n_verdicts + 1, sizeof(Verdict));
-        if (!v)
+        if (!GREEDY_REALLOC(q->verdicts, q->n_verdicts_allocated, q->n_verdicts + 1))
                 goto fail;
-        q->verdicts = v;
         v = &q->verdicts[q->n_verdicts];
         *v = (Verdict) {};
         if (denial) {

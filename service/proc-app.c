@@ -9,14 +9,20 @@
 #include "log.h"
 #include "proc-app.h"
 
+/* Reads /proc/PID/NAME, at most max bytes. */
+static int read_proc_file(pid_t pid, const char *name, size_t max, char **ret_buf, size_t *ret_size) {
+        char path[64];
+
+        (void) snprintf(path, sizeof(path), "/proc/%i/%s", (int) pid, name);
+        return read_full_file(path, max, ret_buf, ret_size);
+}
+
 int pid_flatpak_app(pid_t pid, char **ret_app_id) {
         _cleanup_free_ char *buf = NULL;
-        char path[64];
         size_t size = 0;
         int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/%i/cgroup", (int) pid);
-        r = read_full_file(path, 64 * 1024, &buf, &size);
+        r = read_proc_file(pid, "cgroup", 64 * 1024, &buf, &size);
         if (r == -ENOENT)
                 return -ESRCH;
         if (r < 0)
@@ -30,8 +36,7 @@ int pid_flatpak_app(pid_t pid, char **ret_app_id) {
                 goto unnamed;
         buf = mfree(buf);
 
-        (void) snprintf(path, sizeof(path), "/proc/%i/root/.flatpak-info", (int) pid);
-        r = read_full_file(path, 64 * 1024, &buf, &size);
+        r = read_proc_file(pid, "root/.flatpak-info", 64 * 1024, &buf, &size);
         if (r == -ENOENT) {
                 /* No such file, or no such process any more: only the first is
                  * an answer. */
@@ -60,12 +65,10 @@ unnamed:
 
 static int pid_unit_app(pid_t pid, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        char path[64];
         size_t size = 0;
         int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/%i/cgroup", (int) pid);
-        r = read_full_file(path, 64 * 1024, &buf, &size);
+        r = read_proc_file(pid, "cgroup", 64 * 1024, &buf, &size);
         if (r < 0)
                 return r;
         return app_id_from_cgroup(buf, size, ret);
@@ -73,12 +76,10 @@ static int pid_unit_app(pid_t pid, char **ret) {
 
 static int pid_comm(pid_t pid, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        char path[64];
         size_t size = 0;
         int r;
 
-        (void) snprintf(path, sizeof(path), "/proc/%i/comm", (int) pid);
-        r = read_full_file(path, 4096, &buf, &size);
+        r = read_proc_file(pid, "comm", 4096, &buf, &size);
         if (r < 0)
                 return r;
         while (size > 0 && (buf[size - 1] == '\n' || buf[size - 1] == ' '))

@@ -10,7 +10,13 @@
 #include <stdarg.h>
 #include <sys/random.h>
 
+#include <ctype.h>
+#include <strings.h>
+#include <time.h>
+
 #include "chat-cost.h"
+#include "http-error.h"
+#include "json-util.h"
 #include "gateway.h"
 #include "http.h"
 #include "keyfmt.h"
@@ -67,6 +73,13 @@ struct Request {
         ChatUsage usage;
         uint64_t start_usec, first_delta_usec, end_usec;
 
+        /* What the gateway said about privacy and the model (headers). */
+        ChatPrivacy privacy_tier; /* X-Privacy-Tier of the last answer, _CHAT_PRIVACY_INVALID: none */
+        bool deprecated;          /* X-Model-Deprecated: true on the answer */
+        char *replacement;        /* X-Model-Replacement, checked as a model id */
+        bool followed;            /* a 410's replacement was taken already */
+        bool privacy_downgraded;  /* the answer came at a weaker tier: aborted */
+
         /* The failure to report if nothing better comes. */
         const char *error_name;
         char *error_message;
@@ -91,6 +104,11 @@ static const char *const request_state_table[_REQUEST_STATE_MAX] = {
 DEFINE_STRING_TABLE_TO_STRING(request_state, RequestState, "unknown");
 
 void request_options_done(RequestOptions *o) {
+        for (size_t i = 0; o->image_data && i < o->n_images; i++)
+                free(o->image_data[i]);
+        o->image_data = mfree(o->image_data);
+        o->images = mfree(o->images);
+        o->n_images = 0;
         o->system = mfree(o->system);
         o->stop = strv_free(o->stop);
         o->fallback_models = strv_free(o->fallback_models);
@@ -186,6 +204,7 @@ int request_new(Context *c, uint64_t id, const char *owner, sd_bus_message *comp
         req->id = id;
         req->state = REQUEST_PENDING;
         req->stop_reason = CHAT_STOP_NONE;
+        req->privacy_tier = _CHAT_PRIVACY_INVALID;
         req->owner = strdup(owner);
         if (!req->owner || req->n_models == 0 ||
             (!complete && asprintf(&req->path, REQUEST_PATH_PREFIX "/%" PRIu64, id) < 0)) {
@@ -221,6 +240,7 @@ Request *request_free(Request *req) {
         free(req->body);
         free(req->text);
         free(req->answered_model);
+        free(req->replacement);
         free(req->error_message);
         free(req->owner);
         free(req->path);
@@ -348,6 +368,30 @@ static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* The record of a model id, also when it carries a ":zdr"/":private"
+ * suffix: privacy is a routing constraint, not part of the model. */
+static const Model *request_find_model(Request *req, const char *id) {
+        _cleanup_free_ char *bare = NULL;
+        size_t n;
+
+        if (!id)
+                return NULL;
+        (void) chat_privacy_from_model_suffix(id, &n);
+        if (n == strlen(id))
+                return models_find(req->context->models, id);
+        bare = strndup(id, n);
+        return bare ? models_find(req->context->models, bare) : NULL;
+}
+
+/* The tier the current attempt asks for: the option (already raised to
+ * Chat.DefaultPrivacy), the model's suffix and the URL's tier endpoint. */
+static ChatPrivacy request_expected_privacy(Request *req) {
+        ChatPrivacy p = req->options.privacy;
+
+        p = chat_privacy_max(p, chat_privacy_from_model_suffix(request_model(req), NULL));
+        return chat_privacy_max(p, chat_privacy_from_url(context_gateway_url(req->context)));
+}
+
 static double usec_to_ms(uint64_t a, uint64_t b) {
         return b > a ? (double) (b - a) / USEC_PER_MSEC : 0.0;
 }
@@ -359,9 +403,9 @@ static void request_settle_cost(Request *req) {
 
         /* Price by the id we asked for (the record we know), else by the
          * answered one. */
-        rec = models_find(req->context->models, request_model(req));
+        rec = request_find_model(req, request_model(req));
         if (!rec && req->answered_model)
-                rec = models_find(req->context->models, req->answered_model);
+                rec = request_find_model(req, req->answered_model);
         req->cost_usd = rec ? chat_cost_usd(&req->usage, rec->price_input, rec->price_output, rec->price_cache_read,
                                             rec->price_cache_write)
                             : 0.0;
@@ -383,16 +427,25 @@ void request_get_record(const Request *req, LedgerRecord *ret) {
                 .latency_first_ms = req->first_delta_usec ? usec_to_ms(req->start_usec, req->first_delta_usec) : 0.0,
                 .latency_total_ms = usec_to_ms(req->start_usec, req->end_usec),
                 .attempts = req->attempts,
-                .privacy_tier = (char *) "",
+                .privacy_tier = (char *) (req->privacy_tier >= 0 ? chat_privacy_to_string(req->privacy_tier) : ""),
         };
 }
 
+/* The one place the info dict of Finished and Complete is assembled; the
+ * ledger's record (request_get_record()) carries the same numbers. */
 static int request_append_info(Request *req, sd_bus_message *m) {
         const char *id = req->answered_model ?: request_model(req);
         double cost = req->cost_usd;
         int k;
 
         k = sd_bus_message_open_container(m, 'a', "{sv}");
+        if (k < 0)
+                return k;
+        k = sd_bus_message_append(m, "{sv}{sv}{sv}",
+                                  "privacy_tier", "s",
+                                  req->privacy_tier >= 0 ? chat_privacy_to_string(req->privacy_tier) : "",
+                                  "deprecated", "b", req->deprecated,
+                                  "replacement", "s", strempty(req->replacement));
         if (k < 0)
                 return k;
         k = sd_bus_message_append(m, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
@@ -732,6 +785,57 @@ static char *closest_models_hint(Request *req) {
         return s;
 }
 
+/* When a daily budget will let requests through again, if the gateway
+ * says so: a Retry-After (wait, in µs), or a reset time in the error body
+ * (resets_at / reset_at / resetAt, an ISO 8601 time or Unix seconds).
+ * The documented budget is a trailing 24 hours without a reset time, so
+ * usually there is none: then the sentence says how it works. */
+static char *daily_budget_reset_hint(Request *req, const char *body, size_t len, uint64_t wait_usec) {
+        static const char *const keys[] = { "resets_at", "reset_at", "resetAt", "resetsAt", "reset" };
+        _cleanup_(json_object_putp) json_object *root = NULL;
+        char *s = NULL;
+
+        if (wait_usec != UINT64_MAX && wait_usec > 0) {
+                uint64_t min = (wait_usec + 59 * USEC_PER_SEC) / (60 * USEC_PER_SEC);
+                if (min < 120)
+                        (void) asprintf(&s, "The gateway says it lets requests through again in about %" PRIu64
+                                        " minute%s.", min, min == 1 ? "" : "s");
+                else
+                        (void) asprintf(&s, "The gateway says it lets requests through again in about %" PRIu64
+                                        " hours.", (min + 30) / 60);
+                return s;
+        }
+        if (len > 0 && len < CHAT_ERROR_BODY_MAX)
+                root = json_tokener_parse(body);
+        for (int pass = 0; root && pass < 2; pass++) {
+                json_object *o = pass == 0 ? json_get(root, "error") : root, *v;
+                if (!json_object_is_type(o, json_type_object))
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                        if (!json_object_object_get_ex(o, keys[i], &v))
+                                continue;
+                        if (json_object_is_type(v, json_type_string)) {
+                                _cleanup_free_ char *t = NULL;
+                                const char *raw = json_object_get_string(v);
+                                if (chat_error_sanitize_message(raw, strlen(raw), 64, &t) >= 0 && !isempty(t))
+                                        (void) asprintf(&s, "The gateway says the budget resets at %s.", t);
+                                return s;
+                        }
+                        if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0) {
+                                time_t t = (time_t) json_object_get_int64(v);
+                                struct tm tm;
+                                char buf[64];
+                                if (gmtime_r(&t, &tm) && strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm) > 0)
+                                        (void) asprintf(&s, "The gateway says the budget resets at %s.", buf);
+                                return s;
+                        }
+                }
+        }
+        (void) req;
+        return strdup("The budget covers a trailing 24 hours: requests go through again as earlier spending ages out "
+                      "of that window (\"bankr-llm credits\" shows the balance).");
+}
+
 /* A complete non-2xx answer. */
 static void request_status_failed(Request *req, long status) {
         _cleanup_free_ char *type = NULL, *raw = NULL, *gw = NULL, *hint = NULL;
@@ -756,10 +860,66 @@ static void request_status_failed(Request *req, long status) {
         else if (k == -ERANGE)
                 retry_after = UINT64_MAX - 1; /* beyond any cap */
 
-        context_gateway_status(req->context, status);
-        retry = retry_for_status(status, type, raw, &failure);
+        /* Tolerant of where the gateway puts it: the type, or the code
+         * next to another type. */
+        const char *kind = status == 402 && memmem(body, len, "daily_budget_exceeded", 21) ? "daily_budget_exceeded" : type;
+        context_gateway_status(req->context, status, kind, raw);
+        retry = retry_for_status(status, kind, raw, &failure);
         name = gateway_failure_to_bus_error(failure);
         switch (failure) {
+        case GATEWAY_FAILURE_DAILY_BUDGET: {
+                _cleanup_free_ char *when = NULL;
+                when = daily_budget_reset_hint(req, body, len, k >= 0 ? ra : UINT64_MAX);
+                request_note_error(req, name,
+                                   "Your daily spend budget for the Bankr LLM Gateway is used up (HTTP 402: %s). Your "
+                                   "balance is not the problem, so a top-up does not help. %s You can raise or clear the "
+                                   "budget at https://bankr.bot/llm.", gw, when ?: "");
+                break;
+        }
+        case GATEWAY_FAILURE_MODEL_RETIRED:
+                if (req->replacement && req->options.follow_replacement && !req->followed &&
+                    !streq(req->replacement, model)) {
+                        log_info("Request %" PRIu64 ": %s is retired; following its replacement %s.", req->id, model,
+                                 req->replacement);
+                        if (free_and_strdup(&req->models[req->model_idx], req->replacement) < 0)
+                                return request_fail_oom(req);
+                        req->followed = true;
+                        req->attempts_model = 0;
+                        req->body = mfree(req->body);
+                        request_release_http(req);
+                        request_emit_properties_changed(req, true, false);
+                        if (request_schedule_attempt(req, 0) >= 0)
+                                return;
+                        return request_fail_oom(req);
+                }
+                if (req->replacement)
+                        request_note_error(req, name,
+                                           "The model \"%s\" is retired (HTTP 410: %s). Use its replacement \"%s\" "
+                                           "instead, or pass the option follow_replacement to switch by itself.",
+                                           model, gw, req->replacement);
+                else
+                        request_note_error(req, name,
+                                           "The model \"%s\" is retired (HTTP 410: %s), and the gateway named no "
+                                           "replacement. See \"bankr-llm models\" for the models available.", model, gw);
+                retry_after = UINT64_MAX;
+                break;
+        case GATEWAY_FAILURE_PRIVACY:
+                if (status == 422)
+                        request_note_error(req, name,
+                                           "No provider can serve %s at the privacy tier \"%s\" (HTTP 422: %s). The "
+                                           "gateway never downgrades a tier: pick a model listed by \"bankr-llm models "
+                                           "--%s\", or ask for a weaker tier.", model,
+                                           chat_privacy_to_string(request_expected_privacy(req)), gw,
+                                           request_expected_privacy(req) == CHAT_PRIVACY_PRIVATE ? "private" : "zdr");
+                else
+                        request_note_error(req, name,
+                                           "The gateway refused the privacy tier of the request (HTTP %ld: %s). The "
+                                           "gateway URL %s is a tier endpoint that only serves its own tier: remove the "
+                                           "option privacy (and a :zdr/:private model suffix, and lower "
+                                           "Chat.DefaultPrivacy), or set a gateway URL without the tier prefix.",
+                                           status, gw, context_gateway_url(req->context));
+                retry_after = UINT64_MAX;
+                break;
         case GATEWAY_FAILURE_UNAUTHORIZED:
                 request_note_error(req, name,
                                    "The gateway rejected the key (HTTP %ld: %s). Check it with \"bankr-llm key validate\" "
@@ -895,12 +1055,58 @@ static int on_http_send(HttpRequest *h, unsigned n, void *userdata) {
         return 0;
 }
 
+/* A model id the gateway named (X-Model-Replacement): only what could be
+ * a model id, so that it can be shown, sent on the bus and asked for. */
+static char *replacement_from_header(Request *req, const char *v) {
+        size_t n;
+
+        if (isempty(v))
+                return NULL;
+        n = strlen(v);
+        if (n > 256)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char) v[i]) || strchr("._:/@-[]", v[i])))
+                        return NULL;
+        return key_redact(v, context_llm_key(req->context));
+}
+
+/* What the headers of any answer say: the tier it was handled under, and
+ * whether the model is deprecated (and for what). */
+static void request_read_headers(Request *req, HttpRequest *h) {
+        const char *tier = http_request_get_header(h, "x-privacy-tier");
+        const char *dep = http_request_get_header(h, "x-model-deprecated");
+        _cleanup_free_ char *repl = replacement_from_header(req, http_request_get_header(h, "x-model-replacement"));
+
+        req->privacy_tier = tier ? chat_privacy_from_header(tier) : _CHAT_PRIVACY_INVALID;
+        if (tier && req->privacy_tier < 0)
+                log_debug("Request %" PRIu64 ": ignoring an unknown X-Privacy-Tier.", req->id);
+        req->deprecated = dep && (strcasecmp(dep, "true") == 0 || streq(dep, "1") || strcasecmp(dep, "yes") == 0);
+        free(req->replacement);
+        req->replacement = TAKE_PTR(repl);
+        if (req->deprecated || http_request_get_status(h) == 410)
+                context_model_deprecated(req->context, request_model(req), req->replacement);
+}
+
 static int on_http_headers(HttpRequest *h, long status, void *userdata) {
         Request *req = userdata;
         int k;
 
+        request_read_headers(req, h);
         if (status < 200 || status > 299)
                 return HTTP_BODY_BUFFER;
+        /* Fail closed: an answer served at a weaker tier than asked is not
+         * read at all (the gateway promises never to downgrade; should it,
+         * nothing of it reaches the caller). */
+        if (req->privacy_tier >= 0 && req->privacy_tier < request_expected_privacy(req)) {
+                request_note_error(req, BUS_ERROR_GATEWAY_ERROR,
+                                   "The gateway served %s at the privacy tier \"%s\" although \"%s\" was asked; the "
+                                   "answer was discarded unread.", request_model(req),
+                                   chat_privacy_to_string(req->privacy_tier),
+                                   chat_privacy_to_string(request_expected_privacy(req)));
+                req->privacy_downgraded = true;
+                return -EPERM;
+        }
         k = chat_stream_new(req->api, &req->stream);
         if (k < 0)
                 return k;
@@ -933,6 +1139,8 @@ static void on_http_done(HttpRequest *h, int error, void *userdata) {
                 request_release_http(req);
                 return;
         }
+        if (req->privacy_downgraded)
+                return request_fail_noted(req);
         if (error < 0)
                 return request_transport_failed(req, error);
 
@@ -953,7 +1161,7 @@ static void on_http_done(HttpRequest *h, int error, void *userdata) {
 
 static ChatApi request_route(Request *req, const Model **ret_model) {
         const char *id = request_model(req);
-        const Model *m = models_find(req->context->models, id);
+        const Model *m = request_find_model(req, id);
 
         *ret_model = m;
         if (req->options.api != CHAT_API_AUTO)
@@ -978,6 +1186,14 @@ static int request_build_body(Request *req, const Model *m) {
         p.temperature = req->options.temperature;
         p.top_p = req->options.top_p;
         p.stop = req->options.stop;
+        /* A tier endpoint (a gateway URL ending in /zdr or /private) already
+         * serves its tier; naming a weaker or the same one there adds
+         * nothing, and a different one is a conflict, so only a stronger
+         * tier is sent (and refused by the gateway: privacy_conflict). */
+        p.privacy = req->options.privacy > chat_privacy_from_url(context_gateway_url(req->context)) ?
+                req->options.privacy : CHAT_PRIVACY_STANDARD;
+        p.images = req->options.images;
+        p.n_images = req->options.n_images;
         return chat_request_build(req->api, &p, &req->body);
 }
 

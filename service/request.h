@@ -44,6 +44,11 @@ typedef struct RequestOptions {
         uint64_t first_byte_timeout_usec;
         uint64_t idle_timeout_usec;
         uint64_t backoff_base_usec; /* set by chat.c, not by the caller */
+        ChatPrivacy privacy;  /* the stronger of the option and Chat.DefaultPrivacy (chat.c) */
+        bool follow_replacement; /* a 410 retries once with the model's replacement */
+        ChatImage *images;    /* sorted by message index; data owned (image_data) */
+        void **image_data;
+        size_t n_images;
 } RequestOptions;
 
 void request_options_done(RequestOptions *o);

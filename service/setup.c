@@ -44,11 +44,6 @@ struct Setup {
         char *helper; /* absolute path of bankr-llm, the tools' credential helper */
 };
 
-/* Until the endpoint module is linked in, the endpoint is not listening:
- * key=endpoint then fails with a sentence saying so. */
-__attribute__((weak)) const char *context_endpoint_url(Context *c) {
-        return NULL;
-}
 
 typedef struct SetupOptions {
         SetupKeyMode key;

@@ -12,6 +12,7 @@
 
 #include "app-id.h"
 #include "budget.h"
+#include "bus-util.h"
 #include "log.h"
 #include "polkit.h"
 #include "proc-app.h"
@@ -621,59 +622,59 @@ static int usage_start_load(Usage *u) {
 
 /* ---- the interface ------------------------------------------------------------ */
 
+typedef struct FilterRead {
+        LedgerFilter *filter;
+        sd_bus_error *error;
+} FilterRead;
+
+static int read_filter_entry(sd_bus_message *m, const char *key, void *userdata) {
+        FilterRead *fr = userdata;
+        LedgerFilter *f = fr->filter;
+        sd_bus_error *error = fr->error;
+        const char *contents = NULL, *s;
+        char **dst = NULL;
+        int r;
+
+        r = sd_bus_message_peek_type(m, NULL, &contents);
+        if (r < 0)
+                return r;
+        if (streq(key, "since") || streq(key, "until")) {
+                uint64_t v;
+                if (!streq(contents, "t"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Filter \"%s\" must be a t (µs since the epoch), not %s.",
+                                                 key, contents);
+                r = sd_bus_message_read(m, "v", "t", &v);
+                if (r < 0)
+                        return r;
+                if (streq(key, "since"))
+                        f->since = v;
+                else
+                        f->until = v;
+        } else if (streq(key, "app") || streq(key, "model")) {
+                if (!streq(contents, "s"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Filter \"%s\" must be a string, not %s.", key, contents);
+                r = sd_bus_message_read(m, "v", "s", &s);
+                if (r < 0)
+                        return r;
+                if (isempty(s) || strlen(s) > 256)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Filter \"%s\" must be 1 to 256 bytes long.", key);
+                dst = streq(key, "app") ? &f->app : &f->model;
+                r = free_and_strdup(dst, s);
+                if (r < 0)
+                        return r;
+        } else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Unknown filter \"%s\": use since, until, app or model.", key);
+        return 0;
+}
+
 static int read_filter(sd_bus_message *m, LedgerFilter *f, sd_bus_error *error) {
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *key, *contents = NULL, *s;
-                char **dst = NULL;
-
-                r = sd_bus_message_read(m, "s", &key);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_peek_type(m, NULL, &contents);
-                if (r < 0)
-                        return r;
-                if (streq(key, "since") || streq(key, "until")) {
-                        uint64_t v;
-                        if (!streq(contents, "t"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Filter \"%s\" must be a t (µs since the epoch), not %s.",
-                                                         key, contents);
-                        r = sd_bus_message_read(m, "v", "t", &v);
-                        if (r < 0)
-                                return r;
-                        if (streq(key, "since"))
-                                f->since = v;
-                        else
-                                f->until = v;
-                } else if (streq(key, "app") || streq(key, "model")) {
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Filter \"%s\" must be a string, not %s.", key, contents);
-                        r = sd_bus_message_read(m, "v", "s", &s);
-                        if (r < 0)
-                                return r;
-                        if (isempty(s) || strlen(s) > 256)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Filter \"%s\" must be 1 to 256 bytes long.", key);
-                        dst = streq(key, "app") ? &f->app : &f->model;
-                        r = free_and_strdup(dst, s);
-                        if (r < 0)
-                                return r;
-                } else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown filter \"%s\": use since, until, app or model.", key);
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        r = sd_bus_message_exit_container(m);
+        r = bus_dict_walk(m, read_filter_entry, &(FilterRead) { .filter = f, .error = error });
         if (r < 0)
                 return r;
         if (f->until && f->until <= f->since)
@@ -731,8 +732,14 @@ static int reply_ledger_error(sd_bus_message *m, int error, const char *problem)
                                           problem ?: "The usage database is not available.");
 }
 
-static void on_summary(int error, const char *problem, const LedgerRow *rows, size_t n, void *userdata) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata, *reply = NULL;
+/* Appends row i of rows as one a{sv}. */
+typedef int (*append_row_func_t)(sd_bus_message *reply, const void *rows, size_t i);
+
+/* Replies to m with the n rows as an aa{sv}, or with the ledger's error;
+ * what names the rows in the error sent when the reply cannot be. */
+static void reply_rows(sd_bus_message *m, int error, const char *problem, const void *rows, size_t n,
+                       append_row_func_t append_row, const char *what) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         if (error < 0) {
@@ -742,76 +749,76 @@ static void on_summary(int error, const char *problem, const LedgerRow *rows, si
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const LedgerRow *w = &rows[i];
-                r = sd_bus_message_open_container(reply, 'a', "{sv}");
-                if (r >= 0 && w->app)
-                        r = sd_bus_message_append(reply, "{sv}", "app", "s", w->app);
-                if (r >= 0 && w->model)
-                        r = sd_bus_message_append(reply, "{sv}", "model", "s", w->model);
-                if (r >= 0 && w->day)
-                        r = sd_bus_message_append(reply, "{sv}", "day", "s", w->day);
-                if (r >= 0 && w->hour)
-                        r = sd_bus_message_append(reply, "{sv}", "hour", "s", w->hour);
-                if (r >= 0)
-                        r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
-                                                  "requests", "u", (uint32_t) MIN(w->requests, UINT32_MAX),
-                                                  "errors", "u", (uint32_t) MIN(w->errors, UINT32_MAX),
-                                                  "input_tokens", "t", w->input_tokens,
-                                                  "output_tokens", "t", w->output_tokens,
-                                                  "cache_read_tokens", "t", w->cache_read_tokens,
-                                                  "cache_write_tokens", "t", w->cache_write_tokens,
-                                                  "cost_usd", "d", w->cost_usd);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(reply);
-        }
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = append_row(reply, rows, i);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
         if (r < 0)
-                (void) sd_bus_reply_method_errorf(m, SD_BUS_ERROR_NO_MEMORY, "The summary could not be sent: %s",
+                (void) sd_bus_reply_method_errorf(m, SD_BUS_ERROR_NO_MEMORY, "The %s could not be sent: %s", what,
                                                   strerror(-r));
 }
 
-static void on_recent(int error, const char *problem, const LedgerRecord *recs, size_t n, void *userdata) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata, *reply = NULL;
+static int append_summary_row(sd_bus_message *reply, const void *rows, size_t i) {
+        const LedgerRow *w = &((const LedgerRow *) rows)[i];
         int r;
 
-        if (error < 0) {
-                (void) reply_ledger_error(m, error, problem);
-                return;
-        }
-        r = sd_bus_message_new_method_return(m, &reply);
+        r = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (r >= 0 && w->app)
+                r = sd_bus_message_append(reply, "{sv}", "app", "s", w->app);
+        if (r >= 0 && w->model)
+                r = sd_bus_message_append(reply, "{sv}", "model", "s", w->model);
+        if (r >= 0 && w->day)
+                r = sd_bus_message_append(reply, "{sv}", "day", "s", w->day);
+        if (r >= 0 && w->hour)
+                r = sd_bus_message_append(reply, "{sv}", "hour", "s", w->hour);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "a{sv}");
-        for (size_t i = 0; r >= 0 && i < n; i++) {
-                const LedgerRecord *x = &recs[i];
-                r = sd_bus_message_append(reply, "a{sv}", 16,
-                                          "id", "t", x->id,
-                                          "time", "t", x->time,
-                                          "app", "s", x->app,
-                                          "via", "s", x->via,
-                                          "model", "s", x->model,
-                                          "status", "s", x->status,
-                                          "error", "s", x->error,
-                                          "input_tokens", "t", x->input_tokens,
-                                          "output_tokens", "t", x->output_tokens,
-                                          "cache_read_tokens", "t", x->cache_read_tokens,
-                                          "cache_write_tokens", "t", x->cache_write_tokens,
-                                          "cost_usd", "d", x->cost_usd,
-                                          "latency_first_ms", "d", x->latency_first_ms,
-                                          "latency_total_ms", "d", x->latency_total_ms,
-                                          "attempts", "u", x->attempts,
-                                          "privacy_tier", "s", x->privacy_tier);
-        }
+                r = sd_bus_message_append(reply, "{sv}{sv}{sv}{sv}{sv}{sv}{sv}",
+                                          "requests", "u", (uint32_t) MIN(w->requests, UINT32_MAX),
+                                          "errors", "u", (uint32_t) MIN(w->errors, UINT32_MAX),
+                                          "input_tokens", "t", w->input_tokens,
+                                          "output_tokens", "t", w->output_tokens,
+                                          "cache_read_tokens", "t", w->cache_read_tokens,
+                                          "cache_write_tokens", "t", w->cache_write_tokens,
+                                          "cost_usd", "d", w->cost_usd);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_send(NULL, reply, NULL);
-        if (r < 0)
-                (void) sd_bus_reply_method_errorf(m, SD_BUS_ERROR_NO_MEMORY, "The records could not be sent: %s",
-                                                  strerror(-r));
+        return r;
+}
+
+static int append_recent_row(sd_bus_message *reply, const void *rows, size_t i) {
+        const LedgerRecord *x = &((const LedgerRecord *) rows)[i];
+
+        return sd_bus_message_append(reply, "a{sv}", 16,
+                                     "id", "t", x->id,
+                                     "time", "t", x->time,
+                                     "app", "s", x->app,
+                                     "via", "s", x->via,
+                                     "model", "s", x->model,
+                                     "status", "s", x->status,
+                                     "error", "s", x->error,
+                                     "input_tokens", "t", x->input_tokens,
+                                     "output_tokens", "t", x->output_tokens,
+                                     "cache_read_tokens", "t", x->cache_read_tokens,
+                                     "cache_write_tokens", "t", x->cache_write_tokens,
+                                     "cost_usd", "d", x->cost_usd,
+                                     "latency_first_ms", "d", x->latency_first_ms,
+                                     "latency_total_ms", "d", x->latency_total_ms,
+                                     "attempts", "u", x->attempts,
+                                     "privacy_tier", "s", x->privacy_tier);
+}
+
+static void on_summary(int error, const char *problem, const LedgerRow *rows, size_t n, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
+
+        reply_rows(m, error, problem, rows, n, append_summary_row, "summary");
+}
+
+static void on_recent(int error, const char *problem, const LedgerRecord *recs, size_t n, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = userdata;
+
+        reply_rows(m, error, problem, recs, n, append_recent_row, "records");
 }
 
 static int method_summary(sd_bus_message *m, void *userdata, sd_bus_error *error) {

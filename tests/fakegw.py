@@ -64,10 +64,36 @@ Endpoints (the names used by requests_for and push_fault)
     messages     POST /v1/messages                 auth x-api-key or Bearer; needs
                       anthropic-version and max_tokens
     count_tokens POST /v1/messages/count_tokens    -> {"input_tokens": n}
+    images       POST /v1/images/generations       -> {"created", "data": [{"b64_json"}]}
     topup        POST /llm/credits/topup           agent API, X-API-Key in api_keys
     auto-topup   GET/POST /llm/credits/auto-topup  agent API, X-API-Key in api_keys
+    images       POST /v1/images/generations       auth Bearer; {"model","prompt","n"<=4}
+                      -> {"created","data":[{"b64_json"}],"usage"}; model must be in
+                      image_models (or a models entry with "image" in output_modalities)
     other        HEAD / and GET / (200), anything else (404 / 405)
-Every gateway path works with and without the /v1 prefix; query strings are ignored.
+Every gateway path works with and without the /v1 prefix, and under the /zdr and
+/private prefixes (Request.path is without the prefix, Request.path_tier names it);
+query strings are ignored.
+
+Privacy tiers, deprecations and budgets (as the real gateway, bankr skill reference):
+    The tier of a chat or image request is the strongest of: account_privacy, a path
+    prefix /zdr or /private (a tier endpoint, rec.path_tier; rec.path is without it),
+    the body field "privacy" ("standard", "zdr", "private"; anything else -> 400
+    invalid_privacy) and a trailing model suffix ":zdr"/":private" (any case, stripped
+    before the model lookup).  A tier endpoint is authoritative: a body field or suffix
+    naming another tier -> 400 privacy_conflict.  It fails closed: a zdr request for a
+    model without "zdr" (or "private") in its dict -> 422 zdr_unavailable; a private one
+    for a model without "private" -> 422 without a code ("no confidential provider").
+    Every answer (also the errors after the tier is known) carries X-Privacy-Tier.
+    deprecated     {model: replacement}: answers carry X-Model-Deprecated: true and
+                   X-Model-Replacement
+    retired        {model: replacement}: 410 {"error":{"type":"model_retired"}} with
+                   X-Model-Replacement (replacement None: no header)
+    daily_budget   None, or a dict: requests that spend (chat, images) get 402 type
+                   daily_budget_exceeded (not insufficient_credits); keys "retry_after"
+                   (a Retry-After header value) and "resets_at" (a body field) optional
+    image_models   set of image model ids (default {"gpt-image-2"})
+    image_bytes    what each generated image is (default: a 1x1 PNG)
 Error bodies follow the endpoint: OpenAI {"error":{"message","type","param","code"}} for
 models/credits/chat/other, Anthropic {"type":"error","error":{"type","message"}} for
 messages, {"error": msg} for the agent API.  Unknown model -> 404, bad key -> 401,
@@ -221,7 +247,7 @@ DEFAULT_MODELS = [
         {"id": "claude-haiku-4.5", "object": "model", "created": 1760000000,
          "owned_by": "anthropic", "name": "Claude Haiku 4.5",
          "context_window": 200000, "max_output_tokens": 64000,
-         "input_modalities": ["text", "image"],
+         "input_modalities": ["text", "image"], "zdr": True,
          "pricing": {"input": 1, "output": 5, "cache_read": 0.1, "cache_write": 1.25}},
         {"id": "claude-sonnet-4.5", "object": "model", "created": 1759000000,
          "owned_by": "anthropic", "name": "Claude Sonnet 4.5",
@@ -241,7 +267,7 @@ DEFAULT_MODELS = [
         {"id": "deepseek-v3.2", "object": "model", "created": 1764000000,
          "owned_by": "deepseek", "name": "DeepSeek V3.2",
          "context_window": 163840, "max_output_tokens": 65536,
-         "input_modalities": ["text"],
+         "input_modalities": ["text"], "zdr": True, "private": True,
          "pricing": {"input": 0.26, "output": 0.38, "cache_read": 0.13, "cache_write": 0}},
 ]
 
@@ -338,6 +364,13 @@ def _count_words(obj):
                         elif isinstance(part, str):
                                 n += len(part.split())
         return n
+
+
+TIERS = ["standard", "zdr", "private"]
+
+# A 1x1 transparent PNG: what the fake "generates".
+TINY_PNG = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
 def _text_of(content):
@@ -485,6 +518,8 @@ class Request:
                 self.fault = None
                 self.reused = False
                 self.json = None
+                self.path_tier = None
+                self.extra_headers = {}
                 if body:
                         try:
                                 self.json = json.loads(body)
@@ -719,10 +754,16 @@ class _Handler(BaseHTTPRequestHandler):
                 if path.startswith("/_control/"):
                         self._control(path, body)
                         return
+                path_tier = None
+                for t in ("zdr", "private"):
+                        if path == "/" + t or path.startswith("/" + t + "/"):
+                                path_tier, path = t, path[len(t) + 1:] or "/"
+                                break
 
                 endpoint, route = self.gw._classify(self.command, path)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 rec = Request(self.command, path, query, headers, body, endpoint)
+                rec.path_tier = path_tier
                 rec.reused = self.n_served > 0
                 self.n_served += 1
                 fault = self.gw._record(rec)
@@ -767,6 +808,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                               "type": "fakegw_error", "param": None, "code": None}})
                 else:
                         resp = self._make_response(rec, route, fault, stream_opts)
+                for k, v in rec.extra_headers.items():
+                        resp.headers.setdefault(k, v)
 
                 tx = {k: stream_opts[k] for k in TRANSPORT_KEYS if k in stream_opts}
                 if fault is not None:
@@ -1071,6 +1114,12 @@ class FakeGateway:
                         self.usage = None
                         self.stream_options = {}
                         self.auto_topup = copy.deepcopy(DEFAULT_AUTO_TOPUP)
+                        self.account_privacy = "standard"
+                        self.deprecated = {}
+                        self.retired = {}
+                        self.daily_budget = None
+                        self.image_models = {"gpt-image-2"}
+                        self.image_bytes = TINY_PNG
                         self._faults = collections.OrderedDict()
                         self._requests = []
                         self._disconnects = []
@@ -1079,11 +1128,15 @@ class FakeGateway:
                 return {"balance": self.balance, "models": self.models, "reply_text": self.reply_text,
                         "stream_options": self.stream_options, "llm_keys": sorted(self.llm_keys),
                         "api_keys": sorted(self.api_keys), "usage": self.usage,
-                        "auto_topup": self.auto_topup, "url": self.url if self._server else None}
+                        "auto_topup": self.auto_topup, "account_privacy": self.account_privacy,
+                        "deprecated": self.deprecated, "retired": self.retired,
+                        "daily_budget": self.daily_budget, "image_models": sorted(self.image_models),
+                        "url": self.url if self._server else None}
 
         def _set_state(self, d):
                 allowed = {"balance", "models", "reply_text", "stream_options", "llm_keys",
-                           "api_keys", "usage", "auto_topup"}
+                           "api_keys", "usage", "auto_topup", "account_privacy", "deprecated",
+                           "retired", "daily_budget", "image_models"}
                 bad = set(d) - allowed
                 if bad:
                         raise ValueError("unknown state field(s): %s" % ", ".join(sorted(bad)))
@@ -1092,7 +1145,7 @@ class FakeGateway:
                         if set(so) - STREAM_KEYS:
                                 raise ValueError("unknown stream option(s): %s" % sorted(set(so) - STREAM_KEYS))
                 for k, v in d.items():
-                        if k in ("llm_keys", "api_keys"):
+                        if k in ("llm_keys", "api_keys", "image_models"):
                                 v = set(v or [])
                         elif k == "stream_options":
                                 v = dict(v or {})
@@ -1162,6 +1215,11 @@ class FakeGateway:
 
         def _classify(self, method, path):
                 p = path.rstrip("/") or "/"
+                # The gateway's privacy prefixes route like the plain paths.
+                for prefix in ("/zdr", "/private"):
+                        if p == prefix or p.startswith(prefix + "/"):
+                                p = p[len(prefix):] or "/"
+                                break
                 if p == "/v1":
                         p = "/"
                 elif p.startswith("/v1/"):
@@ -1182,8 +1240,12 @@ class FakeGateway:
                         return allow("chat", ("POST",), self._chat)
                 if p == "/messages":
                         return allow("messages", ("POST",), self._messages)
+                if p == "/images/generations":
+                        return allow("images", ("POST",), self._images)
                 if p == "/messages/count_tokens":
                         return allow("count_tokens", ("POST",), self._count_tokens)
+                if p == "/images/generations":
+                        return allow("images", ("POST",), self._images)
                 if p == "/llm/credits/topup":
                         return allow("topup", ("POST",), self._topup)
                 if p == "/llm/credits/auto-topup":
@@ -1193,6 +1255,15 @@ class FakeGateway:
                                      lambda rec, o: _Response(200, b"fakegw: Bankr LLM gateway imitation\n",
                                                               content_type="text/plain"))
                 return "other", lambda rec, o: _Response(404, error_body("other", 404, "Not found: %s" % path))
+
+        def _images(self, rec, o):
+                # A 1x1 PNG per requested image, OpenAI's b64_json shape.
+                png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+                       "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+                n = 1
+                if isinstance(rec.json, dict) and isinstance(rec.json.get("n"), int):
+                        n = max(1, min(4, rec.json["n"]))
+                return _json_response(200, {"created": int(time.time()), "data": [{"b64_json": png}] * n})
 
         def _method_not_allowed(self, rec, methods):
                 return _Response(405, error_body(rec.endpoint, 405, "Method %s not allowed" % rec.method),
@@ -1277,13 +1348,128 @@ class FakeGateway:
                                 return _Response(400, error_body(ep, 400, "max_tokens: Field required")), None
                         if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
                                 return _Response(400, error_body(ep, 400, "max_tokens: Input should be a valid positive integer")), None
+                err, model = self._privacy(rec, j, model)
+                if err:
+                        return err, None
                 if not self._known_model(model):
                         msg = ("model: %s" % model) if fmt == "anthropic" else \
                               "The model `%s` does not exist or you do not have access to it." % model
                         return _Response(404, error_body(ep, 404, msg)), None
-                if self.balance is None or self.balance <= 0:
-                        return _Response(402, error_body(ep, 402, "Insufficient credits: top up your Bankr LLM balance")), None
+                err = self._model_policy(rec, model)
+                if err:
+                        return err, None
+                err = self._spend_check(rec)
+                if err:
+                        return err, None
                 return None, j
+
+        def _model_dict(self, mid):
+                if isinstance(self.models, list):
+                        for m in self.models:
+                                if isinstance(m, dict) and m.get("id") == mid:
+                                        return m
+                return {}
+
+        def _privacy(self, rec, j, model):
+                """The effective tier (X-Privacy-Tier), or the error; the model without its suffix."""
+                ep = rec.endpoint
+                asked = []
+                v = j.get("privacy")
+                if v is not None:
+                        if not isinstance(v, str) or v.lower() not in TIERS:
+                                return _Response(400, error_body(ep, 400, "privacy: must be standard, zdr or private",
+                                                                 "invalid_privacy")), model
+                        asked.append(v.lower())
+                low = model.lower()
+                for t in ("zdr", "private"):
+                        if low.endswith(":" + t) and len(model) > len(t) + 1:
+                                asked.append(t)
+                                model = model[:-(len(t) + 1)]
+                                break
+                if rec.path_tier and any(a != rec.path_tier for a in asked):
+                        return _Response(400, error_body(ep, 400, "The request names another privacy tier than the "
+                                                         "/%s endpoint it was sent to" % rec.path_tier,
+                                                         "privacy_conflict")), model
+                tier = max([self.account_privacy or "standard", rec.path_tier or "standard"] + asked, key=TIERS.index)
+                rec.extra_headers["X-Privacy-Tier"] = tier
+                rec.privacy_tier = tier
+                rec.bare_model = model
+                if ep == "images" or not self._known_model(model):
+                        return None, model
+                m = self._model_dict(model)
+                if tier == "zdr" and not (m.get("zdr") or m.get("private")):
+                        return _Response(422, error_body(ep, 422, "No provider can serve `%s` with zero data retention"
+                                                         % model, "zdr_unavailable")), model
+                if tier == "private" and not m.get("private"):
+                        return _Response(422, error_body(ep, 422, "No confidential (TEE) provider serves `%s`" % model)), model
+                return None, model
+
+        def _model_policy(self, rec, model):
+                """Deprecation headers, or the 410 of a retired model."""
+                if model in (self.retired or {}):
+                        repl = self.retired[model]
+                        if repl:
+                                rec.extra_headers["X-Model-Replacement"] = repl
+                        return _Response(410, error_body(rec.endpoint, 410, "The model `%s` has been retired%s" % (
+                                model, "; use `%s`" % repl if repl else ""), "model_retired"))
+                if model in (self.deprecated or {}):
+                        rec.extra_headers["X-Model-Deprecated"] = "true"
+                        if self.deprecated[model]:
+                                rec.extra_headers["X-Model-Replacement"] = self.deprecated[model]
+                return None
+
+        def _spend_check(self, rec):
+                ep = rec.endpoint
+                if self.daily_budget is not None:
+                        db = self.daily_budget if isinstance(self.daily_budget, dict) else {}
+                        if db.get("retry_after") is not None:
+                                rec.extra_headers["Retry-After"] = str(db["retry_after"])
+                        if _error_format(ep) == "anthropic":
+                                obj = {"type": "error", "error": {"type": "daily_budget_exceeded",
+                                                                  "message": "Daily spend budget exceeded"}}
+                        else:
+                                obj = {"error": {"message": "Daily spend budget exceeded", "type": "daily_budget_exceeded",
+                                                 "param": None, "code": "daily_budget_exceeded"}}
+                        if db.get("resets_at") is not None:
+                                obj["error"]["resets_at"] = db["resets_at"]
+                        return _Response(402, json.dumps(obj).encode())
+                if self.balance is None or self.balance <= 0:
+                        return _Response(402, error_body(ep, 402, "Insufficient credits: top up your Bankr LLM balance",
+                                                         None if _error_format(ep) == "anthropic" else "insufficient_credits"))
+                return None
+
+        def _images(self, rec, o):
+                err = self._auth(rec, None, True)
+                if err:
+                        return err
+                j = rec.json
+                if not isinstance(j, dict):
+                        return _Response(400, error_body("images", 400, "Request body must be a JSON object"))
+                model, prompt, n = j.get("model"), j.get("prompt"), j.get("n", 1)
+                if not isinstance(model, str) or not model:
+                        return _Response(400, error_body("images", 400, "model: field required"))
+                if not isinstance(prompt, str) or not prompt.strip():
+                        return _Response(400, error_body("images", 400, "prompt: field required"))
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4:
+                        return _Response(400, error_body("images", 400, "n: must be from 1 to 4"))
+                if j.get("stream"):
+                        return _Response(400, error_body("images", 400, "stream: streaming is not supported"))
+                err, model = self._privacy(rec, j, model)
+                if err:
+                        return err
+                known = model in (self.image_models or set()) or \
+                        "image" in (self._model_dict(model).get("output_modalities") or [])
+                if not known:
+                        return _Response(404, error_body("images", 404, "The model `%s` does not exist or cannot "
+                                                         "generate images" % model, "model_not_found"))
+                err = self._model_policy(rec, model) or self._spend_check(rec)
+                if err:
+                        return err
+                b = base64.b64encode(self.image_bytes).decode()
+                return _json_response(200, {"created": int(time.time()),
+                                            "data": [{"b64_json": b} for _ in range(n)],
+                                            "usage": {"input_tokens": len(prompt.split()), "output_tokens": 0,
+                                                      "images": n}})
 
         def _plan(self, j, o, fmt):
                 """Decide the answer: deltas, stop reason, usage."""

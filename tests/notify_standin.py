@@ -13,6 +13,7 @@ A control interface, bot.bankr.LLM1.Test, lets a test drive it:
                                   into "low", Exhausted() on every "exhausted"
   SetKey(s source, s kind)        what Key.Source/Kind say
   SetSignalsFirst(b)              emit Low/Exhausted before PropertiesChanged
+  Deprecate(ss)                   emit Models.ModelDeprecated(id, replacement)
   Quit()
 """
 
@@ -110,7 +111,16 @@ class StandIn(dbus.service.Object):
     def Exhausted(self):
         pass
 
+    # bot.bankr.LLM1.Models (only the signal the agent listens to)
+    @dbus.service.signal('bot.bankr.LLM1.Models', signature='ss')
+    def ModelDeprecated(self, model, replacement):
+        pass
+
     # bot.bankr.LLM1.Test
+    @dbus.service.method(CONTROL, in_signature='ss', out_signature='')
+    def Deprecate(self, model, replacement):
+        self.ModelDeprecated(model, replacement)
+
     @dbus.service.method(CONTROL, in_signature='ds', out_signature='')
     def SetCredits(self, balance, state):
         if state not in STATES:

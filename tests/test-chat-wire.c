@@ -855,6 +855,65 @@ static void check_error_body(const char *body, int want_r, const char *want_type
         ASSERT(strlen(message) <= CHAT_ERROR_MESSAGE_MAX);
 }
 
+static void test_privacy_and_images(void) {
+        static const uint8_t png[] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 1, 2, 3 };
+        const ChatMessage msgs[] = { { "system", "S" }, { "user", "look" }, { "user", "" } };
+        ChatImage imgs[] = {
+                { .message = 1, .mime = "image/png", .data = png, .size = sizeof png },
+                { .message = 2, .mime = "image/png", .data = png, .size = 3 },
+        };
+        ChatRequestParams p = CHAT_REQUEST_PARAMS_INIT;
+        _cleanup_free_ char *j = NULL;
+        size_t n;
+
+        ASSERT(chat_privacy_from_string("zdr") == CHAT_PRIVACY_ZDR);
+        ASSERT(chat_privacy_from_string("ZDR") < 0);
+        ASSERT(chat_privacy_from_header("ZDR") == CHAT_PRIVACY_ZDR);
+        ASSERT(chat_privacy_from_string("zdrr") < 0);
+        ASSERT(chat_privacy_max(CHAT_PRIVACY_PRIVATE, CHAT_PRIVACY_ZDR) == CHAT_PRIVACY_PRIVATE);
+        ASSERT(chat_privacy_from_model_suffix("glm-5.2:ZDR", &n) == CHAT_PRIVACY_ZDR && n == 7);
+        ASSERT(chat_privacy_from_model_suffix("glm-5.2:Private", &n) == CHAT_PRIVACY_PRIVATE && n == 7);
+        ASSERT(chat_privacy_from_model_suffix("a:b", &n) == CHAT_PRIVACY_STANDARD && n == 3);
+        ASSERT(chat_privacy_from_model_suffix(":zdr", &n) == CHAT_PRIVACY_STANDARD && n == 4);
+        ASSERT(chat_privacy_from_url("https://llm.bankr.bot/zdr") == CHAT_PRIVACY_ZDR);
+        ASSERT(chat_privacy_from_url("https://llm.bankr.bot/private/") == CHAT_PRIVACY_PRIVATE);
+        ASSERT(chat_privacy_from_url("https://llm.bankr.bot") == CHAT_PRIVACY_STANDARD);
+        ASSERT(chat_privacy_from_url("https://zdr.example") == CHAT_PRIVACY_STANDARD);
+
+        p.model = "m";
+        p.messages = msgs + 1;
+        p.n_messages = 1;
+        p.privacy = CHAT_PRIVACY_ZDR;
+        ASSERT(chat_request_build(CHAT_API_OPENAI, &p, &j) == 0);
+        ASSERT(strstr(j, "\"privacy\":\"zdr\""));
+        free(TAKE_PTR(j));
+        p.privacy = CHAT_PRIVACY_STANDARD;
+        ASSERT(chat_request_build(CHAT_API_OPENAI, &p, &j) == 0);
+        ASSERT(!strstr(j, "privacy"));
+        free(TAKE_PTR(j));
+
+        p.messages = msgs;
+        p.n_messages = ELEMENTSOF(msgs);
+        p.images = imgs;
+        p.n_images = ELEMENTSOF(imgs);
+        ASSERT(chat_request_build(CHAT_API_OPENAI, &p, &j) == 0);
+        ASSERT(strstr(j, "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+                         "{\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgoBAgM=\"},\"type\":\"image_url\"}]}"));
+        /* An empty text gets no text part. */
+        ASSERT(strstr(j, "{\"role\":\"user\",\"content\":[{\"image_url\":{\"url\":\"data:image/png;base64,iVBO\"}"));
+        free(TAKE_PTR(j));
+        ASSERT(chat_request_build(CHAT_API_ANTHROPIC, &p, &j) == 0);
+        ASSERT(strstr(j, "\"messages\":[{\"role\":\"user\",\"content\":[{\"source\":{\"type\":\"base64\","
+                         "\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgoBAgM=\"},\"type\":\"image\"},"
+                         "{\"type\":\"text\",\"text\":\"look\"}]}"));
+        free(TAKE_PTR(j));
+        /* Past the messages, or on a system message: refused. */
+        imgs[1].message = 3;
+        ASSERT(chat_request_build(CHAT_API_OPENAI, &p, &j) == -EINVAL);
+        imgs[1].message = 0;
+        ASSERT(chat_request_build(CHAT_API_ANTHROPIC, &p, &j) == -EINVAL);
+}
+
 static void test_error_bodies(void) {
         check_error_body("{\"error\":{\"message\":\"Incorrect API key provided.\",\"type\":\"invalid_request_error\","
                          "\"param\":null,\"code\":\"invalid_api_key\"}}",
@@ -1015,6 +1074,7 @@ int main(void) {
         test_after_terminator();
         test_callback_abort();
         test_request_bodies();
+        test_privacy_and_images();
         test_error_bodies();
         test_retry_after();
         test_cost();

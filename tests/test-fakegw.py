@@ -2,6 +2,7 @@
 """Self-test of tests/fakegw.py: wire formats, faults, control endpoints, disconnects."""
 
 import http.client
+import base64
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fakegw import FakeGateway, Fault  # noqa: E402
+from fakegw import FakeGateway, Fault, TINY_PNG  # noqa: E402
 
 KEY = FakeGateway.DEFAULT_KEY
 API_KEY = FakeGateway.DEFAULT_API_KEY
@@ -175,6 +176,54 @@ class FakeGatewayTest(unittest.TestCase):
                 self.assertEqual(st, 200, data)
                 ev = sse_parse(data)
                 return (openai_text(ev) if fmt == "openai" else anthropic_text(ev)), ev, data, h
+
+        # --- privacy tiers, deprecations, budgets, images (as the bankr reference says) ----
+
+        def test_privacy_tiers(self):
+                auth = {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}
+                body = {"model": "deepseek-v3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+                st, h, _ = self.call("POST", "/v1/chat/completions", body, auth)
+                self.assertEqual((st, h["x-privacy-tier"]), (200, "standard"))
+                st, h, _ = self.call("POST", "/zdr/v1/chat/completions", body, auth)
+                self.assertEqual((st, h["x-privacy-tier"]), (200, "zdr"))
+                self.assertEqual(self.gw.requests[-1].path_tier, "zdr")
+                st, h, _ = self.call("POST", "/v1/chat/completions", dict(body, model="deepseek-v3.2:PRIVATE"), auth)
+                self.assertEqual((st, h["x-privacy-tier"]), (200, "private"))
+                st, h, data = self.call("POST", "/zdr/v1/chat/completions", dict(body, privacy="private"), auth)
+                self.assertEqual((st, json.loads(data)["error"]["type"]), (400, "privacy_conflict"))
+                st, h, data = self.call("POST", "/v1/chat/completions", dict(body, privacy="zdrr"), auth)
+                self.assertEqual((st, json.loads(data)["error"]["type"]), (400, "invalid_privacy"))
+                st, h, data = self.call("POST", "/v1/chat/completions", dict(body, model="gpt-5-mini", privacy="zdr"), auth)
+                self.assertEqual((st, json.loads(data)["error"]["type"], h["x-privacy-tier"]), (422, "zdr_unavailable", "zdr"))
+                self.gw.account_privacy = "zdr"
+                st, h, _ = self.call("POST", "/v1/chat/completions", dict(body, privacy="standard"), auth)
+                self.assertEqual((st, h["x-privacy-tier"]), (200, "zdr"))  # the account wins: strongest
+
+        def test_deprecation_budget_and_images(self):
+                auth = {"Authorization": "Bearer " + KEY, "Content-Type": "application/json"}
+                body = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
+                self.gw.deprecated = {"gpt-5-mini": "gpt-5.4"}
+                st, h, _ = self.call("POST", "/v1/chat/completions", body, auth)
+                self.assertEqual((st, h["x-model-deprecated"], h["x-model-replacement"]), (200, "true", "gpt-5.4"))
+                self.gw.retired = {"gpt-5-mini": "gpt-5.4"}
+                st, h, _ = self.call("POST", "/v1/chat/completions", body, auth)
+                self.assertEqual((st, h["x-model-replacement"]), (410, "gpt-5.4"))
+                self.gw.retired = {}
+                self.gw.daily_budget = {"retry_after": 60}
+                st, h, data = self.call("POST", "/v1/chat/completions", body, auth)
+                self.assertEqual((st, json.loads(data)["error"]["type"], h["retry-after"]), (402, "daily_budget_exceeded", "60"))
+                self.gw.daily_budget = None
+                self.gw.balance = 0
+                st, h, data = self.call("POST", "/v1/chat/completions", body, auth)
+                self.assertEqual((st, json.loads(data)["error"]["type"]), (402, "insufficient_credits"))
+                self.gw.balance = 5
+                st, h, data = self.call("POST", "/v1/images/generations", {"model": "gpt-image-2", "prompt": "x", "n": 2}, auth)
+                self.assertEqual(st, 200, data)
+                self.assertEqual([base64.b64decode(d["b64_json"]) for d in json.loads(data)["data"]], [TINY_PNG] * 2)
+                st, _, _ = self.call("POST", "/v1/images/generations", {"model": "gpt-image-2", "prompt": "x", "n": 5}, auth)
+                self.assertEqual(st, 400)
+                st, _, _ = self.call("POST", "/v1/images/generations", {"model": "gpt-5-mini", "prompt": "x"}, auth)
+                self.assertEqual(st, 404)
 
         # --- models and credits --------------------------------------------------------
 

@@ -75,7 +75,8 @@ class Live(ModelsTest):
         self.assertEqual(haiku, {
             "id": "claude-haiku-4.5", "name": "Claude Haiku 4.5", "provider": "anthropic", "api": "anthropic",
             "context_window": 200000, "max_output_tokens": 64000, "input": ["text", "image"],
-            "pricing": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25}})
+            "pricing": {"input": 1.0, "output": 5.0, "cache_read": 0.1, "cache_write": 1.25},
+            "output": ["text"], "zdr": True, "private": False})
         self.assertEqual(next(m for m in models if m["id"] == "gpt-5-mini")["api"], "openai")
         updated = self.env.get("Models", "UpdatedAt")
         self.assertLess(abs(updated / 1e6 - time.time()), 60)
@@ -355,11 +356,16 @@ class Cli(ModelsTest):
         r = self.env.cli("models")
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        self.assertRegex(lines[0], r"^ID\s+NAME\s+PROVIDER\s+CONTEXT\s+IN/1M\s+OUT/1M$")
+        self.assertRegex(lines[0], r"^ID\s+NAME\s+PROVIDER\s+CONTEXT\s+IN/1M\s+OUT/1M\s+PRIVACY$")
         row = next(l for l in lines if l.startswith("claude-haiku-4.5 "))
-        self.assertRegex(row, r"claude-haiku-4\.5\s+Claude Haiku 4\.5\s+anthropic\s+200K\s+\$1\s+\$5$")
+        self.assertRegex(row, r"claude-haiku-4\.5\s+Claude Haiku 4\.5\s+anthropic\s+200K\s+\$1\s+\$5\s+zdr$")
         row = next(l for l in lines if l.startswith("gemini-3-flash "))
-        self.assertRegex(row, r"1\.05M\s+\$0\.5\s+\$3$")
+        self.assertRegex(row, r"1\.05M\s+\$0\.5\s+\$3\s+-$")
+        r2 = self.env.cli("models", "--private")
+        self.assertEqual([l.split()[0] for l in r2.stdout.splitlines()[1:] if l.strip() and " from " not in l
+                          and not l.startswith(" ")], ["deepseek-v3.2"])
+        r2 = self.env.cli("models", "--zdr", "--json=short")
+        self.assertEqual(sorted(m["id"] for m in json.loads(r2.stdout)), ["claude-haiku-4.5", "deepseek-v3.2"])
         # Columns sized to the content: every row has the same width up to the prices.
         self.assertEqual(len({len(l) for l in lines[:6]}), 1, r.stdout)
         self.assertIn("5 models from %s (live)." % self.gw.url, r.stdout)

@@ -103,6 +103,9 @@ class StandinBackend:
     def set_signals_first(self, first):
         self._control().SetSignalsFirst(first)
 
+    def deprecate(self, model, replacement):
+        self._control().Deprecate(model, replacement)
+
     def refresh(self):
         dbus.Interface(self.test.bus.get_object(SERVICE_NAME, SERVICE_PATH),
                        'bot.bankr.LLM1.Credits').Refresh()
@@ -433,6 +436,29 @@ class NotifyTest(TestCase):
         self.backend.set_credits(10, 'ok')
         calls = self.wait_notifications(2)
         self.assertEqual(int(calls[1]['replaces_id']), self.id_of(calls, 0))
+
+    def test_deprecation_told_once_per_model(self):
+        self.backend.start(state='ok')
+        self.start_mock()
+        self.start_agent()
+        self.backend.deprecate('gpt-5-mini', 'gpt-5.4')
+        (n,) = self.wait_notifications(1)
+        self.assertEqual(n['summary'], 'The model gpt-5-mini is deprecated')
+        self.assertIn('Use gpt-5.4 instead.', n['body'])
+        self.backend.deprecate('gpt-5-mini', 'gpt-5.4')
+        self.assert_no_more(1)
+        # Another model is news; a markup-looking id is not shown at all.
+        self.backend.deprecate('gemini-3-pro', '')
+        calls = self.wait_notifications(2)
+        self.assertIn('bankr-llm models', calls[1]['body'])
+        self.backend.deprecate('<b>x</b>', 'y')
+        self.assert_no_more(2)
+        self.assertIn('deprecated=gpt-5-mini', self.told_file())
+        # A new agent in the same session remembers.
+        self.stop_agent()
+        self.start_agent()
+        self.backend.deprecate('gpt-5-mini', 'gpt-5.4')
+        self.assert_no_more(2)
 
     def test_state_at_start_is_told_once(self):
         self.backend.start(state='exhausted', balance=0)

@@ -6,7 +6,7 @@
 # a private system bus inside a private mount namespace whose
 # /usr/share/polkit-1/actions holds only our policy (the real /usr and /etc
 # are never touched), and checks
-#   - pkaction shows exactly our four actions with the intended defaults;
+#   - pkaction shows exactly our five actions with the intended defaults;
 #   - pkcheck for a process of "nobody" outside any session (so the
 #     allow_any defaults apply) gives the intended answers;
 #   - the rules.d example loads and tightens them as docs/polkit.md says.
@@ -160,8 +160,8 @@ expect_check() { # ACTION CODE WHY
 start_polkitd "$TMP/no-rules"
 
 actions=$(pkaction | sort | tr '\n' ' ')
-if [ "$actions" = "bot.bankr.LLM1.configure-auto-top-up bot.bankr.LLM1.configure-budget bot.bankr.LLM1.reveal-key bot.bankr.LLM1.top-up " ]; then
-        ok "polkitd loaded the four actions"
+if [ "$actions" = "bot.bankr.LLM1.configure-auto-top-up bot.bankr.LLM1.configure-budget bot.bankr.LLM1.create-token bot.bankr.LLM1.reveal-key bot.bankr.LLM1.top-up " ]; then
+        ok "polkitd loaded the five actions"
 else
         fail "polkitd lists: $actions"
         sed 's/^/  polkitd: /' "$TMP/polkitd.log" >&2
@@ -170,6 +170,7 @@ fi
 expect_defaults bot.bankr.LLM1.top-up no auth_self_keep auth_self_keep
 expect_defaults bot.bankr.LLM1.configure-auto-top-up no auth_self_keep auth_self_keep
 expect_defaults bot.bankr.LLM1.reveal-key auth_self_keep auth_self_keep yes
+expect_defaults bot.bankr.LLM1.create-token no auth_self_keep auth_self_keep
 expect_defaults bot.bankr.LLM1.configure-budget no auth_self_keep auth_self_keep
 expect_text bot.bankr.LLM1.top-up description "Add credits to your Bankr LLM balance from your wallet"
 expect_text bot.bankr.LLM1.top-up message \

@@ -63,6 +63,25 @@ static void test_retry_for_status(void) {
         ASSERT(retry_for_status(429, NULL, NULL, &f) == RETRY_YES && f == GATEWAY_FAILURE_RATE_LIMITED);
         ASSERT(retry_for_status(503, NULL, NULL, &f) == RETRY_YES && f == GATEWAY_FAILURE_UNAVAILABLE);
         ASSERT(retry_for_status(529, NULL, NULL, NULL) == RETRY_YES);
+        /* The two kinds of 402: only an empty balance exhausts the credits. */
+        ASSERT(retry_for_status(402, "insufficient_credits", NULL, &f) == RETRY_NO && f == GATEWAY_FAILURE_PAYMENT_REQUIRED);
+        ASSERT(retry_for_status(402, "insufficient_quota", NULL, &f) == RETRY_NO && f == GATEWAY_FAILURE_PAYMENT_REQUIRED);
+        ASSERT(retry_for_status(402, "daily_budget_exceeded", NULL, &f) == RETRY_NO && f == GATEWAY_FAILURE_DAILY_BUDGET);
+        ASSERT(retry_for_status(402, "Daily_Budget_Exceeded", NULL, &f) == RETRY_NO && f == GATEWAY_FAILURE_DAILY_BUDGET);
+        ASSERT(gateway_failure_for_402(NULL, "daily budget exceeded") == GATEWAY_FAILURE_DAILY_BUDGET);
+        ASSERT(gateway_failure_for_402("billing_error", "daily budget exceeded") == GATEWAY_FAILURE_PAYMENT_REQUIRED);
+        ASSERT(gateway_failure_for_402(NULL, NULL) == GATEWAY_FAILURE_PAYMENT_REQUIRED);
+        ASSERT(gateway_failure_exhausts_credits(GATEWAY_FAILURE_PAYMENT_REQUIRED));
+        ASSERT(!gateway_failure_exhausts_credits(GATEWAY_FAILURE_DAILY_BUDGET));
+        /* Retired: the fallbacks may work. */
+        ASSERT(retry_for_status(410, NULL, NULL, &f) == RETRY_FALLBACK && f == GATEWAY_FAILURE_MODEL_RETIRED);
+        /* Privacy: a 422 may move on (at the same tier), a conflict never. */
+        ASSERT(retry_for_status(422, "zdr_unavailable", "x", &f) == RETRY_FALLBACK && f == GATEWAY_FAILURE_PRIVACY);
+        ASSERT(retry_for_status(422, NULL, "No confidential (TEE) provider serves `m`", &f) == RETRY_FALLBACK &&
+               f == GATEWAY_FAILURE_PRIVACY);
+        ASSERT(retry_for_status(400, "privacy_conflict", "x", &f) == RETRY_NO && f == GATEWAY_FAILURE_PRIVACY);
+        ASSERT(retry_for_status(400, "invalid_privacy", NULL, &f) == RETRY_NO && f == GATEWAY_FAILURE_PRIVACY);
+        ASSERT(retry_for_status(422, "unprocessable", "bad field", &f) == RETRY_NO && f == GATEWAY_FAILURE_ERROR);
         /* Neither an error nor an answer. */
         ASSERT(retry_for_status(302, NULL, "model not found", &f) == RETRY_NO && f == GATEWAY_FAILURE_ERROR);
 

@@ -19,7 +19,7 @@ import unittest
 
 import dbus
 
-from harness import Env, NOTIFY, SLOW, wait_until, OBJ
+from harness import CLI, Env, NOTIFY, SLOW, wait_until, OBJ
 from fakegw import FakeGateway, Fault
 from chatclient import ChatClient, unwrap, run_until, spin
 
@@ -118,9 +118,8 @@ class Records(UsageTest):
             self.assertEqual(rec["status"], "finished")
             self.assertEqual(rec["error"], "")
             self.assertEqual(rec["via"], "dbus")
-            self.assertEqual(rec["privacy_tier"], "")
             self.assertEqual(rec["app"], "python3")
-            for k in ("model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+            for k in ("model", "privacy_tier", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
                       "cost_usd", "attempts", "latency_first_ms", "latency_total_ms"):
                 self.assertEqual(rec[k], info[k], k)
             self.assertGreater(rec["cost_usd"], 0)
@@ -567,6 +566,18 @@ class Cli(UsageTest):
                     ["set", "python3", "-1/day"], ["clear"], ["frobnicate"]):
             r = self.env.cli("budget", *bad)
             self.assertEqual(r.returncode, 2, (bad, r.stdout, r.stderr))
+
+    def test_no_session_bus(self):
+        # One sentence and exit code 3 (no service), as every verb: not a
+        # second, misleading failure of the call made without a bus.
+        env = {k: v for k, v in self.env.environ.items()
+               if k not in ("DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
+        for args in (["usage"], ["usage", "recent"], ["budget"], ["budget", "set", "python3", "5/day"],
+                     ["budget", "clear", "python3"]):
+            r = subprocess.run([CLI] + args, env=env, capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 3, (args, r.stderr))
+            self.assertTrue(r.stderr.startswith("Failed to connect to the session bus"), (args, r.stderr))
+            self.assertEqual(len(r.stderr.strip().splitlines()), 2, (args, r.stderr))
 
 
 class CliBudgetFile(Budgets):
