@@ -196,6 +196,30 @@ esac
 check "a caller outside a sandbox may still Key.Set" as_user sh -c \
         "busctl --user call bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Key Set ss '$KEY' llm"
 
+# 5d. The local endpoint under the sandboxed unit: TCP on loopback and the
+# unix socket in $XDG_RUNTIME_DIR, with a token minted over D-Bus.
+url=$(as_user busctl --user get-property bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Endpoint Url 2>&1 | sed -n 's/^s "\(.*\)"$/\1/p')
+sock=$(as_user busctl --user get-property bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Endpoint SocketPath 2>&1 | sed -n 's/^s "\(.*\)"$/\1/p')
+tok=$(as_user busctl --user call bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Endpoint CreateToken 'sa{sv}' \
+        container-test 2 lifetime s expiring expires_s u 600 2>&1 | sed -n 's/^ss "\([^"]*\)" .*/\1/p')
+if [ -n "$url" ] && [ -n "$tok" ] &&
+   code=$(as_user curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" "$url/v1/models") &&
+   [ "$code" = 200 ]; then
+        pass "endpoint answers on $url with a token"
+else
+        fail "endpoint answers on loopback with a token" "url=$url token=${tok:+(set)} http=${code:-}"
+fi
+if [ -n "$sock" ] && [ -S "$sock" ] &&
+   code=$(as_user curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" -H "Authorization: Bearer $tok" \
+          "http://localhost/v1/models") && [ "$code" = 200 ]; then
+        pass "endpoint answers on its unix socket"
+else
+        fail "endpoint answers on its unix socket" "socket=$sock http=${code:-}"
+fi
+code=$(as_user curl -s -o /dev/null -w '%{http_code}' "$url/v1/models")
+if [ "$code" = 401 ]; then pass "endpoint refuses a request without a token (401)"
+else fail "endpoint refuses a request without a token" "http=$code"; fi
+
 # 6. $OPENCLAW_CONFIG_PATH elsewhere in the home (set for the service).
 as_user systemctl --user set-environment OPENCLAW_CONFIG_PATH=$H/work/agents/openclaw.json
 as_user systemctl --user restart bankr-llmd.service

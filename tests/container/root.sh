@@ -15,10 +15,10 @@ mirror=${BANKR_CT_MIRROR:-http://deb.debian.org/debian}
 # the dbus-user-session bus, gnome-keyring with PAM, libsecret; plus the
 # service's runtime libraries, python3 for the fake gateway and dbusmock's
 # notification daemon, and sudo/util-linux for running things as the user.
-packages="systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,libpam-gnome-keyring,gnome-keyring,libsecret-tools,libsecret-1-0,libjson-c5,libglib2.0-bin,polkitd,procps,util-linux,python3,python3-dbusmock,ca-certificates"
+packages="systemd,systemd-sysv,dbus,dbus-user-session,libpam-systemd,libpam-gnome-keyring,gnome-keyring,libsecret-tools,libsecret-1-0,libjson-c5,libsqlite3-0,libglib2.0-bin,polkitd,procps,util-linux,python3,python3-dbusmock,ca-certificates,curl"
 case $suite in
-bookworm) packages="$packages,libcurl4" ;;
-*) packages="$packages,libcurl4t64" ;;
+bookworm) packages="$packages,libcurl4,libmicrohttpd12" ;;
+*) packages="$packages,libcurl4t64,libmicrohttpd12t64" ;;
 esac
 # Bump when the steps after debootstrap change.
 recipe=1
