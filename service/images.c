@@ -344,30 +344,12 @@ static int read_uint_option(sd_bus_message *m, const char *contents, const char 
         int64_t v;
         int k;
 
-        if (strlen(contents) != 1 || !strchr("ynqiuxt", contents[0]))
+        if (strlen(contents) != 1 || !strchr(BUS_INTEGER_TYPES, contents[0]))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be an integer (type u), not of type %s.", name, contents);
-        union {
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
-                uint64_t t;
-        } u;
-        k = sd_bus_message_read_basic(m, contents[0], &u);
+        k = bus_read_integer(m, contents[0], &v);
         if (k < 0)
                 return k;
-        switch (contents[0]) {
-        case 'y': v = u.y; break;
-        case 'n': v = u.n; break;
-        case 'q': v = u.q; break;
-        case 'i': v = u.i; break;
-        case 'u': v = u.u; break;
-        case 'x': v = u.x; break;
-        default: v = u.t > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) u.t; break;
-        }
         if (v < lo || v > hi)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Option %s must be between %" PRIu32 " and %" PRIu32 ", not %" PRIi64 ".", name,
