@@ -383,24 +383,16 @@ static const char *const option_names =
         "system, max_tokens, temperature, top_p, stop, api, fallback_models, timeout_s, connect_timeout_ms, "
         "first_byte_timeout_ms, idle_timeout_ms, privacy, follow_replacement, images";
 
-/* Any integer type will do for an integer option (gdbus sends int32 for a
- * bare number); anything else is the wrong type. */
-static int read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
-                        int64_t *ret, sd_bus_error *error) {
-        int64_t value;
+/* An integer option from lo to hi, in units of unit microseconds. */
+static int read_usec(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi, uint64_t unit,
+                     uint64_t *ret, sd_bus_error *error) {
+        int64_t i;
         int k;
 
-        if (strlen(contents) != 1 || !strchr(BUS_INTEGER_TYPES, contents[0]))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be an integer (type u), not of type %s.", name, contents);
-        k = bus_read_integer(m, contents[0], &value);
+        k = bus_option_read_integer(m, contents, name, lo, hi, &i, error);
         if (k < 0)
                 return k;
-        if (value < lo || value > hi)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be between %" PRIi64 " and %" PRIi64 ", not %" PRIi64 ".",
-                                         name, lo, hi, value);
-        *ret = value;
+        *ret = (uint64_t) i * unit;
         return 0;
 }
 
@@ -415,7 +407,7 @@ static int read_double(sd_bus_message *m, const char *contents, const char *name
                         return k;
         } else {
                 int64_t i;
-                k = read_integer(m, contents, name, INT64_MIN, INT64_MAX, &i, error);
+                k = bus_option_read_integer(m, contents, name, INT64_MIN, INT64_MAX, &i, error);
                 if (k < 0) {
                         sd_bus_error_free(error);
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
@@ -601,151 +593,117 @@ static int read_images(sd_bus_message *m, const char *contents, RequestOptions *
         return sd_bus_message_exit_container(m);
 }
 
-static int read_options(sd_bus_message *m, RequestOptions *o, const ChatMessage *msgs, size_t n_msgs, size_t *size,
-                        sd_bus_error *error) {
-        _cleanup_strv_free_ char **seen = NULL;
+typedef struct OptionsRead {
+        RequestOptions *options;
+        const ChatMessage *msgs;
+        size_t n_msgs;
+        size_t *size;
+} OptionsRead;
+
+/* One entry of the options, for bus_read_options(). */
+static int read_option(sd_bus_message *m, const char *name, const char *contents, void *userdata,
+                       sd_bus_error *error) {
+        OptionsRead *rd = userdata;
+        RequestOptions *o = rd->options;
+        const ChatMessage *msgs = rd->msgs;
+        size_t n_msgs = rd->n_msgs, *size = rd->size;
+        int64_t i;
         int k;
 
-        k = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (k < 0)
-                return k;
-        while ((k = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *contents;
-                int64_t i;
-
-                k = sd_bus_message_read(m, "s", &name);
+        if (streq(name, "system")) {
+                const char *s;
+                k = bus_option_read_string(m, contents, name, &s, error);
                 if (k < 0)
                         return k;
-                if (strv_contains(seen, name))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s is given twice.", name);
-                if (strv_extend(&seen, name) < 0)
+                *size += strlen(s);
+                if (free_and_strdup(&o->system, isempty(s) ? NULL : s) < 0)
                         return -ENOMEM;
-                k = sd_bus_message_peek_type(m, NULL, &contents);
+        } else if (streq(name, "max_tokens")) {
+                k = bus_option_read_integer(m, contents, name, 1, 1000000, &i, error);
                 if (k < 0)
                         return k;
-                k = sd_bus_message_enter_container(m, 'v', contents);
+                o->max_tokens = (uint32_t) i;
+        } else if (streq(name, "temperature")) {
+                k = read_double(m, contents, name, 0.0, 2.0, &o->temperature, error);
                 if (k < 0)
                         return k;
+        } else if (streq(name, "top_p")) {
+                k = read_double(m, contents, name, 0.0, 1.0, &o->top_p, error);
+                if (k < 0)
+                        return k;
+        } else if (streq(name, "stop")) {
+                k = read_string_list(m, contents, name, CHAT_MAX_STOP, &o->stop, error);
+                if (k < 0)
+                        return k;
+                for (char **s = o->stop; s && *s; s++) {
+                        if (isempty(*s))
+                                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                        "Option stop holds an empty string.");
+                        *size += strlen(*s);
+                }
+        } else if (streq(name, "api")) {
+                const char *s;
+                k = bus_option_read_string(m, contents, name, &s, error);
+                if (k < 0)
+                        return k;
+                if (streq(s, "auto"))
+                        o->api = CHAT_API_AUTO;
+                else if (chat_api_from_string(s) >= 0)
+                        o->api = chat_api_from_string(s);
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option api is \"%s\": use \"auto\", \"openai\" or \"anthropic\".", s);
+        } else if (streq(name, "fallback_models")) {
+                k = read_string_list(m, contents, name, CHAT_MAX_FALLBACKS, &o->fallback_models, error);
+                if (k < 0)
+                        return k;
+                for (char **s = o->fallback_models; s && *s; s++) {
+                        k = check_model_id(*s, "fallback model id", error);
+                        if (k < 0)
+                                return k;
+                }
+        } else if (streq(name, "timeout_s"))
+                return read_usec(m, contents, name, 1, 3600, USEC_PER_SEC, &o->timeout_usec, error);
+        else if (streq(name, "connect_timeout_ms"))
+                return read_usec(m, contents, name, 100, 60000, USEC_PER_MSEC, &o->connect_timeout_usec, error);
+        else if (streq(name, "first_byte_timeout_ms"))
+                return read_usec(m, contents, name, 100, 600000, USEC_PER_MSEC, &o->first_byte_timeout_usec, error);
+        else if (streq(name, "idle_timeout_ms"))
+                return read_usec(m, contents, name, 100, 600000, USEC_PER_MSEC, &o->idle_timeout_usec, error);
+        else if (streq(name, "privacy")) {
+                const char *t;
+                k = bus_option_read_string(m, contents, name, &t, error);
+                if (k < 0)
+                        return k;
+                if (chat_privacy_from_string(t) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option privacy is \"%s\": use \"standard\", \"zdr\" (zero data "
+                                                 "retention) or \"private\" (TEE compute).", t);
+                o->privacy = chat_privacy_from_string(t);
+        } else if (streq(name, "follow_replacement")) {
+                int b;
+                if (!streq(contents, "b"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option follow_replacement must be a boolean (type b), not of type %s.",
+                                                 contents);
+                k = sd_bus_message_read_basic(m, 'b', &b);
+                if (k < 0)
+                        return k;
+                o->follow_replacement = b;
+        } else if (streq(name, "images")) {
+                k = read_images(m, contents, o, msgs, n_msgs, error);
+                if (k < 0)
+                        return k;
+        } else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
+                                         name, option_names);
+        return 0;
+}
 
-                if (streq(name, "system")) {
-                        const char *s;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option system must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &s);
-                        if (k < 0)
-                                return k;
-                        *size += strlen(s);
-                        if (free_and_strdup(&o->system, isempty(s) ? NULL : s) < 0)
-                                return -ENOMEM;
-                } else if (streq(name, "max_tokens")) {
-                        k = read_integer(m, contents, name, 1, 1000000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->max_tokens = (uint32_t) i;
-                } else if (streq(name, "temperature")) {
-                        k = read_double(m, contents, name, 0.0, 2.0, &o->temperature, error);
-                        if (k < 0)
-                                return k;
-                } else if (streq(name, "top_p")) {
-                        k = read_double(m, contents, name, 0.0, 1.0, &o->top_p, error);
-                        if (k < 0)
-                                return k;
-                } else if (streq(name, "stop")) {
-                        k = read_string_list(m, contents, name, CHAT_MAX_STOP, &o->stop, error);
-                        if (k < 0)
-                                return k;
-                        for (char **s = o->stop; s && *s; s++) {
-                                if (isempty(*s))
-                                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                                "Option stop holds an empty string.");
-                                *size += strlen(*s);
-                        }
-                } else if (streq(name, "api")) {
-                        const char *s;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option api must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &s);
-                        if (k < 0)
-                                return k;
-                        if (streq(s, "auto"))
-                                o->api = CHAT_API_AUTO;
-                        else if (chat_api_from_string(s) >= 0)
-                                o->api = chat_api_from_string(s);
-                        else
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option api is \"%s\": use \"auto\", \"openai\" or \"anthropic\".", s);
-                } else if (streq(name, "fallback_models")) {
-                        k = read_string_list(m, contents, name, CHAT_MAX_FALLBACKS, &o->fallback_models, error);
-                        if (k < 0)
-                                return k;
-                        for (char **s = o->fallback_models; s && *s; s++) {
-                                k = check_model_id(*s, "fallback model id", error);
-                                if (k < 0)
-                                        return k;
-                        }
-                } else if (streq(name, "timeout_s")) {
-                        k = read_integer(m, contents, name, 1, 3600, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->timeout_usec = (uint64_t) i * USEC_PER_SEC;
-                } else if (streq(name, "connect_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 60000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->connect_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "first_byte_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 600000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->first_byte_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "idle_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 600000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->idle_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "privacy")) {
-                        const char *t;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option privacy must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &t);
-                        if (k < 0)
-                                return k;
-                        if (chat_privacy_from_string(t) < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option privacy is \"%s\": use \"standard\", \"zdr\" (zero data "
-                                                         "retention) or \"private\" (TEE compute).", t);
-                        o->privacy = chat_privacy_from_string(t);
-                } else if (streq(name, "follow_replacement")) {
-                        int b;
-                        if (!streq(contents, "b"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option follow_replacement must be a boolean (type b), not of type %s.",
-                                                         contents);
-                        k = sd_bus_message_read_basic(m, 'b', &b);
-                        if (k < 0)
-                                return k;
-                        o->follow_replacement = b;
-                } else if (streq(name, "images")) {
-                        k = read_images(m, contents, o, msgs, n_msgs, error);
-                        if (k < 0)
-                                return k;
-                } else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
-                                                 name, option_names);
-
-                k = sd_bus_message_exit_container(m); /* variant */
-                if (k < 0)
-                        return k;
-                k = sd_bus_message_exit_container(m); /* dict entry */
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return k;
-        return sd_bus_message_exit_container(m);
+static int read_options(sd_bus_message *m, RequestOptions *o, const ChatMessage *msgs, size_t n_msgs, size_t *size,
+                        sd_bus_error *error) {
+        OptionsRead rd = { .options = o, .msgs = msgs, .n_msgs = n_msgs, .size = size };
+        return bus_read_options(m, read_option, &rd, error);
 }
 
 /* ---- methods ----------------------------------------------------------- */
