@@ -24,8 +24,7 @@
 #include "model-list.h"
 #include "models.h"
 #include "request.h"
-
-#define CHAT_SETTINGS_MAX_SIZE (1024U * 1024U)
+#include "settings.h"
 
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
@@ -59,31 +58,22 @@ ChatPrivacy chat_get_default_privacy(Chat *ch) {
 
 /* ---- settings (the file credits.c keeps low_threshold_usd in) ----------- */
 
-static char *settings_path(Chat *ch) {
-        char *p;
-        if (asprintf(&p, "%s/settings.json", ch->context->state_dir) < 0)
-                return NULL;
-        return p;
-}
-
 static void chat_load_settings(Chat *ch) {
-        _cleanup_free_ char *path = settings_path(ch), *data = NULL;
+        _cleanup_free_ char *path = settings_path(ch->context->state_dir);
         _cleanup_(json_object_putp) json_object *root = NULL;
         json_object *o;
-        size_t size;
         int r;
 
         ch->default_privacy = CHAT_PRIVACY_STANDARD;
         if (!path)
                 return;
-        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
+        r = settings_read(path, &root);
         if (r == -ENOENT)
                 return;
         if (r < 0) {
                 log_warning_errno(r, "Failed to read %s: %m; the default privacy tier is \"standard\".", path);
                 return;
         }
-        root = json_tokener_parse(data);
         if (!json_object_object_get_ex(root, "default_privacy", &o))
                 return;
         if (json_object_is_type(o, json_type_string) && chat_privacy_from_string(json_object_get_string(o)) >= 0)
@@ -95,51 +85,6 @@ static void chat_load_settings(Chat *ch) {
                 log_warning("default_privacy in %s is not \"standard\", \"zdr\" or \"private\"; using \"private\", "
                             "the strongest, until it is set again.", path);
         }
-}
-
-/* Rewrites settings.json with the new tier, keeping every other field; a
- * file that cannot be read back exactly is left alone (-EBADMSG, *ret_why). */
-static int chat_save_settings(Chat *ch, ChatPrivacy p, char **ret_why) {
-        _cleanup_free_ char *path = settings_path(ch), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_(json_object_putp) json_object *root = NULL;
-        const char *remedy = NULL;
-        size_t size;
-        int r;
-
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
-        if (r >= 0) {
-                if (memchr(data, 0, size)) {
-                        if (asprintf(ret_why, "it holds NUL bytes; remove it or fix it by hand") < 0)
-                                return -ENOMEM;
-                        return -EBADMSG;
-                }
-                r = json_parse_strict(data, &root, &what, &remedy);
-                if (r == -EBADMSG) {
-                        if (asprintf(ret_why, "%s; %s", strna(what), strna(remedy)) < 0)
-                                return -ENOMEM;
-                        return r;
-                }
-                if (r < 0)
-                        return r;
-        } else if (r != -ENOENT)
-                return r;
-        if (!root) {
-                root = json_object_new_object();
-                if (!root)
-                        return -ENOMEM;
-        }
-        r = json_add(root, "default_privacy", json_object_new_string(chat_privacy_to_string(p)));
-        if (r < 0)
-                return r;
-        r = json_to_text(root, &text);
-        if (r < 0)
-                return r;
-        r = mkdir_p(ch->context->state_dir, 0700);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* The documented limits need CHAT_MAX_TOTAL * CHAT_FDS_PER_REQUEST +
@@ -880,7 +825,8 @@ static int property_set_default_privacy(sd_bus *bus, const char *path, const cha
                                          "DefaultPrivacy is \"%s\": use \"standard\", \"zdr\" or \"private\".", t);
         if (p == ch->default_privacy)
                 return 0;
-        r = chat_save_settings(ch, p, &why);
+        r = settings_set(ch->context->state_dir, "default_privacy", json_object_new_string(chat_privacy_to_string(p)),
+                         &why);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
                                          "Cannot save the default privacy tier: %s/settings.json was left untouched, "
