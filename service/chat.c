@@ -59,21 +59,13 @@ ChatPrivacy chat_get_default_privacy(Chat *ch) {
 /* ---- settings (the file credits.c keeps low_threshold_usd in) ----------- */
 
 static void chat_load_settings(Chat *ch) {
-        _cleanup_free_ char *path = settings_path(ch->context->state_dir);
+        _cleanup_free_ char *path = NULL;
         _cleanup_(json_object_putp) json_object *root = NULL;
         json_object *o;
-        int r;
 
         ch->default_privacy = CHAT_PRIVACY_STANDARD;
-        if (!path)
+        if (settings_load(ch->context->state_dir, "the default privacy tier is \"standard\"", &path, &root) < 0)
                 return;
-        r = settings_read(path, &root);
-        if (r == -ENOENT)
-                return;
-        if (r < 0) {
-                log_warning_errno(r, "Failed to read %s: %m; the default privacy tier is \"standard\".", path);
-                return;
-        }
         if (!json_object_object_get_ex(root, "default_privacy", &o))
                 return;
         if (json_object_is_type(o, json_type_string) && chat_privacy_from_string(json_object_get_string(o)) >= 0)

@@ -73,20 +73,12 @@ static bool threshold_valid(double d) {
 }
 
 static void credits_load_settings(Credits *cr) {
-        _cleanup_free_ char *path = settings_path(cr->context->state_dir);
+        _cleanup_free_ char *path = NULL;
         struct json_object *root = NULL, *o;
-        int r;
 
         cr->threshold = THRESHOLD_DEFAULT;
-        if (!path)
+        if (settings_load(cr->context->state_dir, "using the default low threshold", &path, &root) < 0)
                 return;
-        r = settings_read(path, &root);
-        if (r == -ENOENT)
-                return;
-        if (r < 0) {
-                log_warning_errno(r, "Failed to read %s: %m; using the default low threshold.", path);
-                return;
-        }
         if (!root || !json_object_is_type(root, json_type_object)) {
                 log_warning("Ignoring %s: not a JSON object; using the default low threshold.", path);
                 json_object_put(root);

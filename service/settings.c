@@ -4,25 +4,31 @@
 
 #include "json-strict.h"
 #include "json-util.h"
+#include "log.h"
 #include "settings.h"
 #include "util.h"
 
-char *settings_path(const char *state_dir) {
+static char *settings_path(const char *state_dir) {
         char *p;
         if (asprintf(&p, "%s/settings.json", state_dir) < 0)
                 return NULL;
         return p;
 }
 
-int settings_read(const char *path, json_object **ret_root) {
-        _cleanup_free_ char *data = NULL;
+int settings_load(const char *state_dir, const char *fallback, char **ret_path, json_object **ret_root) {
+        _cleanup_free_ char *path = settings_path(state_dir), *data = NULL;
         size_t size;
         int r;
 
+        if (!path)
+                return -ENOMEM;
         r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
-        if (r < 0)
+        if (r == -ENOENT)
                 return r;
+        if (r < 0)
+                return log_warning_errno(r, "Failed to read %s: %m; %s.", path, fallback);
         *ret_root = json_tokener_parse(data);
+        *ret_path = TAKE_PTR(path);
         return 0;
 }
 

@@ -11,12 +11,12 @@
 
 #define SETTINGS_MAX_SIZE (1024U * 1024U)
 
-/* STATE_DIR/settings.json; NULL when out of memory. */
-char *settings_path(const char *state_dir);
-
-/* Reads path: 0 and *ret_root as json_tokener_parse() gives it (NULL when
- * the text is not JSON), -ENOENT when there is no file, else -errno. */
-int settings_read(const char *path, json_object **ret_root);
+/* Reads STATE_DIR/settings.json: 0, with *ret_path (for the caller's
+ * messages) and *ret_root as json_tokener_parse() gives it (NULL when the
+ * text is not JSON). Negative when there is nothing to read: -ENOENT (no
+ * file), -ENOMEM, or a failure to read it, logged as a warning "Failed to
+ * read PATH: ERROR; FALLBACK." (fallback: what the caller does instead). */
+int settings_load(const char *state_dir, const char *fallback, char **ret_path, json_object **ret_root);
 
 /* Rewrites STATE_DIR/settings.json with key set to value (taken over;
  * NULL: an allocation failed), keeping every other field. A file that
