@@ -194,6 +194,11 @@ uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint6
  * NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
+/* Reads what fd holds with pread() from offset 0 to its end (a regular
+ * file, memfd or block device; fd's own offset is not moved), with room
+ * for size_hint bytes at first. At most max bytes: -EFBIG beyond. */
+int pread_full(int fd, size_t size_hint, size_t max, void **ret, size_t *ret_size);
+
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename. mode is applied to the new file. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);

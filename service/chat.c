@@ -396,66 +396,43 @@ static int read_image_fd(int fd, size_t limit, void **ret, size_t *ret_size, con
         if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
                 if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > limit)
                         return -EFBIG;
-                alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : limit + 1;
-                buf = malloc(alloc);
-                if (!buf)
-                        return -ENOMEM;
-                for (;;) {
-                        ssize_t l = pread(fd, buf + n, alloc - n, (off_t) n);
-                        if (l < 0 && errno == EINTR)
-                                continue;
-                        if (l < 0)
-                                return -errno;
-                        if (l == 0)
-                                break;
-                        n += (size_t) l;
-                        if (n > limit)
-                                return -EFBIG;
-                        if (n == alloc) { /* the file grew: one more round */
-                                size_t a = MIN(alloc * 2, limit + 1);
-                                uint8_t *p = a > alloc ? realloc(buf, a) : NULL;
-                                if (!p)
-                                        return a > alloc ? -ENOMEM : -EFBIG;
-                                buf = p;
-                                alloc = a;
-                        }
-                }
-        } else {
-                for (;;) {
-                        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                        ssize_t l;
-                        int p = poll(&pfd, 1, 0);
+                /* A block device says no size: room for the most it may hold. */
+                return pread_full(fd, S_ISREG(st.st_mode) ? (size_t) st.st_size : limit, limit, ret, ret_size);
+        }
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                ssize_t l;
+                int p = poll(&pfd, 1, 0);
 
-                        if (p < 0 && errno == EINTR)
-                                continue;
-                        if (p < 0)
-                                return -errno;
-                        if (p == 0 || !(pfd.revents & (POLLIN | POLLHUP))) {
-                                *ret_why = "is a pipe or socket whose writer has not finished (write the whole image "
-                                           "and close your end before the call, or pass a file or memfd)";
-                                return -EAGAIN;
-                        }
-                        if (n + 65536 > alloc) {
-                                size_t a = MIN(MAX(alloc * 2, (size_t) 65536 * 2), limit + 65536 + 1);
-                                uint8_t *q = realloc(buf, a);
-                                if (!q)
-                                        return -ENOMEM;
-                                buf = q;
-                                alloc = a;
-                        }
-                        l = read(fd, buf + n, MIN(alloc - n, (size_t) 65536));
-                        if (l < 0 && errno == EINTR)
-                                continue;
-                        if (l < 0 && errno == EAGAIN)
-                                continue; /* poll said readable; look again */
-                        if (l < 0)
-                                return -errno;
-                        if (l == 0)
-                                break;
-                        n += (size_t) l;
-                        if (n > limit)
-                                return -EFBIG;
+                if (p < 0 && errno == EINTR)
+                        continue;
+                if (p < 0)
+                        return -errno;
+                if (p == 0 || !(pfd.revents & (POLLIN | POLLHUP))) {
+                        *ret_why = "is a pipe or socket whose writer has not finished (write the whole image "
+                                   "and close your end before the call, or pass a file or memfd)";
+                        return -EAGAIN;
                 }
+                if (n + 65536 > alloc) {
+                        size_t a = MIN(MAX(alloc * 2, (size_t) 65536 * 2), limit + 65536 + 1);
+                        uint8_t *q = realloc(buf, a);
+                        if (!q)
+                                return -ENOMEM;
+                        buf = q;
+                        alloc = a;
+                }
+                l = read(fd, buf + n, MIN(alloc - n, (size_t) 65536));
+                if (l < 0 && errno == EINTR)
+                        continue;
+                if (l < 0 && errno == EAGAIN)
+                        continue; /* poll said readable; look again */
+                if (l < 0)
+                        return -errno;
+                if (l == 0)
+                        break;
+                n += (size_t) l;
+                if (n > limit)
+                        return -EFBIG;
         }
         *ret = TAKE_PTR(buf);
         *ret_size = n;
