@@ -10,6 +10,16 @@
 #include "log.h"
 #include "util.h"
 
+int free_and_vasprintf(char **dst, const char *fmt, va_list ap) {
+        char *t;
+
+        if (vasprintf(&t, fmt, ap) < 0)
+                t = NULL;
+        free(*dst);
+        *dst = t;
+        return t ? 0 : -ENOMEM;
+}
+
 int free_and_strdup(char **dst, const char *src) {
         char *t = NULL;
 

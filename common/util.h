@@ -7,6 +7,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,9 @@ static inline void erase_and_freep(void *p) {
 int free_and_strdup(char **dst, const char *src);
 /* Same for secrets: the old value is wiped. */
 int erase_and_strdup(char **dst, const char *src);
+/* Replace *dst with the text fmt formats from ap, freeing the old one;
+ * when out of memory *dst becomes NULL and -ENOMEM is returned, else 0. */
+int free_and_vasprintf(char **dst, const char *fmt, va_list ap) _printf_(2, 0);
 
 static inline bool streq_ptr(const char *a, const char *b) {
         if (!a || !b)

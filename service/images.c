@@ -118,8 +118,7 @@ static void image_call_fail(ImageCall *ic, const char *name, const char *fmt, ..
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        (void) free_and_vasprintf(&msg, fmt, ap);
         va_end(ap);
         log_info("Image generation with %s failed: %s", ic->model, strna(msg));
         (void) sd_bus_reply_method_errorf(ic->m, name, "%s", msg ?: "Image generation failed.");
