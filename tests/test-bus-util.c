@@ -114,7 +114,7 @@ static void test_read_integer(void) {
 
 typedef struct Options {
         int64_t n;
-        const char *word;
+        char word[32]; /* a copy: the message is gone when read_options() returns */
         unsigned calls;
 } Options;
 
@@ -125,8 +125,13 @@ static int on_option(sd_bus_message *m, const char *name, const char *contents, 
         o->calls++;
         if (strcmp(name, "n") == 0)
                 return bus_option_read_integer(m, contents, name, 1, 10, &o->n, error);
-        if (strcmp(name, "word") == 0)
-                return bus_option_read_string(m, contents, name, &o->word, error);
+        if (strcmp(name, "word") == 0) {
+                const char *w;
+                int r = bus_option_read_string(m, contents, name, &w, error);
+                if (r >= 0)
+                        snprintf(o->word, sizeof o->word, "%s", w);
+                return r;
+        }
         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\".", name);
 }
 
