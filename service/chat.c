@@ -16,7 +16,6 @@
 #include <json-c/json.h>
 
 #include "image-type.h"
-#include "json-strict.h"
 #include "json-util.h"
 #include "bus-util.h"
 #include "log.h"
