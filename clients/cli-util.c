@@ -331,6 +331,22 @@ int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_
         return sd_bus_call(bus, m, 60 * USEC_PER_SEC, error, ret_reply);
 }
 
+int cli_refresh(sd_bus *bus, const char *iface, const char *what, const char *const *quiet) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *sentence = NULL;
+        int r;
+
+        r = cli_call_gateway(bus, iface, "Refresh", &error, NULL);
+        if (r >= 0)
+                return 0;
+        for (const char *const *q = quiet; q && *q; q++)
+                if (sd_bus_error_has_name(&error, *q))
+                        return 0;
+        if (asprintf(&sentence, "refresh %s", what) < 0)
+                return cli_fail(EXIT_FAIL, "Out of memory.");
+        return cli_fail_bus(sentence, &error, r);
+}
+
 /* Starts pkttyagent for our process when we are on a terminal, so polkit
  * can ask for a password right here if no graphical agent is running. Its
  * absence is not an error: a graphical agent may answer, or polkit says no. */

@@ -83,6 +83,13 @@ int cli_get_bool(sd_bus *bus, const char *iface, const char *prop, bool *ret);
 int cli_call_gateway(sd_bus *bus, const char *iface, const char *method, sd_bus_error *error,
                      sd_bus_message **ret_reply);
 
+/* --refresh of a verb that shows what the service holds: calls
+ * IFACE.Refresh (cli_call_gateway()). 0 when it worked, or when it failed
+ * with one of the error names in quiet (NULL-terminated, or NULL: none),
+ * which the verb tells in its own words; else the failure, told as
+ * "Failed to refresh WHAT: …" (cli_fail_bus()), -EXIT_*. */
+int cli_refresh(sd_bus *bus, const char *iface, const char *what, const char *const *quiet);
+
 /* polkit gives a person 5 minutes to type a password; wait a bit longer. */
 #define CLI_INTERACTIVE_TIMEOUT_USEC (6 * 60 * USEC_PER_SEC)
 

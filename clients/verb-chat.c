@@ -13,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "bankr-config.h"
+#include "buf.h"
 #include "cli.h"
 #include "term-sanitize.h"
 #include "utf8.h"
@@ -92,10 +93,8 @@ typedef struct Run {
         bool stream;       /* write deltas to stdout */
         bool sanitize;     /* …through the terminal filter */
         TermSanitizer term;
-        char *safe;        /* the filter's output buffer */
-        size_t safe_alloc;
-        char *text;
-        size_t len, alloc;
+        Buf safe;          /* the filter's output buffer */
+        Buf text;          /* every delta so far */
         json_object *info;
         char *error_name, *error_message;
         bool partial;
@@ -112,8 +111,8 @@ static void run_done(Run *run) {
         free(run->early);
         free(run->path);
         free(run->service);
-        free(run->text);
-        free(run->safe);
+        buf_done(&run->text);
+        buf_done(&run->safe);
         json_object_put(run->info);
         free(run->error_name);
         free(run->error_message);
@@ -136,16 +135,9 @@ static int on_delta(Run *run, sd_bus_message *m) {
         if (r < 0)
                 return r;
         n = strlen(s);
-        if (run->len + n + 1 > run->alloc) {
-                size_t a = MAX(run->alloc * 2, run->len + n + 1);
-                char *p = realloc(run->text, a);
-                if (!p)
-                        return -ENOMEM;
-                run->text = p;
-                run->alloc = a;
-        }
-        memcpy(run->text + run->len, s, n + 1);
-        run->len += n;
+        r = buf_append(&run->text, s, n);
+        if (r < 0)
+                return r;
         if (run->stream && !run->interrupted) {
                 /* Exactly as it came: no reflow, and visible at once. */
                 const char *out = s;
@@ -153,16 +145,10 @@ static int on_delta(Run *run, sd_bus_message *m) {
 
                 if (run->sanitize) {
                         /* On a terminal: nothing it would execute. */
-                        size_t need = TERM_SANITIZE_OUT_MAX(n);
-                        if (need > run->safe_alloc) {
-                                char *p = realloc(run->safe, need);
-                                if (!p)
-                                        return -ENOMEM;
-                                run->safe = p;
-                                run->safe_alloc = need;
-                        }
-                        k = term_sanitize(&run->term, s, n, run->safe);
-                        out = run->safe;
+                        if (!buf_reserve(&run->safe, TERM_SANITIZE_OUT_MAX(n)))
+                                return -ENOMEM;
+                        k = term_sanitize(&run->term, s, n, run->safe.p);
+                        out = run->safe.p;
                 }
                 (void) fwrite(out, 1, k, stdout);
                 if (cli_flush_stdout() < 0)
@@ -346,7 +332,7 @@ static void print_usage(json_object *info) {
 static void print_json(Run *run) {
         json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "text", json_object_new_string_len(strempty(run->text), (int) run->len));
+        json_object_object_add(o, "text", json_object_new_string_len(strempty(run->text.p), (int) run->text.n));
         if (run->info)
                 json_object_object_add(o, "info", json_object_get(run->info));
         if (run->error_name) {
@@ -417,7 +403,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
                         (void) fwrite(tail, 1, k, stdout);
         }
         if (run.interrupted) {
-                if (run.stream && tty && run.len > 0)
+                if (run.stream && tty && run.text.n > 0)
                         fputc('\n', stdout);
                 (void) cli_flush_stdout();
                 return -EXIT_INTERRUPTED;
@@ -425,7 +411,7 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
 
         if (arg_json && run.path)
                 print_json(&run);
-        else if (run.stream && tty && run.len > 0 && run.text[run.len - 1] != '\n') {
+        else if (run.stream && tty && run.text.n > 0 && run.text.p[run.text.n - 1] != '\n') {
                 /* Leave the terminal on a fresh line; pipes get the text exactly. */
                 fputc('\n', stdout);
                 (void) cli_flush_stdout();
@@ -449,8 +435,8 @@ static int chat_once(sd_bus *bus, sd_event *event, const char *model, const Hist
         if (arg_usage && run.info)
                 print_usage(run.info);
         if (ret_text) {
-                *ret_text = run.text ? TAKE_PTR(run.text) : strdup("");
-                if (!*ret_text)
+                *ret_text = NULL;
+                if (buf_steal(&run.text, ret_text) < 0)
                         return cli_fail(EXIT_FAIL, "Out of memory.");
         }
         return 0;

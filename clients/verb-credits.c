@@ -129,16 +129,11 @@ int verb_credits(int argc, char *argv[]) {
                         return r;
         }
         if (refresh) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                r = cli_call_gateway(bus, IFACE("Credits"), "Refresh", &error, NULL);
                 /* Exhausted and rejected keys are told below, as states. */
-                if (r < 0 && !sd_bus_error_has_names(&error, BUS_ERROR_PAYMENT_REQUIRED,
-                                                     BUS_ERROR_UNAUTHORIZED)) {
-                        code = cli_fail_bus("refresh the balance", &error, r);
-                        if (code == -EXIT_NO_SERVICE || code == -EXIT_NO_KEY)
-                                return code;
-                }
+                code = cli_refresh(bus, IFACE("Credits"), "the balance",
+                                   (const char *const[]) { BUS_ERROR_PAYMENT_REQUIRED, BUS_ERROR_UNAUTHORIZED, NULL });
+                if (code == -EXIT_NO_SERVICE || code == -EXIT_NO_KEY)
+                        return code;
         }
 
         r = credits_info_get(bus, &info);

@@ -16,39 +16,6 @@
  * (timeout_s), the call waits a little longer than the longest. */
 #define IMAGE_CALL_TIMEOUT_USEC ((600 + 60) * USEC_PER_SEC)
 
-static int read_memfd(int fd, uint8_t **ret, size_t *ret_size) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        size_t n = 0, alloc = 0;
-
-        for (;;) {
-                ssize_t l;
-                if (n == alloc) {
-                        size_t a = alloc ? alloc * 2 : 65536;
-                        uint8_t *p;
-                        if (a > IMAGE_SIZE_MAX + 1)
-                                a = IMAGE_SIZE_MAX + 1;
-                        if (a <= alloc)
-                                return -EFBIG;
-                        p = realloc(buf, a);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        alloc = a;
-                }
-                l = pread(fd, buf + n, alloc - n, (off_t) n);
-                if (l < 0 && errno == EINTR)
-                        continue;
-                if (l < 0)
-                        return -errno;
-                if (l == 0)
-                        break;
-                n += (size_t) l;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
-}
-
 /* out.png and the i-th of n images: out.png for one, else out-1.png, … */
 static char *output_name(const char *out, size_t i, size_t n) {
         const char *slash = strrchr(out, '/'), *dot = strrchr(out, '.');
@@ -198,7 +165,7 @@ int verb_image(int argc, char *argv[]) {
                 return cli_fail(EXIT_FAIL, "Out of memory.");
         r = sd_bus_message_enter_container(reply, 'a', "h");
         for (int fd; r >= 0 && (r = sd_bus_message_read(reply, "h", &fd)) > 0; n++) {
-                _cleanup_free_ uint8_t *data = NULL;
+                _cleanup_free_ void *data = NULL;
                 _cleanup_free_ char *name = output_name(out, n, count);
                 size_t sz = 0;
 
@@ -206,7 +173,7 @@ int verb_image(int argc, char *argv[]) {
                         json_object_put(files);
                         return cli_fail(EXIT_FAIL, "Out of memory.");
                 }
-                r = read_memfd(fd, &data, &sz);
+                r = pread_full(fd, 65536, IMAGE_SIZE_MAX, &data, &sz);
                 if (r < 0) {
                         json_object_put(files);
                         return cli_fail(EXIT_FAIL, "Failed to read image %zu from bankr-llmd: %s", n + 1, strerror(-r));

@@ -243,15 +243,10 @@ int verb_models(int argc, char *argv[]) {
                 return r;
 
         if (refresh) {
-                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-
-                r = cli_call_gateway(bus, IFACE("Models"), "Refresh", &error, NULL);
-                if (r < 0) {
-                        code = cli_fail_bus("refresh the model list", &error, r);
-                        if (code == -EXIT_NO_SERVICE)
-                                return code;
-                        /* The list held is still worth showing. */
-                }
+                code = cli_refresh(bus, IFACE("Models"), "the model list", NULL);
+                if (code == -EXIT_NO_SERVICE)
+                        return code;
+                /* On another failure the list held is still worth showing. */
         }
 
         r = models_info_get(bus, &info);

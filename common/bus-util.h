@@ -26,3 +26,22 @@ int bus_dict_walk(sd_bus_message *m, bus_dict_entry_func_t f, void *userdata);
  * INT64_MAX. -EINVAL, with nothing read, for any other type; else 0 or the
  * error of sd-bus. */
 int bus_read_integer(sd_bus_message *m, char type, int64_t *ret);
+
+/* A method's options: an a{sv} in which each key may come once.
+ * bus_read_options() walks it (bus_dict_walk()) and calls f inside each
+ * entry's variant, with contents its signature; f reads the value (or fails
+ * with an InvalidArgs sentence in error) and the walk leaves the variant. A
+ * key given twice is refused before f sees it: InvalidArgs "Option NAME is
+ * given twice." Negative on the first failure, else non-negative. */
+typedef int (*bus_option_func_t)(sd_bus_message *m, const char *name, const char *contents, void *userdata,
+                                 sd_bus_error *error);
+int bus_read_options(sd_bus_message *m, bus_option_func_t f, void *userdata, sd_bus_error *error);
+
+/* Readers for f above, for a value whose variant holds contents. An integer
+ * option takes any integer type (gdbus sends int32 for a bare number) from
+ * lo to hi; a string option an s. Anything else is InvalidArgs naming the
+ * option ("Option NAME must be ..."). */
+int bus_option_read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
+                            int64_t *ret, sd_bus_error *error);
+int bus_option_read_string(sd_bus_message *m, const char *contents, const char *name, const char **ret,
+                           sd_bus_error *error);

@@ -10,6 +10,16 @@
 #include "log.h"
 #include "util.h"
 
+int free_and_vasprintf(char **dst, const char *fmt, va_list ap) {
+        char *t;
+
+        if (vasprintf(&t, fmt, ap) < 0)
+                t = NULL;
+        free(*dst);
+        *dst = t;
+        return t ? 0 : -ENOMEM;
+}
+
 int free_and_strdup(char **dst, const char *src) {
         char *t = NULL;
 
@@ -168,6 +178,38 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         if (r >= 0 && ret_size)
                 *ret_size = size;
         return r;
+}
+
+int pread_full(int fd, size_t size_hint, size_t max, void **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t n = 0, alloc = MIN(size_hint, max) + 1;
+
+        buf = malloc(alloc);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t l = pread(fd, buf + n, alloc - n, (off_t) n);
+                if (l < 0 && errno == EINTR)
+                        continue;
+                if (l < 0)
+                        return -errno;
+                if (l == 0)
+                        break;
+                n += (size_t) l;
+                if (n > max)
+                        return -EFBIG;
+                if (n == alloc) { /* larger than the hint (or the file grew): one more round */
+                        size_t a = MIN(alloc * 2, max + 1);
+                        uint8_t *p = a > alloc ? realloc(buf, a) : NULL;
+                        if (!p)
+                                return a > alloc ? -ENOMEM : -EFBIG;
+                        buf = p;
+                        alloc = a;
+                }
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,9 @@ static inline void erase_and_freep(void *p) {
 int free_and_strdup(char **dst, const char *src);
 /* Same for secrets: the old value is wiped. */
 int erase_and_strdup(char **dst, const char *src);
+/* Replace *dst with the text fmt formats from ap, freeing the old one;
+ * when out of memory *dst becomes NULL and -ENOMEM is returned, else 0. */
+int free_and_vasprintf(char **dst, const char *fmt, va_list ap) _printf_(2, 0);
 
 static inline bool streq_ptr(const char *a, const char *b) {
         if (!a || !b)
@@ -193,6 +197,11 @@ uint64_t getenv_msec(const char *name, uint64_t def_usec, uint64_t min_ms, uint6
  * -EBADFD for a directory or anything else that is not a regular file).
  * NUL-terminated. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Reads what fd holds with pread() from offset 0 to its end (a regular
+ * file, memfd or block device; fd's own offset is not moved), with room
+ * for size_hint bytes at first. At most max bytes: -EFBIG beyond. */
+int pread_full(int fd, size_t size_hint, size_t max, void **ret, size_t *ret_size);
 
 /* Writes data to path atomically: temp file in the same directory, fsync,
  * rename. mode is applied to the new file. */

@@ -16,7 +16,6 @@
 #include <json-c/json.h>
 
 #include "image-type.h"
-#include "json-strict.h"
 #include "json-util.h"
 #include "bus-util.h"
 #include "log.h"
@@ -24,8 +23,7 @@
 #include "model-list.h"
 #include "models.h"
 #include "request.h"
-
-#define CHAT_SETTINGS_MAX_SIZE (1024U * 1024U)
+#include "settings.h"
 
 /* What a request in flight may hold in descriptors: its socket, and curl's
  * resolver thread's socketpair while the host is looked up. */
@@ -59,31 +57,14 @@ ChatPrivacy chat_get_default_privacy(Chat *ch) {
 
 /* ---- settings (the file credits.c keeps low_threshold_usd in) ----------- */
 
-static char *settings_path(Chat *ch) {
-        char *p;
-        if (asprintf(&p, "%s/settings.json", ch->context->state_dir) < 0)
-                return NULL;
-        return p;
-}
-
 static void chat_load_settings(Chat *ch) {
-        _cleanup_free_ char *path = settings_path(ch), *data = NULL;
+        _cleanup_free_ char *path = NULL;
         _cleanup_(json_object_putp) json_object *root = NULL;
         json_object *o;
-        size_t size;
-        int r;
 
         ch->default_privacy = CHAT_PRIVACY_STANDARD;
-        if (!path)
+        if (settings_load(ch->context->state_dir, "the default privacy tier is \"standard\"", &path, &root) < 0)
                 return;
-        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
-        if (r == -ENOENT)
-                return;
-        if (r < 0) {
-                log_warning_errno(r, "Failed to read %s: %m; the default privacy tier is \"standard\".", path);
-                return;
-        }
-        root = json_tokener_parse(data);
         if (!json_object_object_get_ex(root, "default_privacy", &o))
                 return;
         if (json_object_is_type(o, json_type_string) && chat_privacy_from_string(json_object_get_string(o)) >= 0)
@@ -95,51 +76,6 @@ static void chat_load_settings(Chat *ch) {
                 log_warning("default_privacy in %s is not \"standard\", \"zdr\" or \"private\"; using \"private\", "
                             "the strongest, until it is set again.", path);
         }
-}
-
-/* Rewrites settings.json with the new tier, keeping every other field; a
- * file that cannot be read back exactly is left alone (-EBADMSG, *ret_why). */
-static int chat_save_settings(Chat *ch, ChatPrivacy p, char **ret_why) {
-        _cleanup_free_ char *path = settings_path(ch), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_(json_object_putp) json_object *root = NULL;
-        const char *remedy = NULL;
-        size_t size;
-        int r;
-
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, CHAT_SETTINGS_MAX_SIZE, &data, &size);
-        if (r >= 0) {
-                if (memchr(data, 0, size)) {
-                        if (asprintf(ret_why, "it holds NUL bytes; remove it or fix it by hand") < 0)
-                                return -ENOMEM;
-                        return -EBADMSG;
-                }
-                r = json_parse_strict(data, &root, &what, &remedy);
-                if (r == -EBADMSG) {
-                        if (asprintf(ret_why, "%s; %s", strna(what), strna(remedy)) < 0)
-                                return -ENOMEM;
-                        return r;
-                }
-                if (r < 0)
-                        return r;
-        } else if (r != -ENOENT)
-                return r;
-        if (!root) {
-                root = json_object_new_object();
-                if (!root)
-                        return -ENOMEM;
-        }
-        r = json_add(root, "default_privacy", json_object_new_string(chat_privacy_to_string(p)));
-        if (r < 0)
-                return r;
-        r = json_to_text(root, &text);
-        if (r < 0)
-                return r;
-        r = mkdir_p(ch->context->state_dir, 0700);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* The documented limits need CHAT_MAX_TOTAL * CHAT_FDS_PER_REQUEST +
@@ -383,24 +319,16 @@ static const char *const option_names =
         "system, max_tokens, temperature, top_p, stop, api, fallback_models, timeout_s, connect_timeout_ms, "
         "first_byte_timeout_ms, idle_timeout_ms, privacy, follow_replacement, images";
 
-/* Any integer type will do for an integer option (gdbus sends int32 for a
- * bare number); anything else is the wrong type. */
-static int read_integer(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi,
-                        int64_t *ret, sd_bus_error *error) {
-        int64_t value;
+/* An integer option from lo to hi, in units of unit microseconds. */
+static int read_usec(sd_bus_message *m, const char *contents, const char *name, int64_t lo, int64_t hi, uint64_t unit,
+                     uint64_t *ret, sd_bus_error *error) {
+        int64_t i;
         int k;
 
-        if (strlen(contents) != 1 || !strchr(BUS_INTEGER_TYPES, contents[0]))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be an integer (type u), not of type %s.", name, contents);
-        k = bus_read_integer(m, contents[0], &value);
+        k = bus_option_read_integer(m, contents, name, lo, hi, &i, error);
         if (k < 0)
                 return k;
-        if (value < lo || value > hi)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be between %" PRIi64 " and %" PRIi64 ", not %" PRIi64 ".",
-                                         name, lo, hi, value);
-        *ret = value;
+        *ret = (uint64_t) i * unit;
         return 0;
 }
 
@@ -415,7 +343,7 @@ static int read_double(sd_bus_message *m, const char *contents, const char *name
                         return k;
         } else {
                 int64_t i;
-                k = read_integer(m, contents, name, INT64_MIN, INT64_MAX, &i, error);
+                k = bus_option_read_integer(m, contents, name, INT64_MIN, INT64_MAX, &i, error);
                 if (k < 0) {
                         sd_bus_error_free(error);
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
@@ -467,66 +395,43 @@ static int read_image_fd(int fd, size_t limit, void **ret, size_t *ret_size, con
         if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
                 if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > limit)
                         return -EFBIG;
-                alloc = S_ISREG(st.st_mode) ? (size_t) st.st_size + 1 : limit + 1;
-                buf = malloc(alloc);
-                if (!buf)
-                        return -ENOMEM;
-                for (;;) {
-                        ssize_t l = pread(fd, buf + n, alloc - n, (off_t) n);
-                        if (l < 0 && errno == EINTR)
-                                continue;
-                        if (l < 0)
-                                return -errno;
-                        if (l == 0)
-                                break;
-                        n += (size_t) l;
-                        if (n > limit)
-                                return -EFBIG;
-                        if (n == alloc) { /* the file grew: one more round */
-                                size_t a = MIN(alloc * 2, limit + 1);
-                                uint8_t *p = a > alloc ? realloc(buf, a) : NULL;
-                                if (!p)
-                                        return a > alloc ? -ENOMEM : -EFBIG;
-                                buf = p;
-                                alloc = a;
-                        }
-                }
-        } else {
-                for (;;) {
-                        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                        ssize_t l;
-                        int p = poll(&pfd, 1, 0);
+                /* A block device says no size: room for the most it may hold. */
+                return pread_full(fd, S_ISREG(st.st_mode) ? (size_t) st.st_size : limit, limit, ret, ret_size);
+        }
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                ssize_t l;
+                int p = poll(&pfd, 1, 0);
 
-                        if (p < 0 && errno == EINTR)
-                                continue;
-                        if (p < 0)
-                                return -errno;
-                        if (p == 0 || !(pfd.revents & (POLLIN | POLLHUP))) {
-                                *ret_why = "is a pipe or socket whose writer has not finished (write the whole image "
-                                           "and close your end before the call, or pass a file or memfd)";
-                                return -EAGAIN;
-                        }
-                        if (n + 65536 > alloc) {
-                                size_t a = MIN(MAX(alloc * 2, (size_t) 65536 * 2), limit + 65536 + 1);
-                                uint8_t *q = realloc(buf, a);
-                                if (!q)
-                                        return -ENOMEM;
-                                buf = q;
-                                alloc = a;
-                        }
-                        l = read(fd, buf + n, MIN(alloc - n, (size_t) 65536));
-                        if (l < 0 && errno == EINTR)
-                                continue;
-                        if (l < 0 && errno == EAGAIN)
-                                continue; /* poll said readable; look again */
-                        if (l < 0)
-                                return -errno;
-                        if (l == 0)
-                                break;
-                        n += (size_t) l;
-                        if (n > limit)
-                                return -EFBIG;
+                if (p < 0 && errno == EINTR)
+                        continue;
+                if (p < 0)
+                        return -errno;
+                if (p == 0 || !(pfd.revents & (POLLIN | POLLHUP))) {
+                        *ret_why = "is a pipe or socket whose writer has not finished (write the whole image "
+                                   "and close your end before the call, or pass a file or memfd)";
+                        return -EAGAIN;
                 }
+                if (n + 65536 > alloc) {
+                        size_t a = MIN(MAX(alloc * 2, (size_t) 65536 * 2), limit + 65536 + 1);
+                        uint8_t *q = realloc(buf, a);
+                        if (!q)
+                                return -ENOMEM;
+                        buf = q;
+                        alloc = a;
+                }
+                l = read(fd, buf + n, MIN(alloc - n, (size_t) 65536));
+                if (l < 0 && errno == EINTR)
+                        continue;
+                if (l < 0 && errno == EAGAIN)
+                        continue; /* poll said readable; look again */
+                if (l < 0)
+                        return -errno;
+                if (l == 0)
+                        break;
+                n += (size_t) l;
+                if (n > limit)
+                        return -EFBIG;
         }
         *ret = TAKE_PTR(buf);
         *ret_size = n;
@@ -601,151 +506,117 @@ static int read_images(sd_bus_message *m, const char *contents, RequestOptions *
         return sd_bus_message_exit_container(m);
 }
 
-static int read_options(sd_bus_message *m, RequestOptions *o, const ChatMessage *msgs, size_t n_msgs, size_t *size,
-                        sd_bus_error *error) {
-        _cleanup_strv_free_ char **seen = NULL;
+typedef struct OptionsRead {
+        RequestOptions *options;
+        const ChatMessage *msgs;
+        size_t n_msgs;
+        size_t *size;
+} OptionsRead;
+
+/* One entry of the options, for bus_read_options(). */
+static int read_option(sd_bus_message *m, const char *name, const char *contents, void *userdata,
+                       sd_bus_error *error) {
+        OptionsRead *rd = userdata;
+        RequestOptions *o = rd->options;
+        const ChatMessage *msgs = rd->msgs;
+        size_t n_msgs = rd->n_msgs, *size = rd->size;
+        int64_t i;
         int k;
 
-        k = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (k < 0)
-                return k;
-        while ((k = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *contents;
-                int64_t i;
-
-                k = sd_bus_message_read(m, "s", &name);
+        if (streq(name, "system")) {
+                const char *s;
+                k = bus_option_read_string(m, contents, name, &s, error);
                 if (k < 0)
                         return k;
-                if (strv_contains(seen, name))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s is given twice.", name);
-                if (strv_extend(&seen, name) < 0)
+                *size += strlen(s);
+                if (free_and_strdup(&o->system, isempty(s) ? NULL : s) < 0)
                         return -ENOMEM;
-                k = sd_bus_message_peek_type(m, NULL, &contents);
+        } else if (streq(name, "max_tokens")) {
+                k = bus_option_read_integer(m, contents, name, 1, 1000000, &i, error);
                 if (k < 0)
                         return k;
-                k = sd_bus_message_enter_container(m, 'v', contents);
+                o->max_tokens = (uint32_t) i;
+        } else if (streq(name, "temperature")) {
+                k = read_double(m, contents, name, 0.0, 2.0, &o->temperature, error);
                 if (k < 0)
                         return k;
+        } else if (streq(name, "top_p")) {
+                k = read_double(m, contents, name, 0.0, 1.0, &o->top_p, error);
+                if (k < 0)
+                        return k;
+        } else if (streq(name, "stop")) {
+                k = read_string_list(m, contents, name, CHAT_MAX_STOP, &o->stop, error);
+                if (k < 0)
+                        return k;
+                for (char **s = o->stop; s && *s; s++) {
+                        if (isempty(*s))
+                                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                        "Option stop holds an empty string.");
+                        *size += strlen(*s);
+                }
+        } else if (streq(name, "api")) {
+                const char *s;
+                k = bus_option_read_string(m, contents, name, &s, error);
+                if (k < 0)
+                        return k;
+                if (streq(s, "auto"))
+                        o->api = CHAT_API_AUTO;
+                else if (chat_api_from_string(s) >= 0)
+                        o->api = chat_api_from_string(s);
+                else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option api is \"%s\": use \"auto\", \"openai\" or \"anthropic\".", s);
+        } else if (streq(name, "fallback_models")) {
+                k = read_string_list(m, contents, name, CHAT_MAX_FALLBACKS, &o->fallback_models, error);
+                if (k < 0)
+                        return k;
+                for (char **s = o->fallback_models; s && *s; s++) {
+                        k = check_model_id(*s, "fallback model id", error);
+                        if (k < 0)
+                                return k;
+                }
+        } else if (streq(name, "timeout_s"))
+                return read_usec(m, contents, name, 1, 3600, USEC_PER_SEC, &o->timeout_usec, error);
+        else if (streq(name, "connect_timeout_ms"))
+                return read_usec(m, contents, name, 100, 60000, USEC_PER_MSEC, &o->connect_timeout_usec, error);
+        else if (streq(name, "first_byte_timeout_ms"))
+                return read_usec(m, contents, name, 100, 600000, USEC_PER_MSEC, &o->first_byte_timeout_usec, error);
+        else if (streq(name, "idle_timeout_ms"))
+                return read_usec(m, contents, name, 100, 600000, USEC_PER_MSEC, &o->idle_timeout_usec, error);
+        else if (streq(name, "privacy")) {
+                const char *t;
+                k = bus_option_read_string(m, contents, name, &t, error);
+                if (k < 0)
+                        return k;
+                if (chat_privacy_from_string(t) < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option privacy is \"%s\": use \"standard\", \"zdr\" (zero data "
+                                                 "retention) or \"private\" (TEE compute).", t);
+                o->privacy = chat_privacy_from_string(t);
+        } else if (streq(name, "follow_replacement")) {
+                int b;
+                if (!streq(contents, "b"))
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option follow_replacement must be a boolean (type b), not of type %s.",
+                                                 contents);
+                k = sd_bus_message_read_basic(m, 'b', &b);
+                if (k < 0)
+                        return k;
+                o->follow_replacement = b;
+        } else if (streq(name, "images")) {
+                k = read_images(m, contents, o, msgs, n_msgs, error);
+                if (k < 0)
+                        return k;
+        } else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
+                                         name, option_names);
+        return 0;
+}
 
-                if (streq(name, "system")) {
-                        const char *s;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option system must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &s);
-                        if (k < 0)
-                                return k;
-                        *size += strlen(s);
-                        if (free_and_strdup(&o->system, isempty(s) ? NULL : s) < 0)
-                                return -ENOMEM;
-                } else if (streq(name, "max_tokens")) {
-                        k = read_integer(m, contents, name, 1, 1000000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->max_tokens = (uint32_t) i;
-                } else if (streq(name, "temperature")) {
-                        k = read_double(m, contents, name, 0.0, 2.0, &o->temperature, error);
-                        if (k < 0)
-                                return k;
-                } else if (streq(name, "top_p")) {
-                        k = read_double(m, contents, name, 0.0, 1.0, &o->top_p, error);
-                        if (k < 0)
-                                return k;
-                } else if (streq(name, "stop")) {
-                        k = read_string_list(m, contents, name, CHAT_MAX_STOP, &o->stop, error);
-                        if (k < 0)
-                                return k;
-                        for (char **s = o->stop; s && *s; s++) {
-                                if (isempty(*s))
-                                        return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                                "Option stop holds an empty string.");
-                                *size += strlen(*s);
-                        }
-                } else if (streq(name, "api")) {
-                        const char *s;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option api must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &s);
-                        if (k < 0)
-                                return k;
-                        if (streq(s, "auto"))
-                                o->api = CHAT_API_AUTO;
-                        else if (chat_api_from_string(s) >= 0)
-                                o->api = chat_api_from_string(s);
-                        else
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option api is \"%s\": use \"auto\", \"openai\" or \"anthropic\".", s);
-                } else if (streq(name, "fallback_models")) {
-                        k = read_string_list(m, contents, name, CHAT_MAX_FALLBACKS, &o->fallback_models, error);
-                        if (k < 0)
-                                return k;
-                        for (char **s = o->fallback_models; s && *s; s++) {
-                                k = check_model_id(*s, "fallback model id", error);
-                                if (k < 0)
-                                        return k;
-                        }
-                } else if (streq(name, "timeout_s")) {
-                        k = read_integer(m, contents, name, 1, 3600, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->timeout_usec = (uint64_t) i * USEC_PER_SEC;
-                } else if (streq(name, "connect_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 60000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->connect_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "first_byte_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 600000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->first_byte_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "idle_timeout_ms")) {
-                        k = read_integer(m, contents, name, 100, 600000, &i, error);
-                        if (k < 0)
-                                return k;
-                        o->idle_timeout_usec = (uint64_t) i * USEC_PER_MSEC;
-                } else if (streq(name, "privacy")) {
-                        const char *t;
-                        if (!streq(contents, "s"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option privacy must be a string (type s), not of type %s.", contents);
-                        k = sd_bus_message_read_basic(m, 's', &t);
-                        if (k < 0)
-                                return k;
-                        if (chat_privacy_from_string(t) < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option privacy is \"%s\": use \"standard\", \"zdr\" (zero data "
-                                                         "retention) or \"private\" (TEE compute).", t);
-                        o->privacy = chat_privacy_from_string(t);
-                } else if (streq(name, "follow_replacement")) {
-                        int b;
-                        if (!streq(contents, "b"))
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option follow_replacement must be a boolean (type b), not of type %s.",
-                                                         contents);
-                        k = sd_bus_message_read_basic(m, 'b', &b);
-                        if (k < 0)
-                                return k;
-                        o->follow_replacement = b;
-                } else if (streq(name, "images")) {
-                        k = read_images(m, contents, o, msgs, n_msgs, error);
-                        if (k < 0)
-                                return k;
-                } else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\". Known options: %s.",
-                                                 name, option_names);
-
-                k = sd_bus_message_exit_container(m); /* variant */
-                if (k < 0)
-                        return k;
-                k = sd_bus_message_exit_container(m); /* dict entry */
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return k;
-        return sd_bus_message_exit_container(m);
+static int read_options(sd_bus_message *m, RequestOptions *o, const ChatMessage *msgs, size_t n_msgs, size_t *size,
+                        sd_bus_error *error) {
+        OptionsRead rd = { .options = o, .msgs = msgs, .n_msgs = n_msgs, .size = size };
+        return bus_read_options(m, read_option, &rd, error);
 }
 
 /* ---- methods ----------------------------------------------------------- */
@@ -922,7 +793,8 @@ static int property_set_default_privacy(sd_bus *bus, const char *path, const cha
                                          "DefaultPrivacy is \"%s\": use \"standard\", \"zdr\" or \"private\".", t);
         if (p == ch->default_privacy)
                 return 0;
-        r = chat_save_settings(ch, p, &why);
+        r = settings_set(ch->context->state_dir, "default_privacy", json_object_new_string(chat_privacy_to_string(p)),
+                         &why);
         if (r == -EBADMSG)
                 return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG,
                                          "Cannot save the default privacy tier: %s/settings.json was left untouched, "

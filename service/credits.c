@@ -22,6 +22,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "credits.h"
+#include "settings.h"
 
 #define CREDITS_INTERVAL_USEC (10 * 60 * USEC_PER_SEC)
 #define CREDITS_COALESCE_USEC (3 * USEC_PER_SEC)
@@ -29,7 +30,6 @@
 #define CREDITS_MAX_BODY (1024U * 1024U)
 #define THRESHOLD_DEFAULT 1.0
 #define THRESHOLD_MAX 1000000.0
-#define SETTINGS_MAX_SIZE (1024U * 1024U)
 
 /* Who is waiting for the request in flight. */
 typedef enum Waiter {
@@ -68,34 +68,17 @@ const char *credits_state_to_string(CreditsState s) {
 
 /* --- settings ----------------------------------------------------------- */
 
-static char *settings_path(Credits *cr) {
-        char *p;
-        if (asprintf(&p, "%s/settings.json", cr->context->state_dir) < 0)
-                return NULL;
-        return p;
-}
-
 static bool threshold_valid(double d) {
         return isfinite(d) && d >= 0 && d <= THRESHOLD_MAX;
 }
 
 static void credits_load_settings(Credits *cr) {
-        _cleanup_free_ char *path = settings_path(cr), *data = NULL;
-        struct json_object *root, *o;
-        size_t size;
-        int r;
+        _cleanup_free_ char *path = NULL;
+        struct json_object *root = NULL, *o;
 
         cr->threshold = THRESHOLD_DEFAULT;
-        if (!path)
+        if (settings_load(cr->context->state_dir, "using the default low threshold", &path, &root) < 0)
                 return;
-        r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
-        if (r == -ENOENT)
-                return;
-        if (r < 0) {
-                log_warning_errno(r, "Failed to read %s: %m; using the default low threshold.", path);
-                return;
-        }
-        root = json_tokener_parse(data);
         if (!root || !json_object_is_type(root, json_type_object)) {
                 log_warning("Ignoring %s: not a JSON object; using the default low threshold.", path);
                 json_object_put(root);
@@ -110,52 +93,6 @@ static void credits_load_settings(Credits *cr) {
                         log_warning("Ignoring low_threshold_usd in %s: not a number from 0 to 1000000.", path);
         }
         json_object_put(root);
-}
-
-/* Rewrites settings.json with the new threshold, keeping any other field.
- * A file that cannot be read back exactly (not strict JSON, not an object)
- * is left as it is: -EBADMSG with *ret_why saying what is wrong, since
- * rewriting it would silently drop whatever else it holds. */
-static int credits_save_settings(Credits *cr, double threshold, char **ret_why) {
-        _cleanup_free_ char *path = settings_path(cr), *data = NULL, *text = NULL, *what = NULL;
-        _cleanup_(json_erase_and_putp) struct json_object *root = NULL;
-        const char *remedy = NULL;
-        size_t size;
-        int r;
-
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, SETTINGS_MAX_SIZE, &data, &size);
-        if (r >= 0) {
-                if (memchr(data, 0, size)) {
-                        if (asprintf(ret_why, "it holds NUL bytes; remove it or fix it by hand") < 0)
-                                return -ENOMEM;
-                        return -EBADMSG;
-                }
-                r = json_parse_strict(data, &root, &what, &remedy);
-                if (r == -EBADMSG) {
-                        if (asprintf(ret_why, "%s; %s", strna(what), strna(remedy)) < 0)
-                                return -ENOMEM;
-                        return r;
-                }
-                if (r < 0)
-                        return r;
-        } else if (r != -ENOENT)
-                return r;
-        if (!root) { /* no file, or an empty one */
-                root = json_object_new_object();
-                if (!root)
-                        return -ENOMEM;
-        }
-        if (json_object_object_add(root, "low_threshold_usd", json_new_number(threshold)) < 0)
-                return -ENOMEM;
-        r = json_to_text(root, &text);
-        if (r < 0)
-                return r;
-        r = mkdir_p(cr->context->state_dir, 0700);
-        if (r < 0)
-                return r;
-        return write_file_atomic(path, text, strlen(text), 0600);
 }
 
 /* --- state -------------------------------------------------------------- */
@@ -569,7 +506,7 @@ static int property_set_threshold(sd_bus *bus, const char *path, const char *int
         if (d == cr->threshold)
                 return 0;
 
-        r = credits_save_settings(cr, d, &why);
+        r = settings_set(cr->context->state_dir, "low_threshold_usd", json_new_number(d), &why);
         if (r == -EBADMSG) {
                 log_warning("Not saving the low threshold: %s/settings.json cannot be read back: %s.",
                             cr->context->state_dir, why);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "bus-util.h"
 #include "chat-cost.h"
 #include "chat-stream.h"
 #include "endpoint-route.h"
@@ -1135,17 +1136,7 @@ static int append_token(sd_bus_message *m, const Token *tk) {
                                           tk->budget_usd, "spent_usd", "d", tk->spent_usd, "requests", "u", tk->requests,
                                           "last_used_at", "t", tk->last_used_at);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'e', "sv");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "s", "models");
-        if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "as");
-        if (r >= 0)
-                r = sd_bus_message_append_strv(m, tk->models);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
-        if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = bus_append_dict_strv(m, "models", tk->models);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;
@@ -1182,62 +1173,62 @@ typedef struct TokenOptions {
         char **models;
 } TokenOptions;
 
-static int read_options(sd_bus_message *m, TokenOptions *o, sd_bus_error *error) {
-        const char *key, *s;
+typedef struct TokenOptionsRead {
+        TokenOptions *options;
+        sd_bus_error *error;
+} TokenOptionsRead;
+
+/* One entry of CreateToken's options, for bus_dict_walk(). */
+static int read_option(sd_bus_message *m, const char *key, void *userdata) {
+        TokenOptionsRead *t = userdata;
+        TokenOptions *o = t->options;
+        sd_bus_error *error = t->error;
+        const char *s;
         int r;
 
-        r = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                r = sd_bus_message_read(m, "s", &key);
+        if (streq(key, "lifetime")) {
+                r = sd_bus_message_read(m, "v", "s", &s);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option lifetime is a string.");
+                o->lifetime = token_lifetime_from_string(s);
+                if (o->lifetime < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown lifetime '%s': use connection, expiring or persistent.", s);
+        } else if (streq(key, "expires_s")) {
+                r = sd_bus_message_read(m, "v", "u", &o->expires_s);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option expires_s is a u (seconds).");
+                o->has_expires = true;
+        } else if (streq(key, "budget_usd")) {
+                r = sd_bus_message_read(m, "v", "d", &o->budget_usd);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option budget_usd is a d (USD).");
+                if (!(o->budget_usd >= 0) || o->budget_usd > 1e9)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option budget_usd must be a non-negative amount (0: none).");
+        } else if (streq(key, "models")) {
+                r = sd_bus_message_enter_container(m, 'v', "as");
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option models is an as.");
+                o->models = strv_free(o->models);
+                r = sd_bus_message_read_strv(m, &o->models);
                 if (r < 0)
                         return r;
-                if (streq(key, "lifetime")) {
-                        r = sd_bus_message_read(m, "v", "s", &s);
-                        if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option lifetime is a string.");
-                        o->lifetime = token_lifetime_from_string(s);
-                        if (o->lifetime < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Unknown lifetime '%s': use connection, expiring or persistent.", s);
-                } else if (streq(key, "expires_s")) {
-                        r = sd_bus_message_read(m, "v", "u", &o->expires_s);
-                        if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option expires_s is a u (seconds).");
-                        o->has_expires = true;
-                } else if (streq(key, "budget_usd")) {
-                        r = sd_bus_message_read(m, "v", "d", &o->budget_usd);
-                        if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option budget_usd is a d (USD).");
-                        if (!(o->budget_usd >= 0) || o->budget_usd > 1e9)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                         "Option budget_usd must be a non-negative amount (0: none).");
-                } else if (streq(key, "models")) {
-                        r = sd_bus_message_enter_container(m, 'v', "as");
-                        if (r < 0)
-                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option models is an as.");
-                        o->models = strv_free(o->models);
-                        r = sd_bus_message_read_strv(m, &o->models);
-                        if (r < 0)
-                                return r;
-                        r = sd_bus_message_exit_container(m);
-                        if (r < 0)
-                                return r;
-                        for (char **i = o->models; i && *i; i++)
-                                if (isempty(*i) || strlen(*i) > 256)
-                                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                                 "Option models holds an empty or overlong model id.");
-                } else
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                 "Unknown option '%s': known are lifetime, expires_s, budget_usd, models.", key);
                 r = sd_bus_message_exit_container(m);
                 if (r < 0)
                         return r;
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
+                for (char **i = o->models; i && *i; i++)
+                        if (isempty(*i) || strlen(*i) > 256)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option models holds an empty or overlong model id.");
+        } else
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Unknown option '%s': known are lifetime, expires_s, budget_usd, models.", key);
+        return 0;
+}
+
+static int read_options(sd_bus_message *m, TokenOptions *o, sd_bus_error *error) {
+        return bus_dict_walk(m, read_option, &(TokenOptionsRead) { .options = o, .error = error });
 }
 
 static int method_create_token(sd_bus_message *m, void *userdata, sd_bus_error *error) {

@@ -129,15 +129,10 @@ static void format_duration(char *buf, size_t size, uint64_t usec) {
 static void http_request_set_message(HttpRequest *hr, const char *fmt, ...) _printf_(2, 3);
 static void http_request_set_message(HttpRequest *hr, const char *fmt, ...) {
         va_list ap;
-        char *m = NULL;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        (void) free_and_vasprintf(&hr->error_message, fmt, ap); /* NULL on OOM: callers still get the errno */
         va_end(ap);
-
-        free(hr->error_message);
-        hr->error_message = m; /* NULL on OOM: callers still get the errno */
 }
 
 static void response_headers_clear(HttpRequest *hr) {

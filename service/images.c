@@ -118,8 +118,7 @@ static void image_call_fail(ImageCall *ic, const char *name, const char *fmt, ..
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        (void) free_and_vasprintf(&msg, fmt, ap);
         va_end(ap);
         log_info("Image generation with %s failed: %s", ic->model, strna(msg));
         (void) sd_bus_reply_method_errorf(ic->m, name, "%s", msg ?: "Image generation failed.");
@@ -331,47 +330,14 @@ static void on_http_done(HttpRequest *h, int error, void *userdata) {
 
 /* ---- the call ---------------------------------------------------------- */
 
-static int read_string_option(sd_bus_message *m, const char *contents, const char *name, const char **ret,
-                              sd_bus_error *error) {
-        if (!streq(contents, "s"))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be a string (type s), not of type %s.", name, contents);
-        return sd_bus_message_read_basic(m, 's', ret);
-}
-
 static int read_uint_option(sd_bus_message *m, const char *contents, const char *name, uint32_t lo, uint32_t hi,
                             uint32_t *ret, sd_bus_error *error) {
         int64_t v;
         int k;
 
-        if (strlen(contents) != 1 || !strchr("ynqiuxt", contents[0]))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be an integer (type u), not of type %s.", name, contents);
-        union {
-                uint8_t y;
-                int16_t n;
-                uint16_t q;
-                int32_t i;
-                uint32_t u;
-                int64_t x;
-                uint64_t t;
-        } u;
-        k = sd_bus_message_read_basic(m, contents[0], &u);
+        k = bus_option_read_integer(m, contents, name, lo, hi, &v, error);
         if (k < 0)
                 return k;
-        switch (contents[0]) {
-        case 'y': v = u.y; break;
-        case 'n': v = u.n; break;
-        case 'q': v = u.q; break;
-        case 'i': v = u.i; break;
-        case 'u': v = u.u; break;
-        case 'x': v = u.x; break;
-        default: v = u.t > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) u.t; break;
-        }
-        if (v < lo || v > hi)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Option %s must be between %" PRIu32 " and %" PRIu32 ", not %" PRIi64 ".", name,
-                                         lo, hi, v);
         *ret = (uint32_t) v;
         return 0;
 }
@@ -405,17 +371,58 @@ static unsigned count_caller(Images *im, const char *owner) {
         return n;
 }
 
+typedef struct GenerateOptions {
+        uint32_t n, timeout_s;
+        const char *size, *quality;
+        ChatPrivacy privacy;
+} GenerateOptions;
+
+static int read_option(sd_bus_message *m, const char *name, const char *contents, void *userdata,
+                       sd_bus_error *error) {
+        GenerateOptions *o = userdata;
+        const char *v;
+        int k;
+
+        if (streq(name, "n"))
+                return read_uint_option(m, contents, name, 1, IMAGES_MAX_N, &o->n, error);
+        if (streq(name, "timeout_s"))
+                return read_uint_option(m, contents, name, 1, IMAGES_TIMEOUT_S_MAX, &o->timeout_s, error);
+        if (streq(name, "size") || streq(name, "quality")) {
+                k = bus_option_read_string(m, contents, name, &v, error);
+                if (k >= 0 && !option_word_ok(v))
+                        k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "Option %s must be a short word such as \"1024x1024\" or \"high\".", name);
+                if (k >= 0)
+                        *(streq(name, "size") ? &o->size : &o->quality) = v;
+                return k;
+        }
+        if (streq(name, "privacy")) {
+                k = bus_option_read_string(m, contents, name, &v, error);
+                if (k >= 0 && chat_privacy_from_string(v) < 0)
+                        k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                              "Option privacy is \"%s\": use \"standard\", \"zdr\" or \"private\".", v);
+                if (k >= 0)
+                        o->privacy = chat_privacy_from_string(v);
+                return k;
+        }
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "Unknown option \"%s\". Known options: n, size, quality, privacy, timeout_s.", name);
+}
+
 static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(json_object_putp) json_object *body = NULL;
         _cleanup_(http_request_freep) HttpRequest *h = NULL;
         _cleanup_free_ char *url = NULL, *model_id = NULL;
         _cleanup_erase_ char *auth = NULL;
-        _cleanup_strv_free_ char **seen = NULL;
         Images *im = userdata;
         Context *c = im->context;
-        const char *model, *prompt, *size = NULL, *quality = NULL, *sender = sd_bus_message_get_sender(m), *key, *js;
-        uint32_t n = 1, timeout_s = IMAGES_TIMEOUT_USEC_DEFAULT / USEC_PER_SEC;
-        ChatPrivacy privacy = CHAT_PRIVACY_STANDARD, expected;
+        GenerateOptions o = {
+                .n = 1,
+                .timeout_s = IMAGES_TIMEOUT_USEC_DEFAULT / USEC_PER_SEC,
+                .privacy = CHAT_PRIVACY_STANDARD,
+        };
+        const char *model, *prompt, *sender = sd_bus_message_get_sender(m), *key, *js;
+        ChatPrivacy expected;
         const Model *rec;
         ImageCall *ic;
         size_t bare_len;
@@ -424,61 +431,7 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         k = sd_bus_message_read(m, "ss", &model, &prompt);
         if (k < 0)
                 return k;
-        k = sd_bus_message_enter_container(m, 'a', "{sv}");
-        if (k < 0)
-                return k;
-        while ((k = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
-                const char *name, *contents;
-
-                k = sd_bus_message_read(m, "s", &name);
-                if (k < 0)
-                        return k;
-                if (strv_contains(seen, name))
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Option %s is given twice.", name);
-                if (strv_extend(&seen, name) < 0)
-                        return -ENOMEM;
-                k = sd_bus_message_peek_type(m, NULL, &contents);
-                if (k < 0)
-                        return k;
-                k = sd_bus_message_enter_container(m, 'v', contents);
-                if (k < 0)
-                        return k;
-                if (streq(name, "n"))
-                        k = read_uint_option(m, contents, name, 1, IMAGES_MAX_N, &n, error);
-                else if (streq(name, "timeout_s"))
-                        k = read_uint_option(m, contents, name, 1, IMAGES_TIMEOUT_S_MAX, &timeout_s, error);
-                else if (streq(name, "size") || streq(name, "quality")) {
-                        const char *v;
-                        k = read_string_option(m, contents, name, &v, error);
-                        if (k >= 0 && !option_word_ok(v))
-                                k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                      "Option %s must be a short word such as \"1024x1024\" or \"high\".",
-                                                      name);
-                        if (k >= 0)
-                                *(streq(name, "size") ? &size : &quality) = v;
-                } else if (streq(name, "privacy")) {
-                        const char *v;
-                        k = read_string_option(m, contents, name, &v, error);
-                        if (k >= 0 && chat_privacy_from_string(v) < 0)
-                                k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                                      "Option privacy is \"%s\": use \"standard\", \"zdr\" or \"private\".", v);
-                        if (k >= 0)
-                                privacy = chat_privacy_from_string(v);
-                } else
-                        k = sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                              "Unknown option \"%s\". Known options: n, size, quality, privacy, timeout_s.",
-                                              name);
-                if (k < 0)
-                        return k;
-                k = sd_bus_message_exit_container(m);
-                if (k >= 0)
-                        k = sd_bus_message_exit_container(m);
-                if (k < 0)
-                        return k;
-        }
-        if (k < 0)
-                return k;
-        k = sd_bus_message_exit_container(m);
+        k = bus_read_options(m, read_option, &o, error);
         if (k < 0)
                 return k;
 
@@ -491,7 +444,7 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (strlen(prompt) > IMAGES_PROMPT_MAX)
                 return sd_bus_error_setf(error, BUS_ERROR_LIMIT_EXCEEDED, "The prompt is longer than %zu KiB.",
                                          IMAGES_PROMPT_MAX / 1024);
-        expected = chat_privacy_max(chat_privacy_max(privacy, context_default_privacy(c)),
+        expected = chat_privacy_max(chat_privacy_max(o.privacy, context_default_privacy(c)),
                                     chat_privacy_from_model_suffix(model, &bare_len));
         model_id = strndup(model, bare_len);
         if (!model_id)
@@ -518,13 +471,13 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (k >= 0)
                 k = json_add(body, "prompt", json_object_new_string(prompt));
         if (k >= 0)
-                k = json_add(body, "n", json_object_new_int64(n));
-        if (k >= 0 && size)
-                k = json_add(body, "size", json_object_new_string(size));
-        if (k >= 0 && quality)
-                k = json_add(body, "quality", json_object_new_string(quality));
+                k = json_add(body, "n", json_object_new_int64(o.n));
+        if (k >= 0 && o.size)
+                k = json_add(body, "size", json_object_new_string(o.size));
+        if (k >= 0 && o.quality)
+                k = json_add(body, "quality", json_object_new_string(o.quality));
         /* As for chat: a tier endpoint already serves its tier. */
-        ChatPrivacy send = chat_privacy_max(privacy, context_default_privacy(c));
+        ChatPrivacy send = chat_privacy_max(o.privacy, context_default_privacy(c));
         if (k >= 0 && send > chat_privacy_from_url(context_gateway_url(c)))
                 k = json_add(body, "privacy", json_object_new_string(chat_privacy_to_string(send)));
         if (k < 0)
@@ -547,8 +500,8 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (k < 0)
                 return k;
         /* No streaming: nothing arrives until the image is done. */
-        http_request_set_timeouts(h, 10 * USEC_PER_SEC, (uint64_t) timeout_s * USEC_PER_SEC, 60 * USEC_PER_SEC,
-                                  (uint64_t) timeout_s * USEC_PER_SEC + 60 * USEC_PER_SEC);
+        http_request_set_timeouts(h, 10 * USEC_PER_SEC, (uint64_t) o.timeout_s * USEC_PER_SEC, 60 * USEC_PER_SEC,
+                                  (uint64_t) o.timeout_s * USEC_PER_SEC + 60 * USEC_PER_SEC);
         http_request_set_max_body(h, IMAGES_BODY_MAX);
         http_request_set_on_headers(h, on_http_headers);
         http_request_set_on_done(h, on_http_done);
@@ -559,7 +512,7 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         ic->m = sd_bus_message_ref(m);
         ic->owner = strdup(strempty(sender));
         ic->model = strdup(model);
-        ic->n = n;
+        ic->n = o.n;
         ic->expected = expected;
         ic->reported = _CHAT_PRIVACY_INVALID;
         ic->start_usec = now_usec(CLOCK_MONOTONIC);
@@ -580,7 +533,7 @@ static int method_generate(sd_bus_message *m, void *userdata, sd_bus_error *erro
         if (im->calls)
                 im->calls->prev = ic;
         im->calls = ic;
-        log_debug("Generating %" PRIu32 " image(s) with %s for %s.", n, model, strna(sender));
+        log_debug("Generating %" PRIu32 " image(s) with %s for %s.", o.n, model, strna(sender));
         return 1;
 }
 

@@ -628,15 +628,11 @@ void request_notify_shutdown(Request *req) {
 static void request_note_error(Request *req, const char *name, const char *fmt, ...) _printf_(3, 4);
 static void request_note_error(Request *req, const char *name, const char *fmt, ...) {
         va_list ap;
-        char *m = NULL;
 
         va_start(ap, fmt);
-        if (vasprintf(&m, fmt, ap) < 0)
-                m = NULL;
+        (void) free_and_vasprintf(&req->error_message, fmt, ap);
         va_end(ap);
         req->error_name = name;
-        free(req->error_message);
-        req->error_message = m;
 }
 
 /* The final sentence: the last failure, plus what was tried. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* common/bus-util.c: the a{sv} walker and the integer reader, on messages
- * built and sealed in memory (a bus of a socket pair that is never read). */
+/* common/bus-util.c: the a{sv} walker, the integer reader and the option
+ * readers, on messages built and sealed in memory (a bus of a socket pair
+ * that is never read). */
+#include <stdarg.h>
 #include <sys/socket.h>
 
 #include "bus-util.h"
@@ -110,6 +112,73 @@ static void test_read_integer(void) {
         ASSERT(bus_read_integer(m, 'i', &v) < 0 && v == 42);
 }
 
+typedef struct Options {
+        int64_t n;
+        char word[32]; /* a copy: the message is gone when read_options() returns */
+        unsigned calls;
+} Options;
+
+static int on_option(sd_bus_message *m, const char *name, const char *contents, void *userdata,
+                     sd_bus_error *error) {
+        Options *o = userdata;
+
+        o->calls++;
+        if (strcmp(name, "n") == 0)
+                return bus_option_read_integer(m, contents, name, 1, 10, &o->n, error);
+        if (strcmp(name, "word") == 0) {
+                const char *w;
+                int r = bus_option_read_string(m, contents, name, &w, error);
+                if (r >= 0)
+                        snprintf(o->word, sizeof o->word, "%s", w);
+                return r;
+        }
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option \"%s\".", name);
+}
+
+/* Runs bus_read_options() over what append() put in; the error's message. */
+static int read_options(const char *sig, Options *o, char *message, size_t size, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = message_new();
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, size);
+        ASSERT(sd_bus_message_appendv(m, sig, ap) >= 0);
+        va_end(ap);
+        message_seal(m);
+        *o = (Options) {};
+        r = bus_read_options(m, on_option, o, &error);
+        snprintf(message, size, "%s", error.message ?: "");
+        if (r < 0)
+                ASSERT(sd_bus_error_has_name(&error, SD_BUS_ERROR_INVALID_ARGS));
+        return r;
+}
+
+static void test_read_options(void) {
+        Options o;
+        char msg[256];
+
+        /* Any integer type; each variant is left behind for the next entry. */
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 2, "n", "y", (uint8_t) 7, "word", "s", "hi") >= 0);
+        ASSERT(o.n == 7 && o.calls == 2);
+        ASSERT_STREQ(o.word, "hi");
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 0) >= 0 && o.calls == 0);
+
+        /* A key given twice is refused before the callback sees it. */
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 2, "n", "i", 1, "n", "i", 2) < 0);
+        ASSERT_STREQ(msg, "Option n is given twice.");
+        ASSERT(o.calls == 1);
+
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 1, "n", "i", 11) < 0);
+        ASSERT_STREQ(msg, "Option n must be between 1 and 10, not 11.");
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 1, "n", "s", "7") < 0);
+        ASSERT_STREQ(msg, "Option n must be an integer (type u), not of type s.");
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 1, "word", "u", 3) < 0);
+        ASSERT_STREQ(msg, "Option word must be a string (type s), not of type u.");
+        ASSERT(read_options("a{sv}", &o, msg, sizeof msg, 1, "other", "b", 1) < 0);
+        ASSERT_STREQ(msg, "Unknown option \"other\".");
+}
+
 int main(void) {
         int fds[2];
 
@@ -120,6 +189,7 @@ int main(void) {
 
         test_dict_walk();
         test_read_integer();
+        test_read_options();
 
         sd_bus_close_unref(bus);
         (void) close(fds[1]);

@@ -3,6 +3,8 @@
  * key checks and masking. */
 #include <assert.h>
 #include <getopt.h>
+#include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "bankr-config.h"
@@ -441,6 +443,50 @@ static void test_daemon_parse_argv(void) {
         log_max_level = saved;
 }
 
+static void set_message(char **dst, const char *fmt, ...) _printf_(2, 3);
+static void set_message(char **dst, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        CHECK(free_and_vasprintf(dst, fmt, ap) == 0);
+        va_end(ap);
+}
+
+static void test_free_and_vasprintf(void) {
+        _cleanup_free_ char *s = NULL;
+
+        set_message(&s, "%s %d", "one", 1);
+        CHECK(streq_ptr(s, "one 1"));
+        /* The old text may be an argument: it is freed only afterwards. */
+        set_message(&s, "%s, two", s);
+        CHECK(streq_ptr(s, "one 1, two"));
+}
+
+static void test_pread_full(void) {
+        _cleanup_close_ int fd = memfd_create("test", MFD_CLOEXEC);
+        _cleanup_free_ void *data = NULL;
+        char text[10000];
+        size_t size = 0;
+
+        CHECK(fd >= 0);
+        /* Empty. */
+        CHECK(pread_full(fd, 0, 100, &data, &size) == 0 && size == 0);
+        data = mfree(data);
+        for (size_t i = 0; i < sizeof text; i++)
+                text[i] = (char) ('a' + i % 26);
+        CHECK(write(fd, text, sizeof text) == (ssize_t) sizeof text);
+        /* A small hint grows; fd's offset stays at the end. */
+        CHECK(pread_full(fd, 10, sizeof text, &data, &size) == 0 && size == sizeof text);
+        CHECK(data && memcmp(data, text, sizeof text) == 0);
+        data = mfree(data);
+        CHECK(lseek(fd, 0, SEEK_CUR) == (off_t) sizeof text);
+        /* The exact hint, and one byte over the limit. */
+        CHECK(pread_full(fd, sizeof text, sizeof text, &data, &size) == 0 && size == sizeof text);
+        data = mfree(data);
+        CHECK(pread_full(fd, 10, sizeof text - 1, &data, &size) == -EFBIG && !data);
+        CHECK(pread_full(fd, sizeof text, sizeof text - 1, &data, &size) == -EFBIG && !data);
+}
+
 int main(void) {
         test_url();
         test_keys();
@@ -450,6 +496,8 @@ int main(void) {
         test_getenv_msec();
         test_json_parse_body();
         test_daemon_parse_argv();
+        test_free_and_vasprintf();
+        test_pread_full();
         if (failures) {
                 fprintf(stderr, "%d check(s) failed\n", failures);
                 return 1;
