@@ -131,6 +131,13 @@ void cli_print_json(json_object *o);
  * how cli_print_json() writes; *ret_json tells whether to print JSON at all.
  * A bad value is reported; returns -EINVAL then (exit with EXIT_USAGE). */
 int cli_parse_json_arg(const char *arg, bool *ret_json);
+/* The -j/--json[=FORMAT] arm of a verb's getopt switch: a bad value was
+ * reported by cli_parse_json_arg(), so the verb returns -EXIT_USAGE. */
+#define CLI_CASE_JSON(json)                                     \
+        case 'j':                                               \
+                if (cli_parse_json_arg(optarg, &(json)) < 0)    \
+                        return -EXIT_USAGE;                     \
+                break
 
 /* The command line of a verb that takes no arguments: only -h/--help and,
  * when ret_json is not NULL, -j/--json[=…] (cli_parse_json_arg()). optstring

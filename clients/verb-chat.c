@@ -655,10 +655,7 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_USAGE:
                         arg_usage = true;
                         break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &arg_json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(arg_json);
                 case ARG_RAW:
                         arg_raw = true;
                         break;

@@ -100,10 +100,7 @@ int verb_credits(int argc, char *argv[]) {
                                "6 credits exhausted, 8 gateway unreachable or failing (with --refresh;\n"
                                "the last known balance is still shown).\n");
                         return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 case 'r':
                         refresh = true;
                         break;

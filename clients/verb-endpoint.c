@@ -130,10 +130,7 @@ int verb_endpoint(int argc, char *argv[]) {
                 case 'h':
                         endpoint_help();
                         return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 default:
                         return -EXIT_USAGE;
                 }

@@ -111,10 +111,7 @@ int verb_image(int argc, char *argv[]) {
                                 return cli_usage("--timeout must be a number of seconds from 1 to 600, not \"%s\".",
                                                  optarg);
                         break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 default:
                         return -EXIT_USAGE;
                 }

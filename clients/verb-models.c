@@ -219,10 +219,7 @@ int verb_models(int argc, char *argv[]) {
                                "Exit codes: 0 ok, 3 no service, 4 no key (with --refresh), 5 key rejected,\n"
                                "6 credits exhausted, 8 gateway unreachable or failing.\n");
                         return 0;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 case 'r':
                         refresh = true;
                         break;

@@ -353,10 +353,7 @@ int verb_token(int argc, char *argv[]) {
                         }
                         req.models = models;
                         break;
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 case ARG_OPENCLAW_EXEC:
                         openclaw = true;
                         break;

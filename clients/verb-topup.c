@@ -357,10 +357,7 @@ int verb_credits_auto(int argc, char *argv[]) {
                                                  TOKENS_MAX);
                         break;
                 }
-                case 'j':
-                        if (cli_parse_json_arg(optarg, &json) < 0)
-                                return -EXIT_USAGE;
-                        break;
+                CLI_CASE_JSON(json);
                 default:
                         return -EXIT_USAGE;
                 }
