@@ -259,6 +259,17 @@ static const ModelList *current_models(Setup *s) {
         return models_list(s->context->models);
 }
 
+/* The arguments of Preview and Install: (s tool, a{sv} options). */
+static int read_call(sd_bus_message *m, const char *method, bool allow_force, SetupTool *ret_tool, SetupOptions *ret,
+                     sd_bus_error *error) {
+        int r;
+
+        r = read_tool(m, ret_tool, error);
+        if (r < 0)
+                return r;
+        return read_options(m, method, allow_force, ret, error);
+}
+
 static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_erase_ char *text = NULL;
@@ -269,10 +280,7 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
         SetupTool t;
         int r;
 
-        r = read_tool(m, &t, error);
-        if (r < 0)
-                return r;
-        r = read_options(m, "Preview", false, &o, error);
+        r = read_call(m, "Preview", false, &t, &o, error);
         if (r < 0)
                 return r;
         if (setup_tool_can_install(t, o.key)) {
@@ -317,10 +325,7 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         SetupTool t;
         int r;
 
-        r = read_tool(m, &t, error);
-        if (r < 0)
-                return r;
-        r = read_options(m, "Install", true, &o, error);
+        r = read_call(m, "Install", true, &t, &o, error);
         if (r < 0)
                 return r;
         if (t == SETUP_TOOL_CLAUDE && !setup_tool_can_install(t, o.key))
