@@ -10,7 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import Env, TestCase, wait_until, DAEMON, CLI, OBJ, BUS_NAME
+from harness import Env, TestCase, wait_until, DAEMON, CLI, OBJ, BUS_NAME, SLOW
 
 KEY = "bk_test_llm_0123456789abcdef"
 KEY2 = "bk_test_other_9876543210zyx"
@@ -138,7 +138,6 @@ class Activation(KeyTest):
         # No polling: with nothing to do, no thread of the daemon runs.
         self.env.restart_service({"BANKR_LLM_KEY": KEY})
         pid = self.env.service_pid()
-        time.sleep(1.0)  # start-up fetches settle
 
         def switches():
             total = 0
@@ -149,6 +148,17 @@ class Activation(KeyTest):
                             total += int(line.split()[1])
             return total
 
+        # Start-up work settles first (fetches, the ledger's first reads, the
+        # endpoint's listeners): wait for a quiet half second, however long
+        # a loaded machine takes to get there, then measure.
+        deadline = time.monotonic() + 20 * SLOW
+        last = switches()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = switches()
+            if now == last:
+                break
+            last = now
         before = switches()
         time.sleep(3.0)
         self.assertEqual(switches() - before, 0, "bankr-llmd woke up while idle")
