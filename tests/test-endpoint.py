@@ -393,8 +393,14 @@ class EndpointTest(unittest.TestCase):
         self.assertRefused(r, d, 405)
         self.assertEqual(len(self.env.gateway.requests), n, "a refused request reached the gateway")
         # Headers over the connection's memory: refused by libmicrohttpd itself.
-        r, d = self.request("POST", "/v1/chat/completions", chat_body(), headers={"X-Big": "y" * 100000})
-        self.assertIn(r.status, (413, 431))
+        # The server may answer and close while the client is still sending
+        # the 100 KB header; then the client sees the close, not the answer.
+        try:
+            r, d = self.request("POST", "/v1/chat/completions", chat_body(), headers={"X-Big": "y" * 100000})
+            self.assertIn(r.status, (413, 431))
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.assertEqual(len(self.env.gateway.requests), n, "a refused request reached the gateway")
 
     def test_model_allowlist_and_budget(self):
         c = Client(self.env)
