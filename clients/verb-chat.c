@@ -41,7 +41,7 @@ static size_t n_attach_fds = 0;
 typedef struct History {
         char **role;
         char **content;
-        size_t n;
+        size_t n, n_role_allocated, n_content_allocated;
 } History;
 
 static void history_done(History *h) {
@@ -55,14 +55,9 @@ static void history_done(History *h) {
 }
 
 static int history_add(History *h, const char *role, const char *content, size_t len) {
-        char **r = realloc(h->role, sizeof(char *) * (h->n + 1));
-        if (!r)
+        if (!GREEDY_REALLOC(h->role, h->n_role_allocated, h->n + 1) ||
+            !GREEDY_REALLOC(h->content, h->n_content_allocated, h->n + 1))
                 return -ENOMEM;
-        h->role = r;
-        char **c = realloc(h->content, sizeof(char *) * (h->n + 1));
-        if (!c)
-                return -ENOMEM;
-        h->content = c;
         h->role[h->n] = strdup(role);
         h->content[h->n] = strndup(content, len);
         if (!h->role[h->n] || !h->content[h->n]) {
@@ -89,7 +84,7 @@ typedef struct Run {
         char *path;        /* ours, once Start answered */
         char *service;     /* the unique name that answered Start */
         sd_bus_message **early; /* signals that came before Start's reply */
-        size_t n_early;
+        size_t n_early, n_early_allocated;
         bool stream;       /* write deltas to stdout */
         bool sanitize;     /* …through the terminal filter */
         TermSanitizer term;
@@ -198,10 +193,8 @@ static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 
         if (!run->path) {
                 /* Not knowing our path yet: keep it for when we do. */
-                sd_bus_message **a = realloc(run->early, sizeof(sd_bus_message *) * (run->n_early + 1));
-                if (!a)
+                if (!GREEDY_REALLOC(run->early, run->n_early_allocated, run->n_early + 1))
                         return -ENOMEM;
-                run->early = a;
                 run->early[run->n_early++] = sd_bus_message_ref(m);
                 return 0;
         }

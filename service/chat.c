@@ -490,14 +490,9 @@ static int read_images(sd_bus_message *m, const char *contents, RequestOptions *
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                                  "Image %zu (%zu bytes) is not a PNG, JPEG, GIF or WebP image (checked by "
                                                  "its content).", nth, size);
-                ChatImage *ni = realloc(o->images, (o->n_images + 1) * sizeof(ChatImage));
-                if (!ni)
+                if (!GREEDY_REALLOC(o->images, o->n_images_allocated, o->n_images + 1) ||
+                    !GREEDY_REALLOC(o->image_data, o->n_image_data_allocated, o->n_images + 1))
                         return -ENOMEM;
-                o->images = ni;
-                void **nd = realloc(o->image_data, (o->n_images + 1) * sizeof(void *));
-                if (!nd)
-                        return -ENOMEM;
-                o->image_data = nd;
                 o->images[o->n_images] = (ChatImage) { .message = idx, .mime = mime, .data = data, .size = size };
                 o->image_data[o->n_images] = TAKE_PTR(data);
                 o->n_images++;

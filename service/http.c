@@ -103,7 +103,7 @@ struct HttpRequest {
 
         long status;
         char **response_headers; /* raw "Name: value" lines of the last response */
-        size_t n_response_headers;
+        size_t n_response_headers, n_response_headers_allocated;
         char *body;
         size_t body_len, body_alloc;
 
@@ -140,7 +140,7 @@ static void response_headers_clear(HttpRequest *hr) {
                 free(hr->response_headers[i]);
         free(hr->response_headers);
         hr->response_headers = NULL;
-        hr->n_response_headers = 0;
+        hr->n_response_headers = hr->n_response_headers_allocated = 0;
 }
 
 static void slist_erase_and_free(struct curl_slist *l) {
@@ -1091,12 +1091,10 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *userdata) {
                 l--;
         if (l == 0 || hr->n_response_headers >= 256)
                 return len;
-        char **a = realloc(hr->response_headers, sizeof(char *) * (hr->n_response_headers + 1));
-        if (!a)
+        if (!GREEDY_REALLOC(hr->response_headers, hr->n_response_headers_allocated, hr->n_response_headers + 1))
                 return 0;
-        hr->response_headers = a;
-        a[hr->n_response_headers] = strndup(buf, l);
-        if (!a[hr->n_response_headers])
+        hr->response_headers[hr->n_response_headers] = strndup(buf, l);
+        if (!hr->response_headers[hr->n_response_headers])
                 return 0;
         hr->n_response_headers++;
         return len;

@@ -108,7 +108,7 @@ void request_options_done(RequestOptions *o) {
                 free(o->image_data[i]);
         o->image_data = mfree(o->image_data);
         o->images = mfree(o->images);
-        o->n_images = 0;
+        o->n_images = o->n_images_allocated = o->n_image_data_allocated = 0;
         o->system = mfree(o->system);
         o->stop = strv_free(o->stop);
         o->fallback_models = strv_free(o->fallback_models);

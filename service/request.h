@@ -48,7 +48,7 @@ typedef struct RequestOptions {
         bool follow_replacement; /* a 410 retries once with the model's replacement */
         ChatImage *images;    /* sorted by message index; data owned (image_data) */
         void **image_data;
-        size_t n_images;
+        size_t n_images, n_images_allocated, n_image_data_allocated;
 } RequestOptions;
 
 void request_options_done(RequestOptions *o);

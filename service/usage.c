@@ -62,9 +62,9 @@ struct Usage {
         char *budgets_path;
 
         Budget *budgets;
-        size_t n_budgets;
+        size_t n_budgets, n_budgets_allocated;
         AppSpend *apps;
-        size_t n_apps;
+        size_t n_apps, n_apps_allocated;
 
         Caller *callers;
         Parked *parked;
@@ -84,10 +84,8 @@ static AppSpend *app_spend(Usage *u, const char *app, bool create) {
                         return &u->apps[i];
         if (!create || u->n_apps >= USAGE_MAX_APPS)
                 return NULL;
-        a = reallocarray(u->apps, u->n_apps + 1, sizeof(AppSpend));
-        if (!a)
+        if (!GREEDY_REALLOC(u->apps, u->n_apps_allocated, u->n_apps + 1))
                 return NULL;
-        u->apps = a;
         a = &u->apps[u->n_apps];
         *a = (AppSpend) { .app = strdup(app) };
         if (!a->app)
@@ -203,10 +201,8 @@ static void budgets_load(Usage *u) {
                         log_warning("Ignoring entry %zu of %s: not a valid budget.", i, u->budgets_path);
                         continue;
                 }
-                b = reallocarray(u->budgets, u->n_budgets + 1, sizeof(Budget));
-                if (!b)
+                if (!GREEDY_REALLOC(u->budgets, u->n_budgets_allocated, u->n_budgets + 1))
                         break;
-                u->budgets = b;
                 b = &u->budgets[u->n_budgets];
                 *b = (Budget) { .app = strdup(app), .limit = limit, .period = p, .notified = notified };
                 if (!b->app)
@@ -910,10 +906,8 @@ static int method_set_budget(sd_bus_message *m, void *userdata, sd_bus_error *er
                 log_info("Budget of %s removed.", app);
         } else {
                 if (!b) {
-                        b = reallocarray(u->budgets, u->n_budgets + 1, sizeof(Budget));
-                        if (!b)
+                        if (!GREEDY_REALLOC(u->budgets, u->n_budgets_allocated, u->n_budgets + 1))
                                 return -ENOMEM;
-                        u->budgets = b;
                         b = &u->budgets[u->n_budgets];
                         *b = (Budget) { .app = strdup(app) };
                         if (!b->app)
