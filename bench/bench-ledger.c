@@ -141,6 +141,8 @@ int main(int argc, char *argv[]) {
         r = sd_event_new(&e);
         if (r >= 0)
                 r = ledger_new(e, path, &l);
+        if (r >= 0)
+                ledger_start(l);
         if (r < 0)
                 return fprintf(stderr, "ledger_new: %s\n", strerror(-r)), 1;
         drain(e, l);

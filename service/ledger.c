@@ -168,7 +168,9 @@ static int filter_copy(LedgerFilter *dst, const LedgerFilter *src) {
 
 /* One sentence per kind of trouble, naming the file and what to do. */
 static char *describe(Ledger *l, int rc, const char *what) {
-        const char *detail = l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
+        /* The handle's message is gone once a statement was finalized
+         * ("not an error"): then the code says it. */
+        const char *detail = l->db && sqlite3_errcode(l->db) != SQLITE_OK ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc);
         char *s = NULL;
         int r;
 
@@ -933,7 +935,6 @@ static int on_done(sd_event_source *s, int fd, uint32_t revents, void *userdata)
 
 int ledger_new(sd_event *e, const char *path, Ledger **ret) {
         _cleanup_(ledger_freep) Ledger *l = NULL;
-        const char *s;
         int r;
 
         if (!e || !path || !ret)
@@ -949,18 +950,7 @@ int ledger_new(sd_event *e, const char *path, Ledger **ret) {
         if (!l->path)
                 return -ENOMEM;
 
-        l->retry_usec = LEDGER_RETRY_USEC;
-        s = getenv("BANKR_LLMD_LEDGER_RETRY_MS");
-        if (!isempty(s)) {
-                char *end;
-                unsigned long long ms;
-                errno = 0;
-                ms = strtoull(s, &end, 10);
-                if (errno == 0 && *end == '\0' && ms > 0 && ms < 24ULL * 3600 * 1000 && s[0] != '-')
-                        l->retry_usec = ms * USEC_PER_MSEC;
-                else
-                        log_warning("Ignoring invalid BANKR_LLMD_LEDGER_RETRY_MS=%s.", s);
-        }
+        l->retry_usec = getenv_msec("BANKR_LLMD_LEDGER_RETRY_MS", LEDGER_RETRY_USEC, 1, 24ULL * 3600 * 1000);
 
         l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (l->efd < 0)
@@ -980,11 +970,13 @@ int ledger_new(sd_event *e, const char *path, Ledger **ret) {
                 return -r;
         l->thread_started = true;
 
-        /* Open (and migrate) now, not at the first booking. */
-        on_retry(NULL, 0, l);
-
         *ret = TAKE_PTR(l);
         return 0;
+}
+
+void ledger_start(Ledger *l) {
+        /* Open (and migrate) now, not at the first booking. */
+        (void) on_retry(NULL, 0, l);
 }
 
 Ledger *ledger_free(Ledger *l) {

@@ -90,6 +90,9 @@ typedef void (*LedgerStateCallback)(const char *problem, void *userdata);
 /* Starts the thread, which opens (creating, migrating) path in the
  * background. */
 int ledger_new(sd_event *e, const char *path, Ledger **ret);
+/* Opens (and migrates) the database on the thread. Not in ledger_new():
+ * a second instance that will not get the bus name must not touch it. */
+void ledger_start(Ledger *l);
 /* Writes what is queued (the thread finishes its batch), stops the thread. */
 Ledger *ledger_free(Ledger *l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ledger *, ledger_free);

@@ -209,6 +209,7 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
         Context *c = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         uint32_t result = 0;
+        int r;
 
         if (e) {
                 log_error("Failed to acquire the name %s: %s", BUS_NAME, e->message ?: e->name);
@@ -220,6 +221,9 @@ static int on_name_acquired(sd_bus_message *reply, void *userdata, sd_bus_error 
                 return sd_event_exit(c->event, -EEXIST);
         }
 
+        r = usage_start(c->usage);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start the ledger: %m");
         endpoint_start(c->endpoint);
         (void) sd_notify(false, "READY=1\nSTATUS=Serving " BUS_NAME);
         log_info("bankr-llmd %s serving %s (gateway %s).", VERSION, BUS_NAME, context_gateway_url(c));

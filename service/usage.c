@@ -1006,9 +1006,6 @@ int usage_new(sd_event *e, sd_bus *bus, Polkit *polkit, const char *config_dir, 
                 return log_error_errno(r, "Failed to start the ledger: %m");
 
         budgets_load(u);
-        r = usage_start_load(u);
-        if (r < 0)
-                return r;
         usage_arm_reset(u);
 
         /* Installed before the name is taken, so no caller can leave unseen. */
@@ -1019,6 +1016,11 @@ int usage_new(sd_event *e, sd_bus *bus, Polkit *polkit, const char *config_dir, 
 
         *ret = TAKE_PTR(u);
         return 0;
+}
+
+int usage_start(Usage *u) {
+        ledger_start(u->ledger);
+        return usage_start_load(u);
 }
 
 Usage *usage_free(Usage *u) {

@@ -33,6 +33,10 @@ typedef struct Usage Usage;
  * ~/.local/state) and reads budgets from $XDG_CONFIG_HOME/bankr-llm/budgets.json.
  * polkit may be NULL (SetBudget then fails closed). */
 int usage_new(sd_event *e, sd_bus *bus, struct Polkit *polkit, const char *config_dir, Usage **ret);
+/* Opens the database and reads back the current periods' spending; once
+ * the bus name is ours (a second instance must not touch the database).
+ * Calls are parked until the spending is known. */
+int usage_start(Usage *u);
 Usage *usage_free(Usage *u);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Usage *, usage_free);
 extern const sd_bus_vtable usage_vtable[];
