@@ -55,6 +55,7 @@ struct ChatStream {
         ChatUsage usage;
         bool has_text;
         size_t max_event;
+        bool usage_only;
         char *error_type;
         char *error_message;
 
@@ -118,6 +119,11 @@ void chat_stream_set_max_event_size(ChatStream *s, size_t max) {
                 return;
         s->max_event = max > 0 ? max : SSE_MAX_SIZE_DEFAULT;
         sse_parser_set_max_size(s->sse, s->max_event);
+}
+
+void chat_stream_set_usage_only(ChatStream *s, bool b) {
+        if (s)
+                s->usage_only = b;
 }
 
 ChatStreamState chat_stream_get_state(const ChatStream *s) {
@@ -381,6 +387,13 @@ static int stream_openai_event(ChatStream *s, const char *event, const char *dat
         if (event && streq(event, "error"))
                 return stream_error_data(s, data, len);
 
+        /* Usage only: once the model is known, a chunk can matter only if
+         * it names "usage" or "error" (or hides a name behind a \u escape);
+         * the text deltas in between are not even parsed. */
+        if (s->usage_only && s->model && !memmem(data, len, "usage", 5) && !memmem(data, len, "error", 5) &&
+            !memmem(data, len, "\\u", 2))
+                return 0;
+
         root = stream_parse(s, data, len, &r);
         if (!root)
                 return r;
@@ -409,7 +422,7 @@ static int stream_openai_event(ChatStream *s, const char *event, const char *dat
                                 continue;
 
                         delta = json_get(c, "delta");
-                        text = json_get_string(delta, "content", &tlen);
+                        text = s->usage_only ? NULL : json_get_string(delta, "content", &tlen);
                         if (text && tlen > 0) {
                                 r = stream_text(s, text, tlen, false);
                                 if (r < 0)
@@ -453,6 +466,10 @@ static int stream_anthropic_event(ChatStream *s, const char *event, const char *
          * whatever comes next) are skipped without even parsing them. */
         if (event && !anthropic_event_known(event))
                 return 0;
+        /* Usage only: the content blocks carry none (the event line decides
+         * the type, as below, so nothing is lost by not parsing them). */
+        if (s->usage_only && event && startswith(event, "content_block_"))
+                return 0;
 
         if (event && streq(event, "error"))
                 return stream_error_data(s, data, len);
@@ -483,7 +500,7 @@ static int stream_anthropic_event(ChatStream *s, const char *event, const char *
 
                 /* Only text_delta is answer text: thinking, signatures and
                  * tool input are not. */
-                if (!dtype || !streq(dtype, "text_delta"))
+                if (!dtype || !streq(dtype, "text_delta") || s->usage_only)
                         return 0;
                 text = json_get_string(d, "text", &tlen);
                 if (text && tlen > 0)

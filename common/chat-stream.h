@@ -62,6 +62,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ChatStream *, chat_stream_free);
 /* Limit for one SSE line/event (default SSE_MAX_SIZE_DEFAULT). */
 void chat_stream_set_max_event_size(ChatStream *s, size_t max);
 
+/* Usage only (for a relay that passes the bytes on itself): the stream is
+ * decoded for its model, usage, terminator and errors, and no text is
+ * decoded or passed to delta(); events that cannot carry any of these are
+ * not parsed at all (OpenAI chunks after the first that name neither
+ * "usage" nor "error", Anthropic content_block_* events), so a chunk with
+ * invalid JSON among them does not fail the stream. Stop reason and
+ * has_text are not kept. Set it before the first feed. */
+void chat_stream_set_usage_only(ChatStream *s, bool b);
+
 /* Feeds bytes of the response body, in any pieces. Returns 0 while more is
  * expected, 1 once the stream has ended (done or failed: close the
  * connection; later bytes are ignored), or a negative errno for a local

@@ -166,9 +166,11 @@ static int sse_process_bytes(SseParser *p, const uint8_t *s, size_t n, SseEventH
                         }
                 }
 
-                size_t j = i;
-                while (j < n && s[j] != '\n' && s[j] != '\r')
-                        j++;
+                /* The line ends at the first LF or CR: memchr() for each
+                 * (the CR only up to the LF), not a byte loop. */
+                const uint8_t *lf = memchr(s + i, '\n', n - i);
+                const uint8_t *cr = memchr(s + i, '\r', (lf ? (size_t) (lf - s) : n) - i);
+                size_t j = cr ? (size_t) (cr - s) : lf ? (size_t) (lf - s) : n;
 
                 if (j == n) {
                         /* The line continues in a later piece. */

@@ -74,13 +74,15 @@ typedef struct Outcome {
         bool has_text;
 } Outcome;
 
-static void run_stream(ChatApi api, size_t max, const uint8_t *data, size_t size, FuzzSplit *split, Outcome *o) {
+static void run_stream(ChatApi api, size_t max, bool usage_only, const uint8_t *data, size_t size, FuzzSplit *split,
+                       Outcome *o) {
         ChatStream *s = NULL;
         bool ended = false;
 
         *o = (Outcome) { .run.hash = FUZZ_HASH_INIT };
         FUZZ_CHECK(chat_stream_new(api, &s) == 0);
         chat_stream_set_max_event_size(s, max);
+        chat_stream_set_usage_only(s, usage_only);
 
         for (size_t i = 0; i < size;) {
                 size_t k = split ? fuzz_split_next(split, size - i) : size;
@@ -108,6 +110,8 @@ static void run_stream(ChatApi api, size_t max, const uint8_t *data, size_t size
         FUZZ_CHECK(o->run.n_done + o->run.n_failed == 1);
         FUZZ_CHECK((o->run.n_done == 1) == (o->state == CHAT_STREAM_DONE));
         FUZZ_CHECK(o->has_text == (o->run.n_deltas > 0));
+        if (usage_only)
+                FUZZ_CHECK(o->run.n_deltas == 0);
 
         const char *type = NULL, *message = NULL;
         FUZZ_CHECK(chat_stream_get_error(s, &type, &message) == (o->state == CHAT_STREAM_FAILED));
@@ -180,7 +184,7 @@ static void fuzz_request(ChatApi api, const uint8_t *data, size_t size) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const size_t max_choices[] = { 0, 16, 128, 4096 };
-        Outcome whole, pieces;
+        Outcome whole, pieces, usage;
 
         if (size < 2)
                 return 0;
@@ -191,8 +195,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         data += 2;
         size -= 2;
 
-        run_stream(api, max, data, size, NULL, &whole);
-        run_stream(api, max, data, size, &split, &pieces);
+        run_stream(api, max, false, data, size, NULL, &whole);
+        run_stream(api, max, false, data, size, &split, &pieces);
+        run_stream(api, max, true, data, size, &split, &usage);
 
         FUZZ_CHECK(whole.run.hash == pieces.run.hash);
         FUZZ_CHECK(whole.run.text_len == pieces.run.text_len);
@@ -201,6 +206,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(whole.stop == pieces.stop);
         FUZZ_CHECK(memcmp(&whole.usage, &pieces.usage, sizeof whole.usage) == 0);
         FUZZ_CHECK(whole.model_hash == pieces.model_hash);
+
+        /* Usage only parses fewer events: where full decoding completed,
+         * it completes too, with the same model and usage. */
+        if (whole.state == CHAT_STREAM_DONE) {
+                FUZZ_CHECK(usage.state == CHAT_STREAM_DONE);
+                FUZZ_CHECK(memcmp(&whole.usage, &usage.usage, sizeof whole.usage) == 0);
+                FUZZ_CHECK(whole.model_hash == usage.model_hash);
+        }
 
         fuzz_error_body(data, size);
         fuzz_retry_after(data, size);

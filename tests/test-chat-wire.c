@@ -95,12 +95,16 @@ static void collect(ChatStream *s, Result *res) {
                 ASSERT(res->n_done == 1);
 }
 
+/* Set by test_usage_only(): streams are made with chat_stream_set_usage_only(). */
+static bool usage_only;
+
 /* Feeds in pieces of size piece (0: whole; SIZE_MAX: random, seeded). */
 static void run_pieces(ChatApi api, const char *body, size_t n, size_t piece, unsigned seed, Result *res) {
         _cleanup_chat_stream_ ChatStream *s = NULL;
 
         *res = (Result) {};
         ASSERT(chat_stream_new(api, &s) == 0);
+        chat_stream_set_usage_only(s, usage_only);
         if (seed)
                 srandom(seed);
         for (size_t i = 0; i < n;) {
@@ -430,6 +434,82 @@ static void test_anthropic_details(void) {
         ASSERT_STREQ(chat_stop_reason_to_string(CHAT_STOP_MAX_TOKENS), "max_tokens");
         ASSERT_STREQ(chat_stop_reason_to_string(CHAT_STOP_OTHER), "other");
         ASSERT_STREQ(chat_stop_reason_to_string(_CHAT_STOP_MAX), "other");
+}
+
+/* Usage only (the endpoint's relay): model, usage, the terminator and
+ * errors as in full decoding; no text; content chunks not even parsed. */
+static void check_usage_only(ChatApi api, const char *body) {
+        Result full, u;
+
+        usage_only = false;
+        run(api, body, &full);
+        usage_only = true;
+        run(api, body, &u);
+        for (size_t piece = 1; piece < strlen(body); piece += 5) {
+                Result u2;
+                run_pieces(api, body, strlen(body), piece, 0, &u2);
+                ASSERT(u2.state == u.state);
+                ASSERT_STREQ(u2.model, u.model);
+                assert_usage(&u2.usage, u.usage.input, u.usage.output, u.usage.cache_read, u.usage.cache_write);
+        }
+        usage_only = false;
+
+        ASSERT(u.n_deltas == 0 && !u.has_text);
+        ASSERT(u.state == full.state);
+        ASSERT_STREQ(u.model, full.model);
+        assert_usage(&u.usage, full.usage.input, full.usage.output, full.usage.cache_read, full.usage.cache_write);
+        ASSERT_STREQ(u.type, full.type);
+}
+
+static void test_usage_only(void) {
+        Result res;
+
+        check_usage_only(CHAT_API_OPENAI, openai_transcript);
+        check_usage_only(CHAT_API_ANTHROPIC, anthropic_transcript);
+        {
+                const char *const pieces[] = { "\"a\"", "\"b\"", "\"\\u00e9\"" };
+                for (ChatApi api = 0; api < _CHAT_API_MAX; api++) {
+                        _cleanup_free_ char *body = stream_of(api, pieces, ELEMENTSOF(pieces));
+                        check_usage_only(api, body);
+                }
+        }
+        /* A mid-stream error still fails the stream. */
+        check_usage_only(CHAT_API_OPENAI,
+                         "data: {\"model\":\"m\",\"choices\":[]}\n\n"
+                         "data: {\"error\":{\"type\":\"server_error\",\"message\":\"boom\"}}\n\n"
+                         "data: [DONE]\n\n");
+        check_usage_only(CHAT_API_ANTHROPIC,
+                         ANTHROPIC_START "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                         "\"overloaded_error\",\"message\":\"busy\"}}\n\n");
+        /* Usage behind an escaped name is still found. */
+        check_usage_only(CHAT_API_OPENAI,
+                         "data: {\"model\":\"m\",\"choices\":[]}\n\n"
+                         "data: {\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\n"
+                         "data: [DONE]\n\n");
+
+        /* What is not parsed cannot fail: a broken text chunk after the
+         * first, which full decoding rejects, is passed over. */
+        usage_only = true;
+        run(CHAT_API_OPENAI,
+            "data: {\"model\":\"m\",\"choices\":[]}\n\n"
+            "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}\n\n"
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n"
+            "data: [DONE]\n\n",
+            &res);
+        usage_only = false;
+        ASSERT(res.state == CHAT_STREAM_DONE);
+        ASSERT_STREQ(res.model, "m");
+        assert_usage(&res.usage, 5, 2, 0, 0);
+        run(CHAT_API_ANTHROPIC,
+            ANTHROPIC_START "event: content_block_delta\ndata: {not json\n\n" ANTHROPIC_END, &res);
+        ASSERT(res.state == CHAT_STREAM_FAILED);
+        usage_only = true;
+        run(CHAT_API_ANTHROPIC,
+            ANTHROPIC_START "event: content_block_delta\ndata: {not json\n\n" ANTHROPIC_END, &res);
+        usage_only = false;
+        ASSERT(res.state == CHAT_STREAM_DONE);
+        ASSERT_STREQ(res.model, "claude");
+        assert_usage(&res.usage, 3, 2, 0, 0);
 }
 
 static void test_midstream_errors(void) {
@@ -1068,6 +1148,7 @@ int main(void) {
         test_utf8();
         test_openai_details();
         test_anthropic_details();
+        test_usage_only();
         test_midstream_errors();
         test_malformed();
         test_incomplete();
