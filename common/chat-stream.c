@@ -376,6 +376,23 @@ static int stream_openai_usage(ChatStream *s, json_object *u) {
         return 0;
 }
 
+/* Whether a chunk may have a "usage" or "error" member: a quote followed by
+ * either name and a quote, or a \u escape anywhere (which could spell a
+ * name some other way). memchr() jumps over the text between the few quotes
+ * a chunk has (quotes inside its strings are escaped). False positives only
+ * cost a parse. */
+static bool openai_chunk_may_matter(const char *data, size_t len) {
+        const char *end = data + len;
+
+        for (const char *p = data; p < end && (p = memchr(p, '"', (size_t) (end - p))); p++)
+                if ((size_t) (end - p) > 6 && (memcmp(p + 1, "usage\"", 6) == 0 || memcmp(p + 1, "error\"", 6) == 0))
+                        return true;
+        for (const char *p = data; p < end && (p = memchr(p, '\\', (size_t) (end - p))); p += 2)
+                if (p + 1 < end && p[1] == 'u')
+                        return true;
+        return false;
+}
+
 static int stream_openai_event(ChatStream *s, const char *event, const char *data, size_t len) {
         _cleanup_(json_object_putp) json_object *root = NULL;
         json_object *choices, *e;
@@ -388,10 +405,9 @@ static int stream_openai_event(ChatStream *s, const char *event, const char *dat
                 return stream_error_data(s, data, len);
 
         /* Usage only: once the model is known, a chunk can matter only if
-         * it names "usage" or "error" (or hides a name behind a \u escape);
-         * the text deltas in between are not even parsed. */
-        if (s->usage_only && s->model && !memmem(data, len, "usage", 5) && !memmem(data, len, "error", 5) &&
-            !memmem(data, len, "\\u", 2))
+         * it names "usage" or "error"; the text deltas in between are not
+         * even parsed. */
+        if (s->usage_only && s->model && !openai_chunk_may_matter(data, len))
                 return 0;
 
         root = stream_parse(s, data, len, &r);

@@ -18,7 +18,9 @@
  *             upstream delivered, suspends when nothing is there, and
  *             pauses upstream (HTTP_BODY_PAUSE) while the client lags
  *             ENDPOINT_HIGH_WATER bytes behind.
- * Every request that reached the gateway ends in endpoint_book_request().
+ * Every request that reached the gateway ends in endpoint_book_request():
+ * an answer when its content reader reached the end, else when it failed
+ * or was cut.
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -52,9 +54,19 @@
 #include "models.h"
 #include "polkit.h"
 #include "tokens.h"
+#include "wakeup.h"
 
 /* Upstream is paused while this much is waiting for a slow client. */
 #define ENDPOINT_HIGH_WATER (1024U * 1024U)
+/* The block size of a streamed answer's response. libmicrohttpd reads a
+ * chunked answer straight into the connection's write buffer (from its
+ * memory pool, ENDPOINT_CONNECTION_MEMORY), so the block it allocates
+ * with each response goes unused: kept small, it does not cost every
+ * stream 16 KiB. */
+#define ENDPOINT_RESPONSE_BLOCK 512U
+/* Bytes already sent are dropped from the front of the buffer once there
+ * are this many. */
+#define ENDPOINT_COMPACT (64U * 1024U)
 /* Error answers are held (to redact the key) up to this size. */
 #define ENDPOINT_MAX_ERROR_BODY (1024U * 1024U)
 /* Unstreamed answers are also copied (for their usage) up to this size. */
@@ -65,7 +77,8 @@
 typedef struct Listener {
         struct Endpoint *endpoint;
         struct MHD_Daemon *daemon;
-        sd_event_source *io, *timer;
+        sd_event_source *io;
+        Wakeup wake; /* MHD_get_timeout(), and resumed connections */
         unsigned port; /* 0 for the unix socket */
         const char *what;
 } Listener;
@@ -82,6 +95,7 @@ struct Endpoint {
         sd_bus_slot *owner_match;
         struct EpRequest *requests; /* all live ones */
         unsigned max_connections;
+        sd_event_source *tokens_changed; /* the coalesced Tokens signal */
 };
 
 typedef enum EpState {
@@ -133,16 +147,17 @@ typedef struct EpRequest {
 static void listener_arm(Listener *l) {
         MHD_UNSIGNED_LONG_LONG ms = 0;
 
-        if (!l->timer)
+        if (!l->wake.now)
                 return;
-        if (MHD_get_timeout(l->daemon, &ms) == MHD_YES) {
-                (void) sd_event_source_set_time(l->timer, now_usec(CLOCK_MONOTONIC) + ms * USEC_PER_MSEC);
-                (void) sd_event_source_set_enabled(l->timer, SD_EVENT_ONESHOT);
-        } else
-                (void) sd_event_source_set_enabled(l->timer, SD_EVENT_OFF);
+        if (MHD_get_timeout(l->daemon, &ms) == MHD_YES)
+                (void) wakeup_in(&l->wake, (uint64_t) ms * USEC_PER_MSEC);
+        else
+                wakeup_off(&l->wake);
 }
 
-static void listener_run(Listener *l) {
+static void listener_run(void *userdata) {
+        Listener *l = userdata;
+
         if (!l->daemon)
                 return;
         (void) MHD_run(l->daemon);
@@ -150,11 +165,6 @@ static void listener_run(Listener *l) {
 }
 
 static int on_listener_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        listener_run(userdata);
-        return 0;
-}
-
-static int on_listener_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         listener_run(userdata);
         return 0;
 }
@@ -171,11 +181,8 @@ static void ep_resume(EpRequest *q) {
                 return;
         q->suspended = false;
         MHD_resume_connection(q->conn);
-        /* The daemon's ITC wakes its epoll fd; the timer makes sure. */
-        if (q->listener->timer) {
-                (void) sd_event_source_set_time(q->listener->timer, 0);
-                (void) sd_event_source_set_enabled(q->listener->timer, SD_EVENT_ONESHOT);
-        }
+        /* The daemon's ITC wakes its epoll fd too; this runs it at once. */
+        (void) wakeup_in(&q->listener->wake, 0);
 }
 
 /* ---- answers ---------------------------------------------------------- */
@@ -216,6 +223,42 @@ static enum MHD_Result queue_refusal(EpRequest *q) {
 
 /* ---- the books -------------------------------------------------------- */
 
+/* Tokens' spending changes with every request: its PropertiesChanged (the
+ * whole list, to everyone on the bus) goes out at most once a second.
+ * Creating and revoking tokens announce it at once. */
+#define ENDPOINT_TOKENS_SIGNAL_USEC USEC_PER_SEC
+
+static void endpoint_tokens_changed(Endpoint *e) {
+        if (e->tokens_changed)
+                (void) sd_event_source_set_enabled(e->tokens_changed, SD_EVENT_OFF);
+        (void) sd_bus_emit_properties_changed(e->context->bus, OBJECT_PATH, IFACE_ENDPOINT, "Tokens", NULL);
+}
+
+static int on_tokens_changed(sd_event_source *s, uint64_t usec, void *userdata) {
+        endpoint_tokens_changed(userdata);
+        return 0;
+}
+
+static void endpoint_tokens_changed_soon(Endpoint *e) {
+        int enabled = SD_EVENT_OFF;
+
+        if (!e->tokens_changed) {
+                if (sd_event_add_time_relative(e->context->event, &e->tokens_changed, CLOCK_MONOTONIC,
+                                               ENDPOINT_TOKENS_SIGNAL_USEC, 100 * USEC_PER_MSEC, on_tokens_changed, e) < 0) {
+                        endpoint_tokens_changed(e);
+                        return;
+                }
+                (void) sd_event_source_set_description(e->tokens_changed, "endpoint-tokens-changed");
+                (void) sd_event_source_set_enabled(e->tokens_changed, SD_EVENT_ONESHOT);
+                return;
+        }
+        (void) sd_event_source_get_enabled(e->tokens_changed, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return; /* one is due already */
+        (void) sd_event_source_set_time_relative(e->tokens_changed, ENDPOINT_TOKENS_SIGNAL_USEC);
+        (void) sd_event_source_set_enabled(e->tokens_changed, SD_EVENT_ONESHOT);
+}
+
 /* Where an endpoint request that reached the gateway ends: everything the
  * ledger (issue 15) books is at hand here — via "endpoint", the token's
  * app, the status, the error, the model, the token counts, the cost and
@@ -249,7 +292,7 @@ static void endpoint_book_request(EpRequest *q) {
 
         if (q->token)
                 tokens_charge(e->tokens, q->token, cost, now);
-        (void) sd_bus_emit_properties_changed(e->context->bus, OBJECT_PATH, IFACE_ENDPOINT, "Tokens", NULL);
+        endpoint_tokens_changed_soon(e);
 
         log_debug("Endpoint: %s %s for %s: status %ld%s, %" PRIu64 "/%" PRIu64 " tokens, $%.6f, first byte %.1f ms, "
                   "total %.1f ms.",
@@ -324,8 +367,12 @@ static int on_up_headers(HttpRequest *hr, long status, void *userdata) {
         q->sse = ct && strncasecmp(ct, "text/event-stream", 17) == 0;
         free(q->privacy_tier);
         q->privacy_tier = http_request_get_header(hr, "x-privacy-tier") ? strdup(http_request_get_header(hr, "x-privacy-tier")) : NULL;
-        if (q->sse && !q->buffer_error && chat_stream_new(q->route.format, &q->stream) < 0)
-                return -ENOMEM;
+        if (q->sse && !q->buffer_error) {
+                if (chat_stream_new(q->route.format, &q->stream) < 0)
+                        return -ENOMEM;
+                /* The bytes go out as they came; only model and usage are read. */
+                chat_stream_set_usage_only(q->stream, true);
+        }
         ep_resume(q);
         return 0;
 }
@@ -348,6 +395,12 @@ static int on_up_body(HttpRequest *hr, const void *data, size_t n, void *userdat
                 return HTTP_BODY_PAUSE;
         if (q->out_off > 0 && q->out_off == q->out.n) {
                 buf_clear(&q->out);
+                q->out_off = 0;
+        } else if (q->out_off >= ENDPOINT_COMPACT) {
+                /* What the client has taken goes, or the buffer would grow
+                 * with the stream instead of with the client's lag. */
+                memmove(q->out.p, q->out.p + q->out_off, ep_pending(q));
+                q->out.n = ep_pending(q);
                 q->out_off = 0;
         }
         if (buf_append(&q->out, data, n) < 0)
@@ -377,8 +430,12 @@ static void on_up_done(HttpRequest *hr, int error, void *userdata) {
                 const char *msg = http_request_get_error_message(hr);
                 (void) ep_refuse(q, error == -ETIMEDOUT ? 504 : 502, q->route.format == CHAT_API_ANTHROPIC ? "api_error" : "gateway_error",
                                  "gateway_unavailable", msg ?: "The gateway could not be reached.");
+                endpoint_book_request(q);
         }
-        endpoint_book_request(q);
+        /* An answer is booked by its content reader once the last byte went
+         * to the client, before the end of the response: the booking does
+         * not delay the first byte, and a client that has the whole
+         * response finds it in the ledger. */
         ep_resume(q);
 }
 
@@ -402,8 +459,10 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max) {
                         http_request_unpause(q->hr); /* may append at once */
                 return (ssize_t) n;
         }
-        if (q->upstream_done)
+        if (q->upstream_done) {
+                endpoint_book_request(q);
                 return q->upstream_error < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+        }
         ep_suspend(q);
         return 0;
 }
@@ -413,7 +472,7 @@ static enum MHD_Result queue_stream(EpRequest *q) {
         enum MHD_Result k;
         const char *line;
 
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, on_read, q, NULL);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, ENDPOINT_RESPONSE_BLOCK, on_read, q, NULL);
         if (!resp)
                 return MHD_NO;
         for (size_t i = 0; (line = http_request_get_header_line(q->hr, i)); i++) {
@@ -840,7 +899,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         }
         if (n > 0) {
                 log_info("%s left the bus; revoked %u endpoint token(s) it had created.", name, n);
-                (void) sd_bus_emit_properties_changed(e->context->bus, OBJECT_PATH, IFACE_ENDPOINT, "Tokens", NULL);
+                endpoint_tokens_changed(e);
         }
         return 0;
 }
@@ -863,7 +922,7 @@ static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned f
         l->endpoint = e;
         l->what = what;
         va_start(ap, flags);
-        l->daemon = MHD_start_daemon_va(flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t) l->port,
+        l->daemon = MHD_start_daemon_va(flags | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t) l->port,
                                         NULL, NULL, on_access, l, ap);
         va_end(ap);
         if (!l->daemon)
@@ -877,8 +936,7 @@ static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned f
         }
         r = sd_event_add_io(e->context->event, &l->io, fd, EPOLLIN, on_listener_io, l);
         if (r >= 0)
-                /* Accuracy 1 µs: 0 would mean sd-event's default of 250 ms. */
-                r = sd_event_add_time(e->context->event, &l->timer, CLOCK_MONOTONIC, 0, 1, on_listener_timer, l);
+                r = wakeup_init(&l->wake, e->context->event, what, listener_run, l);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(l->io, what);
@@ -888,7 +946,7 @@ static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned f
 
 static void listener_stop(Listener *l) {
         l->io = sd_event_source_disable_unref(l->io);
-        l->timer = sd_event_source_disable_unref(l->timer);
+        wakeup_done(&l->wake);
         if (l->daemon)
                 MHD_stop_daemon(l->daemon);
         l->daemon = NULL;
@@ -1106,6 +1164,7 @@ Endpoint *endpoint_free(Endpoint *e) {
         if (e->socket_path)
                 (void) unlink(e->socket_path);
         sd_bus_slot_unref(e->owner_match);
+        sd_event_source_disable_unref(e->tokens_changed);
         tokens_free(e->tokens);
         free(e->url);
         free(e->socket_path);
@@ -1277,7 +1336,7 @@ static int method_create_token(sd_bus_message *m, void *userdata, sd_bus_error *
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to create the token: %m");
         log_info("Endpoint: created %s token %s for %s.", token_lifetime_to_string(tk->lifetime), tk->id, tk->app);
-        (void) sd_bus_emit_properties_changed(e->context->bus, OBJECT_PATH, IFACE_ENDPOINT, "Tokens", NULL);
+        endpoint_tokens_changed(e);
         return sd_bus_reply_method_return(m, "ss", secret, tk->id);
 }
 
@@ -1295,7 +1354,7 @@ static int method_revoke_token(sd_bus_message *m, void *userdata, sd_bus_error *
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "No token with id '%s'.", id);
         log_info("Endpoint: revoked token %s (%s).", tk->id, tk->app);
         endpoint_drop_token(e, tk);
-        (void) sd_bus_emit_properties_changed(e->context->bus, OBJECT_PATH, IFACE_ENDPOINT, "Tokens", NULL);
+        endpoint_tokens_changed(e);
         return sd_bus_reply_method_return(m, "");
 }
 

@@ -19,8 +19,11 @@ typedef struct Endpoint Endpoint;
 /* Body cap: base64 images in chat and image requests fit. */
 #define ENDPOINT_MAX_BODY (32U * 1024U * 1024U)
 /* Per-connection memory of libmicrohttpd: bounds the request line and
- * headers (a request over it is answered 431 by libmicrohttpd). */
-#define ENDPOINT_CONNECTION_MEMORY (64U * 1024U)
+ * headers (a request over it is answered 431 by libmicrohttpd), and holds
+ * the write buffer of a streamed answer. Up to 32 KiB libmicrohttpd takes
+ * it from malloc, above from mmap; either way it zeroes what it gives back
+ * of the read buffer, so each stream costs about half of it in RSS. */
+#define ENDPOINT_CONNECTION_MEMORY (32U * 1024U)
 /* Seconds a connection may stay silent (slow clients, idle keep-alive). */
 #define ENDPOINT_CONNECTION_TIMEOUT_S 60U
 #define ENDPOINT_MAX_CONNECTIONS 1024U
