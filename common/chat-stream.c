@@ -376,17 +376,35 @@ static int stream_openai_usage(ChatStream *s, json_object *u) {
         return 0;
 }
 
-/* Whether a chunk may have a "usage" or "error" member: a quote followed by
- * either name and a quote, or a \u escape anywhere (which could spell a
- * name some other way). memchr() jumps over the text between the few quotes
- * a chunk has (quotes inside its strings are escaped). False positives only
- * cost a parse. */
+static const char *skip_json_space(const char *p, const char *end) {
+        while (p < end && strchr(" \t\r\n", *p) && *p)
+                p++;
+        return p;
+}
+
+/* Whether a chunk may have a "usage" or "error" member that is not null:
+ * a quote followed by either name, a quote and a colon (what follows a
+ * string that is not a key is a comma or a bracket) and a value that does
+ * not start with 'n' (null: OpenAI sends "usage":null on every chunk but
+ * the last); or a \u escape anywhere (which could spell a name some other
+ * way). memchr() jumps over the text between the few quotes a chunk has
+ * (quotes inside its strings are escaped). False positives only cost a
+ * parse. */
 static bool openai_chunk_may_matter(const char *data, size_t len) {
         const char *end = data + len;
 
-        for (const char *p = data; p < end && (p = memchr(p, '"', (size_t) (end - p))); p++)
-                if ((size_t) (end - p) > 6 && (memcmp(p + 1, "usage\"", 6) == 0 || memcmp(p + 1, "error\"", 6) == 0))
+        for (const char *p = data; p < end && (p = memchr(p, '"', (size_t) (end - p))); p++) {
+                const char *v;
+
+                if ((size_t) (end - p) <= 6 || (memcmp(p + 1, "usage\"", 6) != 0 && memcmp(p + 1, "error\"", 6) != 0))
+                        continue;
+                v = skip_json_space(p + 7, end);
+                if (v >= end || *v != ':')
+                        continue;
+                v = skip_json_space(v + 1, end);
+                if (v < end && *v != 'n')
                         return true;
+        }
         for (const char *p = data; p < end && (p = memchr(p, '\\', (size_t) (end - p))); p += 2)
                 if (p + 1 < end && p[1] == 'u')
                         return true;

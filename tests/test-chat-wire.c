@@ -487,6 +487,25 @@ static void test_usage_only(void) {
                          "data: {\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\n"
                          "data: [DONE]\n\n");
 
+        /* Null usage and error members, and names that are values, are
+         * passed over; spaced-out members are not. */
+        check_usage_only(CHAT_API_OPENAI,
+                         "data: {\"model\":\"m\",\"choices\":[]}\n\n"
+                         "data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}],\"usage\":null,\"error\" : null}\n\n"
+                         "data: {\"choices\":[],\"x\":\"usage\"}\n\n"
+                         "data: {\"choices\":[], \"usage\" :\t {\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n"
+                         "data: [DONE]\n\n");
+        usage_only = true;
+        run(CHAT_API_OPENAI,
+            "data: {\"model\":\"m\",\"choices\":[]}\n\n"
+            "data: {\"usage\":null, broken\n\n"
+            "data: {\"choices\":[], \"usage\" :\t {\"prompt_tokens\":7,\"completion_tokens\":3}}\n\n"
+            "data: [DONE]\n\n",
+            &res);
+        usage_only = false;
+        ASSERT(res.state == CHAT_STREAM_DONE);
+        assert_usage(&res.usage, 7, 3, 0, 0);
+
         /* What is not parsed cannot fail: a broken text chunk after the
          * first, which full decoding rejects, is passed over. */
         usage_only = true;
