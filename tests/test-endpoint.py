@@ -21,6 +21,7 @@ import unittest
 import dbus
 
 from fakegw import FakeGateway
+from busmonitor import BusMonitor
 from harness import Env, wait_until, SLOW
 
 KEY = FakeGateway.DEFAULT_KEY
@@ -336,6 +337,27 @@ class EndpointTest(unittest.TestCase):
             self.assertEqual(str(rec["model"]), "gpt-5-mini")
             self.assertGreater(int(rec["input_tokens"]) + int(rec["output_tokens"]), 0)
             self.assertGreater(float(rec["cost_usd"]), 0)
+        c.close()
+
+    def test_tokens_signal_coalesced(self):
+        # Spending is announced at most once a second, and the last word is
+        # the final count; creating a token is announced at once.
+        c = Client(self.env)
+        with BusMonitor(self.env) as mon:
+            tok, tid = c.token(app="signals")
+            wait_until(lambda: len(mon.changed("Endpoint")) >= 1, timeout=5 * SLOW, what="Tokens changed on create")
+            created = len(mon.changed("Endpoint"))
+            start = time.monotonic()
+            for _ in range(6):
+                self.request("POST", "/v1/chat/completions", chat_body(), token=tok)
+            took = time.monotonic() - start
+            wait_until(lambda: len(mon.changed("Endpoint")) > created, timeout=5 * SLOW, what="Tokens changed after requests")
+            time.sleep(1.5)
+            after = len(mon.changed("Endpoint")) - created
+            self.assertGreaterEqual(after, 1)
+            self.assertLessEqual(after, int(took) + 2)
+        t = [dict(x) for x in c.prop("Tokens") if str(dict(x)["id"]) == tid][0]
+        self.assertEqual(int(t["requests"]), 6)
         c.close()
 
     def test_curl_both_transports(self):
