@@ -15,6 +15,11 @@ bankr-llmd and not the Python fake gateway:
   - M requests (default 10,000, 50 at a time): the daemon's RSS after half
     and after all of them (goal: flat, at most 48 MB).
 
+With nghttpx (Debian's nghttp2-proxy) installed, the same TTFB and
+throughput loops also run through it as a plain HTTP/1.1 reverse proxy in
+front of the same stand-in (one worker, no TLS, no logging): what a
+dedicated C relay costs on this machine, for scale. --no-reference skips it.
+
     ninja -C build bench-endpoint
     BANKR_BUILD_DIR=$PWD/build nice -n 10 /usr/bin/python3 bench/bench-endpoint.py [--quick]
 
@@ -26,6 +31,8 @@ import asyncio
 import json
 import os
 import resource
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -107,6 +114,34 @@ async def requests(host, port, token, n, parallel, body):
     return ok
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_nghttpx(gw_port, tmp):
+    """nghttpx as an HTTP/1.1 reverse proxy to the stand-in; its URL, or None."""
+    exe = shutil.which("nghttpx")
+    if not exe:
+        return None, None
+    port = free_port()
+    conf = os.path.join(tmp, "nghttpx.conf")
+    with open(conf, "w") as f:
+        f.write("frontend=127.0.0.1,%d;no-tls\nbackend=127.0.0.1,%d\nworkers=1\nno-ocsp=yes\n"
+                "accesslog-file=/dev/null\nerrorlog-file=%s\nlog-level=WARN\n"
+                "backend-keep-alive-timeout=60s\n" % (port, gw_port, os.path.join(tmp, "nghttpx.log")))
+    proc = subprocess.Popen([exe, "--conf", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc, "http://127.0.0.1:%d" % port
+        except OSError:
+            time.sleep(0.01)
+    proc.terminate()
+    return None, None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=200, help="TTFB samples per format and path")
@@ -115,6 +150,7 @@ def main():
     ap.add_argument("--requests", type=int, default=10000)
     ap.add_argument("--quick", action="store_true", help="a few samples of each, to check the setup")
     ap.add_argument("--json", help="write the numbers here")
+    ap.add_argument("--no-reference", action="store_true", help="do not measure nghttpx as a reference relay")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.mb, args.streams, args.requests = 20, 32, 100, 500
@@ -128,6 +164,7 @@ def main():
     gw = subprocess.Popen([GATEWAY, "--port-file", port_file, "--max-conns", str(4 * args.streams + 64)],
                           stdout=subprocess.DEVNULL)
     env = None
+    ref = None
     try:
         while not os.path.exists(port_file):
             time.sleep(0.01)
@@ -150,33 +187,45 @@ def main():
         host, port = ep_url.split("//")[1].split(":")
         port = int(port)
         res = {"gateway": "bench/bench-gateway", "rss_start_kib": rss_kib(pid)}
+        ref_url = None
+        if not args.no_reference:
+            ref, ref_url = start_nghttpx(int(gw_url.rsplit(":", 1)[1]), env.dir)
+        res["reference"] = "nghttpx" if ref_url else None
 
         # Time to first byte, alternating direct and endpoint.
         for fmt in ("openai", "anthropic"):
             body = {"model": "bench-model" if fmt == "openai" else "claude-bench", "stream": True, "max_tokens": 8,
                     "messages": [{"role": "user", "content": "hi"}], "bench_chunks": 4}
-            d, e = [], []
+            d, e, n = [], [], []
             for i in range(args.runs + 5):
                 a = curl(gw_url, "Authorization: Bearer " + KEY, body, fmt, "time_starttransfer")
                 b = curl(ep_url, "Authorization: Bearer " + token, body, fmt, "time_starttransfer")
+                c = curl(ref_url, "Authorization: Bearer " + KEY, body, fmt, "time_starttransfer") if ref_url else 0
                 if i >= 5:
                     d.append(a * 1000)
                     e.append(b * 1000)
+                    n.append(c * 1000)
             res["ttfb_%s_direct_ms" % fmt] = statistics.median(d)
             res["ttfb_%s_endpoint_ms" % fmt] = statistics.median(e)
             res["ttfb_%s_added_ms" % fmt] = statistics.median(e) - statistics.median(d)
+            if ref_url:
+                res["ttfb_%s_reference_added_ms" % fmt] = statistics.median(n) - statistics.median(d)
 
         # Throughput of one large stream.
         chunk = 4096
         body = {"model": "bench-model", "stream": True, "messages": [{"role": "user", "content": "hi"}],
                 "bench_chunks": args.mb * 1024 * 1024 // chunk, "bench_chunk_bytes": chunk}
-        d, e = [], []
+        d, e, n = [], [], []
         for _ in range(5):
             d.append(curl(gw_url, "Authorization: Bearer " + KEY, body, "openai", "speed_download"))
             e.append(curl(ep_url, "Authorization: Bearer " + token, body, "openai", "speed_download"))
+            if ref_url:
+                n.append(curl(ref_url, "Authorization: Bearer " + KEY, body, "openai", "speed_download"))
         res["throughput_direct_mb_s"] = statistics.median(d) / 1e6
         res["throughput_endpoint_mb_s"] = statistics.median(e) / 1e6
         res["throughput_ratio"] = statistics.median(e) / statistics.median(d)
+        if ref_url:
+            res["throughput_reference_ratio"] = statistics.median(n) / statistics.median(d)
 
         # Concurrent paced streams (20 deltas, 100 ms apart: about 2 s each).
         body = {"model": "bench-model", "stream": True, "messages": [{"role": "user", "content": "hi"}],
@@ -196,6 +245,9 @@ def main():
         ok2 = asyncio.run(requests(host, port, token, args.requests - half, 50, body))
         res.update(requests=args.requests, requests_ok=ok1 + ok2, rss_after_all_kib=rss_kib(pid))
     finally:
+        if ref:
+            ref.terminate()
+            ref.wait()
         if env:
             env.stop(check=False)
         gw.terminate()
@@ -208,9 +260,13 @@ def main():
         row("TTFB %s direct (median, ms)" % fmt, "%.3f" % res["ttfb_%s_direct_ms" % fmt])
         row("TTFB %s endpoint (median, ms)" % fmt, "%.3f" % res["ttfb_%s_endpoint_ms" % fmt])
         row("TTFB %s added (ms)" % fmt, "%.3f" % res["ttfb_%s_added_ms" % fmt], "goal <= 0.25")
+        if res["reference"]:
+            row("TTFB %s added by nghttpx (ms)" % fmt, "%.3f" % res["ttfb_%s_reference_added_ms" % fmt], "reference")
     row("throughput direct (MB/s)", "%.0f" % res["throughput_direct_mb_s"])
     row("throughput endpoint (MB/s)", "%.0f" % res["throughput_endpoint_mb_s"])
     row("throughput ratio", "%.3f" % res["throughput_ratio"], "goal >= 0.95")
+    if res["reference"]:
+        row("throughput ratio through nghttpx", "%.3f" % res["throughput_reference_ratio"], "reference")
     row("concurrent streams complete (direct)", "%d/%d" % (res["streams_complete_direct"], res["streams"]))
     row("concurrent streams complete (endpoint)", "%d/%d" % (res["streams_complete"], res["streams"]), "goal: all")
     row("RSS at start (MB)", "%.1f" % (res["rss_start_kib"] / 1024))
