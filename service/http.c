@@ -58,7 +58,7 @@ struct Http {
 
         HttpRequest *requests; /* every request created and not yet freed */
         HttpSocket *sockets;   /* every socket curl asked us to watch */
-        unsigned n_running;
+        unsigned n_running, peak_running; /* the peak since n_running was last 0 */
         sd_event_source *trim; /* gives freed memory back once all is quiet */
 
         unsigned in_curl; /* > 0 while inside curl_multi_socket_action() */
@@ -575,8 +575,11 @@ static void http_request_detach(HttpRequest *hr) {
 
 /* glibc keeps what a burst of requests freed (1,000 streams through the
  * endpoint left 25 MB resident after they ended): a second after the last
- * request stopped, malloc_trim() hands the free pages back. */
+ * request of a burst (at least HTTP_TRIM_MIN_PEAK at once) stopped,
+ * malloc_trim() hands the free pages back. Not after the few requests of an
+ * ordinary start-up or refresh: an idle service does not wake up. */
 #define HTTP_TRIM_AFTER_USEC USEC_PER_SEC
+#define HTTP_TRIM_MIN_PEAK 8U
 
 static int on_trim(sd_event_source *s, uint64_t usec, void *userdata) {
         Http *h = userdata;
@@ -601,8 +604,11 @@ static void http_request_stop(HttpRequest *hr, HttpRequestState state) {
         assert(hr->state == HTTP_REQUEST_RUNNING);
         hr->state = state;
         hr->end = now_usec(CLOCK_MONOTONIC);
-        if (hr->http && --hr->http->n_running == 0)
-                http_trim_later(hr->http);
+        if (hr->http && --hr->http->n_running == 0) {
+                if (hr->http->peak_running >= HTTP_TRIM_MIN_PEAK)
+                        http_trim_later(hr->http);
+                hr->http->peak_running = 0;
+        }
         if (hr->timer)
                 (void) sd_event_source_set_enabled(hr->timer, SD_EVENT_OFF);
         http_request_detach(hr);
@@ -1243,6 +1249,7 @@ int http_request_start(HttpRequest *hr) {
 
         hr->state = HTTP_REQUEST_RUNNING;
         hr->http->n_running++;
+        hr->http->peak_running = MAX(hr->http->peak_running, hr->http->n_running);
         log_debug("%s %s: started", hr->method, hr->url);
         return 0;
 }
