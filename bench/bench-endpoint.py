@@ -244,6 +244,9 @@ def main():
         res["rss_after_half_kib"] = rss_kib(pid)
         ok2 = asyncio.run(requests(host, port, token, args.requests - half, 50, body))
         res.update(requests=args.requests, requests_ok=ok1 + ok2, rss_after_all_kib=rss_kib(pid))
+        # The service gives freed heap back a second after a burst (http.c).
+        time.sleep(2)
+        res["rss_idle_kib"] = rss_kib(pid)
     finally:
         if ref:
             ref.terminate()
@@ -274,6 +277,7 @@ def main():
     row("requests ok", "%d/%d" % (res["requests_ok"], res["requests"]))
     row("RSS after half the requests (MB)", "%.1f" % (res["rss_after_half_kib"] / 1024))
     row("RSS after all the requests (MB)", "%.1f" % (res["rss_after_all_kib"] / 1024), "goal <= 48, flat")
+    row("RSS 2 s later, idle (MB)", "%.1f" % (res["rss_idle_kib"] / 1024))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)
