@@ -59,7 +59,8 @@ struct Http {
         HttpRequest *requests; /* every request created and not yet freed */
         HttpSocket *sockets;   /* every socket curl asked us to watch */
         unsigned n_running, peak_running; /* the peak since n_running was last 0 */
-        sd_event_source *trim; /* gives freed memory back once all is quiet */
+        sd_event_source *trim; /* gives freed memory back after a burst */
+        unsigned trims_left;
 
         unsigned in_curl; /* > 0 while inside curl_multi_socket_action() */
         bool deferred;    /* some request has work waiting for http_process() */
@@ -574,40 +575,62 @@ static void http_request_detach(HttpRequest *hr) {
 }
 
 /* glibc keeps what a burst of requests freed (1,000 streams through the
- * endpoint left 25 MB resident after they ended): a second after the last
- * request of a burst (at least HTTP_TRIM_MIN_PEAK at once) stopped,
- * malloc_trim() hands the free pages back. Not after the few requests of an
- * ordinary start-up or refresh: an idle service does not wake up. */
+ * endpoint left 45 MB of free heap resident, 1 MB of it in use, for as long
+ * as other requests went on): once a burst (at least HTTP_TRIM_MIN_PEAK at
+ * once) fell to a quarter of its peak, malloc_trim() hands the free pages
+ * back, a second later and again five seconds after that (a slow client
+ * holds its connection, and what it frees, for a while after the gateway
+ * is done). Not after the few requests of an ordinary start-up or refresh:
+ * an idle service does not wake up. */
 #define HTTP_TRIM_AFTER_USEC USEC_PER_SEC
+#define HTTP_TRIM_AGAIN_USEC (5 * USEC_PER_SEC)
 #define HTTP_TRIM_MIN_PEAK 8U
+
+static int on_trim(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void http_trim_in(Http *h, uint64_t usec) {
+        if (!h->trim) {
+                if (sd_event_add_time_relative(h->event, &h->trim, CLOCK_MONOTONIC, usec, 250 * USEC_PER_MSEC,
+                                               on_trim, h) < 0)
+                        return;
+                (void) sd_event_source_set_description(h->trim, "http-trim");
+        } else
+                (void) sd_event_source_set_time_relative(h->trim, usec);
+        (void) sd_event_source_set_enabled(h->trim, SD_EVENT_ONESHOT);
+}
 
 static int on_trim(sd_event_source *s, uint64_t usec, void *userdata) {
         Http *h = userdata;
 
-        if (h->n_running == 0)
-                (void) malloc_trim(0);
+        (void) malloc_trim(0);
+        if (h->trims_left > 0 && --h->trims_left > 0)
+                http_trim_in(h, HTTP_TRIM_AGAIN_USEC);
         return 0;
 }
 
 static void http_trim_later(Http *h) {
-        if (!h->trim) {
-                if (sd_event_add_time_relative(h->event, &h->trim, CLOCK_MONOTONIC, HTTP_TRIM_AFTER_USEC,
-                                               250 * USEC_PER_MSEC, on_trim, h) < 0)
-                        return;
-                (void) sd_event_source_set_description(h->trim, "http-trim");
-        } else
-                (void) sd_event_source_set_time_relative(h->trim, HTTP_TRIM_AFTER_USEC);
-        (void) sd_event_source_set_enabled(h->trim, SD_EVENT_ONESHOT);
+        int enabled = SD_EVENT_OFF;
+
+        h->trims_left = 2;
+        /* One that is due stays due: a busy service declines often, and
+         * moving the trim each time would put it off for as long. */
+        if (h->trim && sd_event_source_get_enabled(h->trim, &enabled) >= 0 && enabled != SD_EVENT_OFF)
+                return;
+        http_trim_in(h, HTTP_TRIM_AFTER_USEC);
 }
 
 static void http_request_stop(HttpRequest *hr, HttpRequestState state) {
         assert(hr->state == HTTP_REQUEST_RUNNING);
         hr->state = state;
         hr->end = now_usec(CLOCK_MONOTONIC);
-        if (hr->http && --hr->http->n_running == 0) {
-                if (hr->http->peak_running >= HTTP_TRIM_MIN_PEAK)
-                        http_trim_later(hr->http);
-                hr->http->peak_running = 0;
+        if (hr->http) {
+                Http *h = hr->http;
+
+                h->n_running--;
+                if (h->peak_running >= HTTP_TRIM_MIN_PEAK && h->n_running <= h->peak_running / 4) {
+                        http_trim_later(h);
+                        h->peak_running = h->n_running; /* the next burst is measured from here */
+                }
         }
         if (hr->timer)
                 (void) sd_event_source_set_enabled(hr->timer, SD_EVENT_OFF);
