@@ -64,6 +64,11 @@
  * with each response goes unused: kept small, it does not cost every
  * stream 16 KiB. */
 #define ENDPOINT_RESPONSE_BLOCK 512U
+/* A refusal decided from the headers waits for a body up to this size
+ * (read and dropped) before it goes out: answering at once and closing the
+ * connection would reset it under a client still sending, which then sees
+ * a broken pipe instead of the 401. Longer bodies are refused at once. */
+#define ENDPOINT_DRAIN_MAX (1024U * 1024U)
 /* Bytes already sent are dropped from the front of the buffer once there
  * are this many. */
 #define ENDPOINT_COMPACT (64U * 1024U)
@@ -118,6 +123,7 @@ typedef struct EpRequest {
         char **headers; /* to forward: "Name: value" */
         Buf body;
         bool too_big;
+        bool draining; /* refused: the body is read and dropped before the answer */
 
         /* A refusal to queue when the handler runs next. */
         unsigned refuse_status;
@@ -717,6 +723,19 @@ static int ep_check_body(EpRequest *q) {
         return 0;
 }
 
+/* Whether a refusal should wait for the request's body (ENDPOINT_DRAIN_MAX). */
+static bool ep_drain_first(EpRequest *q) {
+        const char *cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Content-Length");
+        char *end = NULL;
+        unsigned long long n;
+
+        if (!cl || q->refuse_status == 413)
+                return false;
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+        return errno == 0 && end != cl && *end == 0 && n > 0 && n <= ENDPOINT_DRAIN_MAX;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
         EpRequest *q = *con_cls;
@@ -736,6 +755,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                         r = ep_admit(q);
                 if (r < 0)
                         return MHD_NO;
+                if (q->refuse_body && ep_drain_first(q)) {
+                        q->draining = true;
+                        q->state = EP_READING;
+                        return MHD_YES;
+                }
                 if (q->refuse_body)
                         return queue_refusal(q);
                 if (q->route.kind == ENDPOINT_ROUTE_MODELS) {
@@ -746,6 +770,11 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
 
         case EP_READING:
+                if (q->draining) {
+                        /* A refusal waits for the end of the body (above). */
+                        *upload_data_size = 0;
+                        return MHD_YES;
+                }
                 if (*upload_data_size > 0) {
                         if (q->too_big || q->body.n + *upload_data_size > ENDPOINT_MAX_BODY) {
                                 /* Without a Content-Length we learn late: cut it off. */
@@ -922,7 +951,7 @@ static int listener_start(Endpoint *e, Listener *l, const char *what, unsigned f
         l->endpoint = e;
         l->what = what;
         va_start(ap, flags);
-        l->daemon = MHD_start_daemon_va(flags | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t) l->port,
+        l->daemon = MHD_start_daemon_va(flags | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t) l->port,
                                         NULL, NULL, on_access, l, ap);
         va_end(ap);
         if (!l->daemon)

@@ -383,6 +383,33 @@ class EndpointTest(unittest.TestCase):
         else:
             self.assertEqual(set(o["error"]), {"message", "type", "code"})
 
+    def test_refusal_waits_for_a_small_body(self):
+        # A refusal decided from the headers waits for the body, so that a
+        # client still sending sees the 401, not a reset connection.
+        body = messages_body()
+        for unix in (False, True):
+            if unix:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.sock)
+            else:
+                s = socket.create_connection(("127.0.0.1", self.port))
+            s.settimeout(10 * SLOW)
+            s.sendall(("POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                       "anthropic-version: 2023-06-01\r\nContent-Length: %d\r\n\r\n" % (self.port, len(body))).encode())
+            time.sleep(0.3)
+            s.sendall(body[:10])
+            time.sleep(0.2)
+            s.sendall(body[10:])
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            self.assertTrue(got.startswith(b"HTTP/1.1 401"), got[:200])
+        self.assertEqual(self.env.gateway.requests_for("messages"), [])
+
     def test_refusals(self):
         # What the endpoint forwarded (the service's own background fetches of
         # models and credits may land at any time).
