@@ -65,8 +65,9 @@ void chat_stream_set_max_event_size(ChatStream *s, size_t max);
 /* Usage only (for a relay that passes the bytes on itself): the stream is
  * decoded for its model, usage, terminator and errors, and no text is
  * decoded or passed to delta(); events that cannot carry any of these are
- * not parsed at all (OpenAI chunks after the first that name neither
- * "usage" nor "error", Anthropic content_block_* events), so a chunk with
+ * not parsed at all (OpenAI chunks, once the model is known, without a
+ * "usage" or "error" member that is not null and without a \u escape;
+ * Anthropic content_block_* events), so a chunk with
  * invalid JSON among them does not fail the stream. Stop reason and
  * has_text are not kept. Set it before the first feed. */
 void chat_stream_set_usage_only(ChatStream *s, bool b);
