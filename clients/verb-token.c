@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 
+#include "bus-util.h"
 #include "cli.h"
 #include "json-strict.h"
 
@@ -88,19 +89,8 @@ int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, c
                 r = sd_bus_message_append(m, "{sv}", "expires_s", "u", req->expires_s);
         if (r >= 0 && req->budget_usd > 0)
                 r = sd_bus_message_append(m, "{sv}", "budget_usd", "d", req->budget_usd);
-        if (r >= 0 && req->models) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "models");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "as");
-                if (r >= 0)
-                        r = sd_bus_message_append_strv(m, req->models);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-        }
+        if (r >= 0 && req->models)
+                r = bus_append_dict_strv(m, "models", req->models);
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
