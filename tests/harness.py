@@ -577,6 +577,17 @@ class TestCase(unittest.TestCase):
         return msg
 
 
+def busctl_plain(v):
+    """A busctl --json=short value ({"type", "data"} wrappers) as plain Python."""
+    if isinstance(v, dict) and set(v) == {"type", "data"}:
+        return busctl_plain(v["data"])
+    if isinstance(v, dict):
+        return {k: busctl_plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [busctl_plain(x) for x in v]
+    return v
+
+
 def plain(v):
     """A python-dbus value as plain Python: str, int, float, bool, list,
     dict (structs become lists, as busctl --json shows them)."""

@@ -20,7 +20,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from harness import CLI
+from harness import CLI, busctl_plain
 
 _spec = importlib.util.spec_from_file_location("test_setup", os.path.join(os.path.dirname(__file__), "test-setup.py"))
 test_setup = importlib.util.module_from_spec(_spec)
@@ -45,17 +45,6 @@ sys.exit(int(os.environ.get("STANDIN_EXIT", "42")))
 """
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def unwrap(v):
-    """busctl --json=short values ({"type","data"}) → plain Python."""
-    if isinstance(v, dict) and set(v) == {"type", "data"}:
-        return unwrap(v["data"])
-    if isinstance(v, dict):
-        return {k: unwrap(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [unwrap(x) for x in v]
-    return v
 
 
 def endpoint_in(env):
@@ -157,7 +146,7 @@ class EndpointBase(SetupBase):
         self.fail("the token still works")
 
     def tokens(self):
-        return unwrap(self.env.get("Endpoint", "Tokens"))
+        return busctl_plain(self.env.get("Endpoint", "Tokens"))
 
     def mint(self, *args):
         r = self.env.cli("token", "--json=short", *args)

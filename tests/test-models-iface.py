@@ -13,7 +13,7 @@ import unittest
 
 from busmonitor import BusMonitor
 from fakegw import FakeGateway, Fault
-from harness import Env, TestCase, wait_until, CATALOG, SLOW
+from harness import Env, TestCase, wait_until, busctl_plain, CATALOG, SLOW
 
 KEY = FakeGateway.DEFAULT_KEY
 ERR = "bot.bankr.LLM1.Error."
@@ -28,17 +28,6 @@ def catalog_ids():
         return [m["id"] for m in json.load(f)["data"]]
 
 
-def unwrap(v):
-    """busctl --json=short values ({"type","data"}) → plain Python."""
-    if isinstance(v, dict) and set(v) == {"type", "data"}:
-        return unwrap(v["data"])
-    if isinstance(v, dict):
-        return {k: unwrap(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [unwrap(x) for x in v]
-    return v
-
-
 class ModelsTest(TestCase):
     service_env = {"BANKR_LLM_KEY": KEY, **FAST}
     keyring = True
@@ -49,7 +38,7 @@ class ModelsTest(TestCase):
         self.gw = self.env.gateway
 
     def models(self):
-        return unwrap(self.env.get("Models", "Models"))
+        return busctl_plain(self.env.get("Models", "Models"))
 
     def ids(self):
         return [m["id"] for m in self.models()]
@@ -112,7 +101,7 @@ class Live(ModelsTest):
     def test_get(self):
         self.wait_live()
         (m,) = self.env.call("Models", "Get", "gpt-5-mini")
-        self.assertEqual(unwrap(m)["name"], "GPT 5 Mini")
+        self.assertEqual(busctl_plain(m)["name"], "GPT 5 Mini")
         ok, (name, msg) = self.env.try_call("Models", "Get", "gpt5-mini")
         self.assertFalse(ok)
         self.assertEqual(name, ERR + "ModelNotFound")
