@@ -44,7 +44,6 @@ struct Setup {
         char *helper; /* absolute path of bankr-llm, the tools' credential helper */
 };
 
-
 typedef struct SetupOptions {
         SetupKeyMode key;
         bool force;
@@ -275,7 +274,7 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
         _cleanup_erase_ char *text = NULL;
         _cleanup_free_ char *path = NULL;
         Setup *s = userdata;
-        const char *key = NULL;
+        const char *key = NULL, *url, *helper;
         SetupOptions o;
         SetupTool t;
         int r;
@@ -288,7 +287,6 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
                 if (r < 0)
                         return r;
         }
-        const char *url, *helper;
         r = mode_inputs(s, t, &o.key, &url, &helper, error);
         if (r < 0)
                 return r;
@@ -318,9 +316,9 @@ static int method_preview(sd_bus_message *m, void *userdata, sd_bus_error *error
 
 static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         _cleanup_erase_ char *provider = NULL, *old = NULL, *text = NULL;
-        _cleanup_free_ char *path = NULL, *backup = NULL, *err = NULL, *reason = NULL;
+        _cleanup_free_ char *path = NULL, *backup = NULL, *err = NULL, *reason = NULL, *secret = NULL;
         Setup *s = userdata;
-        const char *key = NULL;
+        const char *key = NULL, *url, *helper;
         SetupOptions o;
         SetupTool t;
         int r;
@@ -352,7 +350,6 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
                 if (r <= 0)
                         return r < 0 ? r : 1;
         }
-        const char *url, *helper;
         r = mode_inputs(s, t, &o.key, &url, &helper, error);
         if (r < 0)
                 return r;
@@ -360,7 +357,6 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = setup_provider_json(t, current_models(s), url, o.key, key ?: helper, &provider);
         if (r < 0)
                 return log_error_errno(r, "Failed to generate the %s provider: %m", setup_tool_to_string(t));
-        _cleanup_free_ char *secret = NULL;
         r = setup_secret_provider_json(t, o.key, helper, &secret);
         if (r < 0)
                 return log_error_errno(r, "Failed to generate the %s secret provider: %m", setup_tool_to_string(t));
