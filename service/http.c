@@ -581,7 +581,10 @@ static void http_request_detach(HttpRequest *hr) {
  * back, a second later and again five seconds after that (a slow client
  * holds its connection, and what it frees, for a while after the gateway
  * is done). Not after the few requests of an ordinary start-up or refresh:
- * an idle service does not wake up. */
+ * an idle service does not wake up. It runs on the loop: about 14 ms for
+ * the heap 1,000 streams leave behind (the madvise() of the free pages),
+ * about 1 ms when there is little to give back; a thread would not help,
+ * since trimming holds the arena every allocation of the loop needs. */
 #define HTTP_TRIM_AFTER_USEC USEC_PER_SEC
 #define HTTP_TRIM_AGAIN_USEC (5 * USEC_PER_SEC)
 #define HTTP_TRIM_MIN_PEAK 8U
