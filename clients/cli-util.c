@@ -395,6 +395,16 @@ static pid_t agent_open(void) {
         return pid;
 }
 
+void cli_sigaddset_unignored(sigset_t *mask, const int sigs[], size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct sigaction sa;
+
+                if (sigaction(sigs[i], NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN)
+                        continue;
+                sigaddset(mask, sigs[i]);
+        }
+}
+
 static void agent_close(pid_t pid) {
         if (pid <= 0)
                 return;

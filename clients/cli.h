@@ -8,6 +8,7 @@
 #pragma once
 
 #include <json-c/json.h>
+#include <signal.h>
 #include <systemd/sd-bus.h>
 
 #include "bankr-names.h"
@@ -200,6 +201,11 @@ typedef struct TokenRequest {
 int cli_endpoint_token(sd_bus *bus, const TokenRequest *req, char **ret_token, char **ret_id);
 /* "90", "90s", "30m", "12h", "7d" → seconds (1 to UINT32_MAX); -EINVAL, -ERANGE. */
 int cli_parse_duration(const char *s, uint32_t *ret);
+
+/* Adds each of sigs to mask, except those ignored when we were started
+ * (nohup ignores SIGHUP, a shell's background job SIGINT and SIGQUIT):
+ * those stay ignored, by us and by whatever we exec, as with exec itself. */
+void cli_sigaddset_unignored(sigset_t *mask, const int sigs[], size_t n);
 
 /* Process-wide options of the top-level command. */
 extern bool arg_no_ask;

@@ -497,7 +497,9 @@ static int endpoint_url(sd_bus *bus, char **ret) {
 
 /* Signals a launcher passes on to the tool. SIGINT and SIGQUIT from the
  * terminal reach the whole foreground process group, the tool included,
- * so those are forwarded only when some process sent them to us. */
+ * so those are forwarded only when some process sent them to us. One that
+ * was ignored when we started (nohup, a background job) is left ignored:
+ * the tool inherits that, as it would from a shell. */
 static const int forwarded_signals[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT };
 
 /* Variables a launched tool must not get: keys, and what would win over
@@ -605,8 +607,7 @@ static int launch(SetupTool t, const char *binary, const char *app, const char *
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
-        for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
-                sigaddset(&mask, forwarded_signals[i]);
+        cli_sigaddset_unignored(&mask, forwarded_signals, ELEMENTSOF(forwarded_signals));
         if (sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0)
                 return cli_fail(EXIT_FAIL, "Failed to block signals: %s", strerror(errno));
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);

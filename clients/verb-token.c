@@ -222,13 +222,13 @@ static int print_openclaw_response(char **ids, const char *token) {
 /* --lifetime connection: hold the bus connection (and so the token) until
  * stdin ends or a signal comes. */
 static int hold_connection(void) {
+        static const int ending[] = { SIGINT, SIGTERM, SIGHUP };
         _cleanup_close_ int sfd = -EBADF;
         sigset_t mask;
 
+        /* One ignored when we were started (nohup) stays ignored. */
         sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGHUP);
+        cli_sigaddset_unignored(&mask, ending, ELEMENTSOF(ending));
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return cli_fail(EXIT_FAIL, "Failed to block signals: %s", strerror(errno));
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -265,7 +265,8 @@ static void token_help(void) {
                "                       persistent: until revoked, survives restarts (asks\n"
                "                       polkit); connection: valid while this command runs,\n"
                "                       which then waits until its standard input ends or it\n"
-               "                       gets SIGINT, SIGTERM or SIGHUP\n"
+               "                       gets SIGINT, SIGTERM or SIGHUP (one ignored when it\n"
+               "                       started, as under nohup, stays ignored)\n"
                "  -t --ttl DURATION    with expiring: 90s, 30m, 12h, 7d (at most 7d; default 1h)\n"
                "  -b --budget USD      refuse requests (402) once the token spent this much\n"
                "  -m --models M,...    only these model ids (403 for others)\n"

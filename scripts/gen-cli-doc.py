@@ -51,10 +51,11 @@ def render():
            "`bankr-llm claude [ARGS...]` and `bankr-llm opencode [ARGS...]` take no",
            "options of their own: every argument, `--help` included, goes to the tool.",
            "They run the tool as their child with the local endpoint's URL and a",
-           "connection token (no key, no polkit prompt), pass signals on, and exit 127",
-           "(with the npm install hint) when the tool is missing, 126 when it cannot be",
-           "executed, 128+N when signal N ended it, and otherwise with the tool's own",
-           "exit code. See [setup.md](setup.md).", ""]
+           "connection token (no key, no polkit prompt), and pass signals on; one that",
+           "was ignored when they started (as under `nohup`) stays ignored, by them and",
+           "by the tool. They exit 127 (with the npm install hint) when the tool is",
+           "missing, 126 when it cannot be executed, 128+N when signal N ended it, and",
+           "otherwise with the tool's own exit code. See [setup.md](setup.md).", ""]
     for title, argv in SECTIONS:
         env = dict(os.environ, LANG="C.UTF-8", COLUMNS="80")
         r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=10)

@@ -33,8 +33,10 @@ KEY = test_setup.KEY
 # A stand-in for claude/opencode: records its arguments and environment,
 # then waits for STANDIN_RELEASE to exist (if set) and exits STANDIN_EXIT.
 STANDIN = """#!/usr/bin/python3
-import json, os, sys, time
+import json, os, signal, sys, time
 out = os.environ["STANDIN_OUT"]
+if os.environ.get("STANDIN_CATCH_HUP"):   # a tool with its own SIGHUP handler
+    signal.signal(signal.SIGHUP, lambda *_: open(out + ".hup", "w").close())
 with open(out + ".tmp", "w") as f:
     json.dump({"argv0": sys.argv[0], "args": sys.argv[1:], "env": dict(os.environ), "pid": os.getpid()}, f)
 os.rename(out + ".tmp", out)
@@ -43,6 +45,27 @@ while release and not os.path.exists(release):
     time.sleep(0.02)
 sys.exit(int(os.environ.get("STANDIN_EXIT", "42")))
 """
+
+def proc_state(pid):
+    """What /proc says of a process that did not end: its state, its signal
+    masks, where it waits."""
+    out = {}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("State", "SigQ", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"):
+                    out[k] = v.strip()
+        for name in ("wchan", "stack", "syscall"):
+            try:
+                with open("/proc/%d/%s" % (pid, name)) as f:
+                    out[name] = f.read().strip()
+            except OSError:
+                pass
+    except OSError as e:
+        out["error"] = str(e)
+    return out
+
 
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -235,14 +258,18 @@ class TokenCliTest(EndpointBase):
 class LauncherTest(EndpointBase):
     ARGS = ["--help", "-m", "bankr/claude-haiku-4.5", "--", "two words", "", "--key", "inline", "-p", "say \"hi\" $HOME"]
 
-    def run_held(self, tool, args=(), exit_code=42, env_extra=None):
-        """Starts the launcher with a stand-in that waits; returns (process, record, release path)."""
+    def run_held(self, tool, args=(), exit_code=42, env_extra=None, ignored=""):
+        """Starts the launcher with a stand-in that waits; returns (process, record, release path).
+        The launcher starts with every signal at its default but those
+        named in ignored (say "HUP"), whatever the test runner ignores
+        (nohup, a background job)."""
         release = os.path.join(self.env.dir, "release")
         if os.path.exists(release):
             os.unlink(release)
         env = dict(self.env.environ, **self.standin(tool, exit_code, release), **(env_extra or {}))
-        p = subprocess.Popen([CLI, tool] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+        argv = ["env", "--default-signal=HUP,INT,QUIT,TERM"] + (["--ignore-signal=" + ignored] if ignored else [])
+        p = subprocess.Popen(argv + [CLI, tool] + list(args), env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 20
         while not os.path.exists(self.out):
             if p.poll() is not None or time.monotonic() > deadline:
@@ -283,11 +310,51 @@ class LauncherTest(EndpointBase):
             os.unlink(self.out)
             p, rec, release = self.run_held("claude")
             p.send_signal(sig)
-            out, err = p.communicate(timeout=20)
+            try:
+                out, err = p.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                state = {who: proc_state(pid) for who, pid in (("launcher", p.pid), ("tool", rec["pid"]))}
+                for pid in (rec["pid"], p.pid):   # the tool holds our pipes too
+                    os.kill(pid, signal.SIGKILL)
+                out, err = p.communicate()
+                self.fail("%s: the launcher did not end: %s; its stderr: %s" % (sig.name, state, err))
             self.assertEqual(p.returncode, 128 + sig, (sig, err))
             with self.assertRaises(ProcessLookupError):
                 os.kill(rec["pid"], 0)
             self.wait_refused(rec["env"]["ANTHROPIC_AUTH_TOKEN"])
+
+    def test_a_signal_ignored_at_start_stays_ignored(self):
+        # As under nohup: SIGHUP ignored by the launcher and inherited by
+        # the tool; it neither ends the launcher nor is passed on, even to a
+        # tool that handles SIGHUP itself. Other signals still are.
+        p, rec, release = self.run_held("claude", ignored="HUP")
+        try:
+            self.assertTrue(int(proc_state(rec["pid"])["SigIgn"], 16) & (1 << (signal.SIGHUP - 1)),
+                            "the tool does not inherit SIGHUP ignored")
+            p.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            self.assertIsNone(p.poll(), "SIGHUP ended the launcher")
+            os.kill(rec["pid"], 0)   # the tool is still there
+        finally:
+            if p.poll() is None:
+                for pid in (rec["pid"], p.pid):
+                    os.kill(pid, signal.SIGKILL)
+                p.communicate()
+        os.unlink(self.out)
+        p, rec, release = self.run_held("claude", ignored="HUP", env_extra={"STANDIN_CATCH_HUP": "1"})
+        try:
+            p.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            self.assertFalse(os.path.exists(self.out + ".hup"), "SIGHUP was passed on")
+            p.send_signal(signal.SIGUSR1)   # not ignored: passed on, and ends the tool
+            out, err = p.communicate(timeout=20)
+        finally:
+            if p.poll() is None:
+                for pid in (rec["pid"], p.pid):
+                    os.kill(pid, signal.SIGKILL)
+                p.communicate()
+        self.assertEqual(p.returncode, 128 + signal.SIGUSR1, err)
+        self.wait_refused(rec["env"]["ANTHROPIC_AUTH_TOKEN"])
 
     def test_claude_settings_that_would_win_are_named(self):
         # Claude Code prefers its settings' env to the environment: say so.
