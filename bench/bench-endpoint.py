@@ -25,6 +25,11 @@ dedicated C relay costs on this machine, for scale. --no-reference skips it.
 
 Prints a table and, with --json FILE, writes the numbers. Needs a daemon with
 the Endpoint interface; says so and exits 2 otherwise.
+
+--heap-sites FILE runs the daemon with bench/heapsites.so preloaded and, 1.2 s
+into the concurrent streams (all of them open), writes its live heap by call
+site to FILE and prints it; the RSS figures of such a run are not the
+daemon's own (the module's table counts in them).
 """
 import argparse
 import asyncio
@@ -32,14 +37,17 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SRC, "tests"))
+import harness  # noqa: E402
 from harness import Env, CLI, BUILD  # noqa: E402
 
 KEY = "bk_bench_0123456789abcdef"
@@ -151,6 +159,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a few samples of each, to check the setup")
     ap.add_argument("--json", help="write the numbers here")
     ap.add_argument("--no-reference", action="store_true", help="do not measure nghttpx as a reference relay")
+    ap.add_argument("--heap-sites", metavar="FILE", help="the daemon's live heap by call site during the streams")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.mb, args.streams, args.requests = 20, 32, 100, 500
@@ -160,6 +169,19 @@ def main():
 
     if not os.path.exists(GATEWAY):
         raise SystemExit("build bench/bench-gateway first: ninja -C build bench/bench-gateway")
+    if args.heap_sites:
+        module = os.path.join(BUILD, "bench", "heapsites.so")
+        if not os.path.exists(module):
+            raise SystemExit("build bench/heapsites.so first: ninja -C build bench/heapsites.so")
+        args.heap_sites = os.path.abspath(args.heap_sites)
+        if os.path.exists(args.heap_sites):
+            os.unlink(args.heap_sites)
+        wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-heapsites-"), "bankr-llmd")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexport LD_PRELOAD=%s HEAPSITES_OUT=%s\nexec %s \"$@\"\n"
+                    % (module, args.heap_sites, harness.DAEMON))
+        os.chmod(wrapper, 0o755)
+        harness.DAEMON = wrapper
     port_file = "/tmp/bench-gateway-%d.port" % os.getpid()
     gw = subprocess.Popen([GATEWAY, "--port-file", port_file, "--max-conns", str(4 * args.streams + 64)],
                           stdout=subprocess.DEVNULL)
@@ -232,7 +254,15 @@ def main():
                 "bench_chunks": 20, "bench_interval_ms": 100}
         gw_host, gw_port = "127.0.0.1", int(gw_url.rsplit(":", 1)[1])
         ok_direct, _ = asyncio.run(many(gw_host, gw_port, KEY, args.streams, body, "openai"))
-        ok, peak = asyncio.run(many(host, port, token, args.streams, body, "openai", lambda: rss_kib(pid)))
+        started, told = time.monotonic(), False
+
+        def sample():
+            nonlocal told
+            if args.heap_sites and not told and time.monotonic() - started > 1.2:
+                os.kill(pid, signal.SIGUSR2)   # written at the daemon's next malloc()
+                told = True
+            return rss_kib(pid)
+        ok, peak = asyncio.run(many(host, port, token, args.streams, body, "openai", sample))
         res.update(streams=args.streams, streams_complete_direct=ok_direct, streams_complete=ok,
                    rss_streams_peak_kib=peak)
 
@@ -281,6 +311,14 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)
+    if args.heap_sites:
+        print("\nThe daemon's live heap by call site, 1.2 s into the %d streams (%s;"
+              " RSS above includes heapsites.so's table):" % (args.streams, args.heap_sites))
+        if os.path.exists(args.heap_sites):
+            with open(args.heap_sites) as f:
+                print(f.read(), end="")
+        else:
+            print("(not written: the streams ended before the daemon allocated again)")
     return 0
 
 
