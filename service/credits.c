@@ -555,9 +555,13 @@ int credits_new(Context *c, Credits **ret) {
         cr->state = CREDITS_STATE_UNKNOWN;
         cr->interval_usec = getenv_msec("BANKR_LLMD_CREDITS_INTERVAL_MS", CREDITS_INTERVAL_USEC, 1, MSEC_MAX);
         cr->coalesce_usec = getenv_msec("BANKR_LLMD_CREDITS_COALESCE_MS", CREDITS_COALESCE_USEC, 1, MSEC_MAX);
+        /* sd-event moves a timer, within its accuracy, onto a 250 ms or 1 s
+         * boundary when one falls there; at a hundredth of the interval (at
+         * most 100 ms) that cannot take up the ±20 % jitter, also with the
+         * short intervals of tests. */
         if (fetcher_new(c, "/v1/credits", getenv_msec("BANKR_LLMD_FETCH_TIMEOUT_MS", CREDITS_TIMEOUT_USEC, 1, MSEC_MAX),
-                        CREDITS_MAX_BODY, 100 * USEC_PER_MSEC, "credits-refresh", &credits_fetcher_ops, cr,
-                        &cr->fetcher) < 0) {
+                        CREDITS_MAX_BODY, CLAMP(cr->interval_usec / 100, USEC_PER_MSEC, 100 * USEC_PER_MSEC),
+                        "credits-refresh", &credits_fetcher_ops, cr, &cr->fetcher) < 0) {
                 free(cr);
                 return -ENOMEM;
         }
