@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -95,6 +96,7 @@ struct Endpoint {
         Listener listeners[_L_MAX];
         unsigned port;
         char *url, *socket_path;
+        bool socket_passed; /* socket_path is bankr-llmd.socket's: not ours to unlink */
         char *port_file;
         Tokens *tokens;
         sd_bus_slot *owner_match;
@@ -1063,6 +1065,91 @@ static int start_unix(Endpoint *e) {
         return 0;
 }
 
+/* ---- sockets from systemd (bankr-llmd.socket) ----------------------- */
+
+/* The listening sockets the user manager passed, by listener: -1 where
+ * none. Only what the endpoint may listen on is taken: stream sockets on
+ * 127.0.0.1 (Url names it) or ::1, and unix sockets with a path (an abstract one has
+ * no permissions: anyone on the host could connect). Others are closed,
+ * with a warning: nothing would listen on them anyway. */
+static void take_passed_sockets(int fds[_L_MAX]) {
+        int n;
+
+        for (unsigned i = 0; i < _L_MAX; i++)
+                fds[i] = -1;
+        n = sd_listen_fds(true);
+        if (n < 0) {
+                log_warning_errno(n, "Endpoint: cannot read the sockets systemd passed: %m");
+                return;
+        }
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+                union {
+                        struct sockaddr sa;
+                        struct sockaddr_in in;
+                        struct sockaddr_in6 in6;
+                        struct sockaddr_un un;
+                } a = {};
+                socklen_t len = sizeof(a);
+                int which = -1;
+
+                if (getsockname(fd, &a.sa, &len) < 0 || sd_is_socket(fd, a.sa.sa_family, SOCK_STREAM, 1) <= 0)
+                        which = -1;
+                else if (a.sa.sa_family == AF_INET && ntohl(a.in.sin_addr.s_addr) == INADDR_LOOPBACK)
+                        which = L_INET;
+                else if (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&a.in6.sin6_addr))
+                        which = L_INET6;
+                else if (a.sa.sa_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
+                         a.un.sun_path[0] == '/')
+                        which = L_UNIX;
+                if (which < 0 || fds[which] >= 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+                    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                        log_warning("Endpoint: ignoring socket %d from systemd: only one listening stream socket "
+                                    "on 127.0.0.1, one on ::1 and one unix socket with a path are used.", fd);
+                        close(fd);
+                        continue;
+                }
+                fds[which] = fd;
+        }
+}
+
+/* A listener on a socket systemd passed; its port (0 for the unix one). */
+static int start_passed(Endpoint *e, unsigned which, int fd) {
+        static const char *const what[_L_MAX] = {
+                [L_INET] = "endpoint-127.0.0.1", [L_INET6] = "endpoint-::1", [L_UNIX] = "endpoint-unix",
+        };
+        Listener *l = &e->listeners[which];
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+                struct sockaddr_un un;
+        } a = {};
+        socklen_t len = sizeof(a);
+        int r;
+
+        if (getsockname(fd, &a.sa, &len) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        l->port = which == L_INET ? ntohs(a.in.sin_port) : which == L_INET6 ? ntohs(a.in6.sin6_port) : 0;
+        r = listener_start(e, l, what[which], which == L_INET6 ? MHD_USE_IPv6 : 0, MHD_OPTION_LISTEN_SOCKET, fd,
+                           COMMON_OPTIONS(e, l), MHD_OPTION_END);
+        if (r < 0) {
+                listener_stop(l);
+                close(fd);
+                return r;
+        }
+        if (which == L_UNIX) {
+                free(e->socket_path);
+                e->socket_path = strndup(a.un.sun_path, sizeof(a.un.sun_path));
+                if (!e->socket_path)
+                        return -ENOMEM;
+                e->socket_passed = true;
+        }
+        return 0;
+}
+
 static unsigned read_kept_port(const char *path) {
         _cleanup_free_ char *text = NULL;
         _cleanup_(json_object_putp) json_object *o = NULL;
@@ -1141,11 +1228,14 @@ int endpoint_new(Context *c, Endpoint **ret) {
 
 void endpoint_start(Endpoint *e) {
         unsigned kept, first;
+        int passed[_L_MAX];
+        bool from_systemd = false;
         const char *env;
         int r;
 
         if (!e || e->listeners[L_INET].daemon || e->listeners[L_UNIX].daemon)
                 return;
+        take_passed_sockets(passed);
         env = getenv("BANKR_LLMD_ENDPOINT_PORT");
         first = ENDPOINT_PORT_DEFAULT;
         if (!isempty(env)) {
@@ -1156,7 +1246,15 @@ void endpoint_start(Endpoint *e) {
         if (kept > 0)
                 first = kept;
         r = -EADDRINUSE;
-        for (unsigned i = 0; first > 0 && i < ENDPOINT_PORT_TRIES && first + i <= 65535 && r < 0; i++) {
+        if (passed[L_INET] >= 0) {
+                /* bankr-llmd.socket's port wins: it is where connections wait. */
+                r = start_passed(e, L_INET, passed[L_INET]);
+                if (r < 0)
+                        log_warning_errno(r, "Endpoint: cannot use the loopback socket systemd passed: %m");
+                else
+                        from_systemd = true;
+        }
+        for (unsigned i = 0; r < 0 && first > 0 && i < ENDPOINT_PORT_TRIES && first + i <= 65535; i++) {
                 listener_stop(&e->listeners[L_INET]);
                 r = start_inet(e, first + i);
         }
@@ -1173,10 +1271,22 @@ void endpoint_start(Endpoint *e) {
                         e->url = NULL;
                 if (e->port != kept)
                         keep_port(e->port_file, e->port);
-                start_inet6(e);
-                log_info("Endpoint listening on %s.", e->url);
+                /* ::1 on the same port: systemd's when 127.0.0.1 is too. */
+                if (!from_systemd || passed[L_INET6] < 0 || start_passed(e, L_INET6, TAKE_FD(passed[L_INET6])) < 0)
+                        start_inet6(e);
+                log_info("Endpoint listening on %s%s.", e->url, from_systemd ? " (bankr-llmd.socket's)" : "");
         }
+        if (passed[L_INET6] >= 0)
+                close(passed[L_INET6]);
 
+        if (passed[L_UNIX] >= 0) {
+                /* No socket of our own then: it could only replace the user
+                 * manager's file (start_unix() removes what is in the way). */
+                r = start_passed(e, L_UNIX, passed[L_UNIX]);
+                if (r < 0)
+                        log_warning_errno(r, "Endpoint: cannot use the unix socket systemd passed: %m");
+                return;
+        }
         r = start_unix(e);
         if (r < 0) {
                 listener_stop(&e->listeners[L_UNIX]);
@@ -1190,7 +1300,7 @@ Endpoint *endpoint_free(Endpoint *e) {
         for (unsigned i = 0; i < _L_MAX; i++)
                 listener_stop(&e->listeners[i]);
         /* Stopping the daemons completed (and freed) every request. */
-        if (e->socket_path)
+        if (e->socket_path && !e->socket_passed)
                 (void) unlink(e->socket_path);
         sd_bus_slot_unref(e->owner_match);
         sd_event_source_disable_unref(e->tokens_changed);

@@ -13,6 +13,7 @@ restart and is stored only hashed) and that no key or token reaches the log."""
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -587,6 +588,66 @@ class ShutdownTest(unittest.TestCase):
             for conn in conns:
                 conn.close()
             c.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@unittest.skipUnless(shutil.which("systemd-socket-activate"), "needs systemd-socket-activate")
+class SocketActivationTest(unittest.TestCase):
+    """What bankr-llmd.socket hands the service, as systemd-socket-activate
+    passes it (LISTEN_FDS): the first connection starts the daemon, which
+    serves on the sockets it got, keeps their port and leaves the socket
+    file to its owner; a socket it must not listen on is closed."""
+
+    def test_first_connection_starts_the_service(self):
+        with Env(service_env={"BANKR_LLM_KEY": KEY}) as env:
+            port, other = free_port(), free_port()
+            sock = os.path.join(env.dir, "passed.sock")
+            wrapper = os.path.join(env.dir, "run-bankr-llmd")   # the service file's Exec: the daemon's environment
+            # What dbus-daemon would give it, and the sockets.
+            setenv = []
+            for k, v in dict(env.environ, DBUS_SESSION_BUS_ADDRESS=env.bus_address).items():
+                setenv += ["-E", "%s=%s" % (k, v)]
+            act = subprocess.Popen(
+                ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port, "-l", sock, "-l", "0.0.0.0:%d" % other,
+                 "--fdname=endpoint:endpoint:endpoint"] + setenv + [wrapper],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_until(lambda: os.path.exists(sock), timeout=10, what="the passed socket")
+                self.assertIsNone(env.service_pid(), "started before any connection")
+                # A request that waits in the backlog while the service starts.
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30 * SLOW)
+                conn.request("POST", "/v1/chat/completions", body=chat_body(),
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                self.assertEqual(r.status, 401, r.read())
+                conn.close()
+                self.assertIsNotNone(env.service_pid())
+                c = Client(env)
+                self.assertEqual(str(c.prop("Url")), "http://127.0.0.1:%d" % port)
+                self.assertEqual(str(c.prop("SocketPath")), sock)
+                tok, _ = c.token()
+                u = UnixHTTPConnection(sock, timeout=30 * SLOW)
+                u.request("GET", "/v1/models", headers={"Authorization": "Bearer " + tok})
+                self.assertEqual(u.getresponse().status, 200)
+                u.close()
+                c.close()
+                # 0.0.0.0 is not loopback: closed, with a warning.
+                with self.assertRaises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", other), 5).close()
+                self.assertIn("ignoring socket", env.log())
+                self.assertIn("(bankr-llmd.socket's)", env.log())
+                with open(os.path.join(env.environ["HOME"], ".local", "state", "bankr-llm", "endpoint.json")) as f:
+                    self.assertEqual(json.load(f)["port"], port)
+                env.stop_service()
+                self.assertTrue(os.path.exists(sock), "the daemon removed a socket that is not its own")
+            finally:
+                act.terminate()
+                act.wait()
 
 
 class PersistentTest(unittest.TestCase):

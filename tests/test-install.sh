@@ -3,6 +3,7 @@
 # and the installed activation file and units point at the installed daemon.
 set -eu
 build=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 
@@ -24,6 +25,7 @@ want "$prefix/bin/bankr-llm-notify"
 want "$services/bot.bankr.LLM1.service"
 want "$units/bankr-llmd.service"
 want "$units/bankr-llm-notify.service"
+want "$units/bankr-llmd.socket"
 want "$prefix/share/dbus-1/interfaces/bot.bankr.LLM1.xml"
 want "$prefix/share/polkit-1/actions/bot.bankr.LLM1.policy"
 want "$prefix/share/bankr-llmd/models.json"
@@ -33,6 +35,11 @@ grep -qx "SystemdService=bankr-llmd.service" "$dest$services/bot.bankr.LLM1.serv
 grep -qx "Type=dbus" "$dest$units/bankr-llmd.service" || { echo "unit: not Type=dbus"; fail=1; }
 grep -qx "BusName=bot.bankr.LLM1" "$dest$units/bankr-llmd.service" || { echo "unit: no BusName="; fail=1; }
 grep -qx "ExecStart=$libexecdir/bankr-llmd" "$dest$units/bankr-llmd.service" || { echo "unit: wrong ExecStart="; fail=1; }
+# The socket unit's port is the daemon's default (service/endpoint.h).
+port=$(sed -n 's/^#define ENDPOINT_PORT_DEFAULT \([0-9]*\)U$/\1/p' "$src/service/endpoint.h")
+grep -qx "ListenStream=127.0.0.1:$port" "$dest$units/bankr-llmd.socket" || { echo "socket unit: not on 127.0.0.1:$port"; fail=1; }
+grep -qx "ListenStream=%t/bankr-llm/endpoint.sock" "$dest$units/bankr-llmd.socket" || { echo "socket unit: not on the runtime dir's socket"; fail=1; }
+grep -qx "Service=bankr-llmd.service" "$dest$units/bankr-llmd.socket" || { echo "socket unit: no Service="; fail=1; }
 want "$prefix/share/doc/bankr-llmd/install.md"
 doc=$(sed -n 's|^Documentation=file://||p' "$dest$units/bankr-llmd.service")
 [ -n "$doc" ] && [ -e "$dest$doc" ] || { echo "unit: Documentation= names no installed file ($doc)"; fail=1; }

@@ -248,6 +248,33 @@ else
         fail "kill -SEGV: restarted" "$(as_user systemctl --user status bankr-llmd.service --no-pager 2>&1 | head -n 20)"
 fi
 
+# 8b. Socket activation: bankr-llmd.socket (installed, not enabled) once
+# enabled holds the endpoint's sockets; a connection to either starts the
+# stopped service, which serves it on the same URL.
+inactive() { [ "$(as_user systemctl --user is-active bankr-llmd.service)" != active ]; }
+as_user systemctl --user stop bankr-llmd.service
+wait_for 100 inactive
+if out=$(as_user systemctl --user enable --now bankr-llmd.socket 2>&1) &&
+   [ "$(as_user systemctl --user is-active bankr-llmd.socket)" = active ] && inactive; then
+        code=$(as_user curl -s -o /dev/null -w '%{http_code}' --max-time 30 "$url/v1/models")
+        now=$(as_user busctl --user get-property bot.bankr.LLM1 /bot/bankr/LLM1 bot.bankr.LLM1.Endpoint Url 2>&1 | sed -n 's/^s "\(.*\)"$/\1/p')
+        if [ "$code" = 401 ] && ! inactive && [ "$now" = "$url" ]; then
+                pass "bankr-llmd.socket: a connection to $url starts the service"
+        else
+                fail "bankr-llmd.socket: a connection starts the service" "http=$code url=$now (was $url)" \
+                        "$(as_user journalctl --user -u bankr-llmd.service --no-pager -n 10 2>&1)"
+        fi
+        as_user systemctl --user stop bankr-llmd.service 2>/dev/null # "its triggering units are still active"
+        wait_for 100 inactive
+        code=$(as_user curl -s -o /dev/null -w '%{http_code}' --max-time 30 --unix-socket "$RT/bankr-llm/endpoint.sock" \
+               "http://localhost/v1/models")
+        if [ "$code" = 401 ] && ! inactive; then pass "bankr-llmd.socket: so does one to the unix socket"
+        else fail "bankr-llmd.socket: so does one to the unix socket" "http=$code"; fi
+        as_user systemctl --user disable --now bankr-llmd.socket >/dev/null 2>&1
+else
+        fail "bankr-llmd.socket: enable --now" "$out"
+fi
+
 # 9. Nothing of ours failed, in the user manager or the system.
 ours=$( { as_user systemctl --user --failed --plain --no-legend; systemctl --failed --plain --no-legend; } 2>&1 | grep -i bankr)
 if [ -z "$ours" ]; then pass "no failed units of ours"; else fail "no failed units of ours" "$ours"; fi
