@@ -1057,7 +1057,9 @@ static int start_unix(Endpoint *e) {
         l->port = 0;
         r = listener_start(e, l, "endpoint-unix", 0, MHD_OPTION_LISTEN_SOCKET, fd, COMMON_OPTIONS(e, l), MHD_OPTION_END);
         if (r < 0) {
-                close(fd);
+                if (!l->daemon)
+                        close(fd); /* else libmicrohttpd closes it, stopping */
+                listener_stop(l);
                 (void) unlink(path);
                 return r;
         }
@@ -1136,8 +1138,9 @@ static int start_passed(Endpoint *e, unsigned which, int fd) {
         r = listener_start(e, l, what[which], which == L_INET6 ? MHD_USE_IPv6 : 0, MHD_OPTION_LISTEN_SOCKET, fd,
                            COMMON_OPTIONS(e, l), MHD_OPTION_END);
         if (r < 0) {
+                if (!l->daemon)
+                        close(fd); /* else libmicrohttpd closes it, stopping */
                 listener_stop(l);
-                close(fd);
                 return r;
         }
         if (which == L_UNIX) {
