@@ -67,6 +67,14 @@ def proc_state(pid):
     return out
 
 
+def kill_all(*pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -314,8 +322,7 @@ class LauncherTest(EndpointBase):
                 out, err = p.communicate(timeout=20)
             except subprocess.TimeoutExpired:
                 state = {who: proc_state(pid) for who, pid in (("launcher", p.pid), ("tool", rec["pid"]))}
-                for pid in (rec["pid"], p.pid):   # the tool holds our pipes too
-                    os.kill(pid, signal.SIGKILL)
+                kill_all(rec["pid"], p.pid)   # the tool holds our pipes too
                 out, err = p.communicate()
                 self.fail("%s: the launcher did not end: %s; its stderr: %s" % (sig.name, state, err))
             self.assertEqual(p.returncode, 128 + sig, (sig, err))
@@ -337,8 +344,7 @@ class LauncherTest(EndpointBase):
             os.kill(rec["pid"], 0)   # the tool is still there
         finally:
             if p.poll() is None:
-                for pid in (rec["pid"], p.pid):
-                    os.kill(pid, signal.SIGKILL)
+                kill_all(rec["pid"], p.pid)
                 p.communicate()
         os.unlink(self.out)
         p, rec, release = self.run_held("claude", ignored="HUP", env_extra={"STANDIN_CATCH_HUP": "1"})
@@ -350,8 +356,7 @@ class LauncherTest(EndpointBase):
             out, err = p.communicate(timeout=20)
         finally:
             if p.poll() is None:
-                for pid in (rec["pid"], p.pid):
-                    os.kill(pid, signal.SIGKILL)
+                kill_all(rec["pid"], p.pid)
                 p.communicate()
         self.assertEqual(p.returncode, 128 + signal.SIGUSR1, err)
         self.wait_refused(rec["env"]["ANTHROPIC_AUTH_TOKEN"])
