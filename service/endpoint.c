@@ -1069,6 +1069,13 @@ static int start_unix(Endpoint *e) {
 
 /* ---- sockets from systemd (bankr-llmd.socket) ----------------------- */
 
+typedef union SockAddr {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+} SockAddr;
+
 /* The listening sockets the user manager passed, by listener: -1 where
  * none. Only what the endpoint may listen on is taken: stream sockets on
  * 127.0.0.1 (Url names it) or ::1, and unix sockets with a path (an abstract one has
@@ -1085,12 +1092,7 @@ static void take_passed_sockets(int fds[_L_MAX]) {
                 return;
         }
         for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
-                union {
-                        struct sockaddr sa;
-                        struct sockaddr_in in;
-                        struct sockaddr_in6 in6;
-                        struct sockaddr_un un;
-                } a = {};
+                SockAddr a = {};
                 socklen_t len = sizeof(a);
                 int which = -1;
 
@@ -1120,12 +1122,7 @@ static int start_passed(Endpoint *e, unsigned which, int fd) {
                 [L_INET] = "endpoint-127.0.0.1", [L_INET6] = "endpoint-::1", [L_UNIX] = "endpoint-unix",
         };
         Listener *l = &e->listeners[which];
-        union {
-                struct sockaddr sa;
-                struct sockaddr_in in;
-                struct sockaddr_in6 in6;
-                struct sockaddr_un un;
-        } a = {};
+        SockAddr a = {};
         socklen_t len = sizeof(a);
         int r;
 
