@@ -179,7 +179,7 @@ def main():
         wrapper = os.path.join(tempfile.mkdtemp(prefix="bench-heapsites-"), "bankr-llmd")
         with open(wrapper, "w") as f:
             f.write("#!/bin/sh\nexport LD_PRELOAD=%s HEAPSITES_OUT=%s\nexec %s \"$@\"\n"
-                    % (module, args.heap_sites, harness.DAEMON))
+                    % (harness.shquote(module), harness.shquote(args.heap_sites), harness.shquote(harness.DAEMON)))
         os.chmod(wrapper, 0o755)
         harness.DAEMON = wrapper
     port_file = "/tmp/bench-gateway-%d.port" % os.getpid()
