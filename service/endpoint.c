@@ -1105,10 +1105,15 @@ static void take_passed_sockets(int fds[_L_MAX]) {
                 else if (a.sa.sa_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path) &&
                          a.un.sun_path[0] == '/')
                         which = L_UNIX;
-                if (which < 0 || fds[which] >= 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-                    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                if (which < 0 || fds[which] >= 0) {
                         log_warning("Endpoint: ignoring socket %d from systemd: only one listening stream socket "
                                     "on 127.0.0.1, one on ::1 and one unix socket with a path are used.", fd);
+                        close(fd);
+                        continue;
+                }
+                if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                        log_warning_errno(errno, "Endpoint: ignoring socket %d from systemd: cannot make it "
+                                                 "non-blocking: %m", fd);
                         close(fd);
                         continue;
                 }
